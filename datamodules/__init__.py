@@ -1,0 +1,1 @@
+"""Lightning DataModules for the zoo's datasets."""

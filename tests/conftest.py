@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny on-disk datasets and Hydra-composed configs for every model x data pair."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from tests.fakes import write_fake_data
+from zoo.registry import CONFIG_DIR, data_kind, model_kinds, names
+
+MODELS = names("model")
+DATASETS = names("data")
+PAIRS = [(m, d) for m in MODELS for d in DATASETS if data_kind(d) in model_kinds(m)]
+BAD_PAIRS = [(m, d) for m in MODELS for d in DATASETS if data_kind(d) not in model_kinds(m)]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding every dataset, tiny, in its real file format."""
+    return write_fake_data(tmp_path_factory.mktemp("data"))
+
+
+def compose_cfg(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
+    """Compose ``configs/train.yaml`` like ``python train.py <overrides>`` does, for tests."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+        cfg.paths.data_dir = str(data_dir)
+        cfg.paths.log_dir = str(output_dir / "logs")
+        if cfg.data.get("kind") == "image" and not any(o.startswith("data.val_size") for o in overrides):
+            cfg.data.val_size = 100  # the fake training sets hold 600 images
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
+    """``make_cfg("model=mlp", "data=mnist", ...)`` -> a composed config writing into ``tmp_path``."""
+
+    def _make(*overrides: str, output_dir: Path | None = None) -> DictConfig:
+        return compose_cfg(
+            ["trainer.accelerator=cpu", "logger=csv", *overrides], output_dir or tmp_path, data_dir
+        )
+
+    return _make

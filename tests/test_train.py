@@ -1,0 +1,38 @@
+"""End-to-end runs of ``train(cfg)`` for every model x data pair in the config folder."""
+
+import json
+
+import pytest
+
+from tests.conftest import BAD_PAIRS, PAIRS
+from zoo.registry import ConfigError
+from zoo.train import train
+
+
+@pytest.mark.parametrize(("model", "data"), PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
+def test_fast_dev_run(make_cfg, tmp_path, model, data):
+    cfg = make_cfg(f"model={model}", f"data={data}", "trainer.fast_dev_run=true")
+    metrics, objects = train(cfg)
+    assert set(metrics) >= {"test/acc", "test/loss", "params", "fit_seconds"}
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert metrics["params"] == sum(p.numel() for p in objects["model"].parameters())
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["test/acc"] == pytest.approx(metrics["test/acc"])
+
+
+@pytest.mark.parametrize(("model", "data"), BAD_PAIRS, ids=[f"{m}-{d}" for m, d in BAD_PAIRS])
+def test_incompatible_pair_is_refused_before_training(make_cfg, model, data):
+    cfg = make_cfg(f"model={model}", f"data={data}")
+    with pytest.raises(ConfigError, match=rf"model={model} works on .* data={data} is"):
+        train(cfg)
+
+
+def test_full_run_tests_best_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg("model=logreg", "data=mnist", "trainer.max_epochs=2")
+    metrics, objects = train(cfg)
+    ckpts = sorted((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert {p.name for p in ckpts} >= {"last.ckpt"}
+    best = objects["callbacks"][0].best_model_path
+    assert best and best.endswith(".ckpt")
+    assert metrics["epochs"] == 2
+    assert (tmp_path / "csv" / "metrics.csv").is_file()

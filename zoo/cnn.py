@@ -1,0 +1,60 @@
+"""Small convolutional network."""
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+class CNN(nn.Module):
+    """Conv blocks (conv, optional batch norm, ReLU, 2x2 max-pool), then a dropout/linear head.
+
+    Args:
+        in_channels: Channels of the input image.
+        height: Input height in pixels.
+        width: Input width in pixels.
+        num_classes: Number of classes.
+        channels: Output channels of each conv block.
+        kernel_size: Convolution kernel size ("same" padding).
+        batch_norm: Add batch normalisation after each convolution.
+        hidden: Width of the hidden linear layer of the head (0: none).
+        dropout: Dropout probability in the head.
+    """
+
+    input_kinds: ClassVar[tuple[str, ...]] = ("image",)
+
+    def __init__(
+        self,
+        in_channels: int,
+        height: int,
+        width: int,
+        num_classes: int,
+        channels: Sequence[int] = (32, 64),
+        kernel_size: int = 3,
+        batch_norm: bool = True,
+        hidden: int = 128,
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for c_out in channels:
+            blocks.append(nn.Conv2d(c_in, c_out, kernel_size, padding="same", bias=not batch_norm))
+            if batch_norm:
+                blocks.append(nn.BatchNorm2d(c_out))
+            blocks += [nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c_out
+            height, width = height // 2, width // 2
+        self.features = nn.Sequential(*blocks)
+        flat = c_in * height * width
+        head: list[nn.Module] = [nn.Flatten(), nn.Dropout(dropout)]
+        if hidden:
+            head += [nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            flat = hidden
+        head.append(nn.Linear(flat, num_classes))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [B, C, H, W] -> features [B, C', H / 2^k, W / 2^k] -> logits [B, num_classes]
+        return self.head(self.features(x))
