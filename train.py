@@ -3,14 +3,23 @@
 import hydra
 from omegaconf import DictConfig
 
+from zoo.checks import reported_as_message
+from zoo.sweep_job import run_job
 from zoo.train import train
+
+
+def optimized_value(cfg: DictConfig) -> float | None:
+    """Train, and return ``optimized_metric`` (e.g. ``val/acc_best``) for sweepers (Optuna)."""
+    metrics, _ = train(cfg)
+    return metrics.get(cfg.get("optimized_metric"))
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
-    metrics, _ = train(cfg)
-    # Sweepers (Optuna) minimise or maximise the value returned here.
-    return metrics.get(cfg.get("optimized_metric"))
+    # In a multirun (-m) a failed job is logged, recorded in <job dir>/error.txt and the sweep goes on;
+    # a single run raises.
+    with reported_as_message():  # bad input: its message and exit code 2, no traceback
+        return run_job(optimized_value, cfg)
 
 
 if __name__ == "__main__":

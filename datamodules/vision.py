@@ -103,11 +103,11 @@ class VisionDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------------------- tensors
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if not all(f.is_file() for f in self._files(compressed=False)):
+            raise DataNotFoundError(self._missing_help())
         try:
             ds = self.dataset_cls(str(self.data_dir), train=train, download=False)
-        except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
-            raise DataNotFoundError(self._missing_help()) from err
-        except (ValueError, EOFError, OSError) as err:
+        except (RuntimeError, ValueError, EOFError, OSError) as err:  # a truncated file fails in a tensor view
             raise DataNotFoundError(
                 f"Could not decode the {self.dataset_cls.__name__} files in {self.raw_dir} ({err}). They look "
                 f"truncated or corrupt: move them away and run again to re-download or re-copy them."

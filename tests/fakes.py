@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.graph_fakes import write_fake_graphs
+
 # Per class, a bright square at its own place: learnable, but not trivially by one pixel.
 _IMAGE_SHAPE = (28, 28)
 
@@ -48,4 +50,5 @@ def write_fake_data(root: Path) -> Path:
     """Every dataset of the zoo, tiny, under ``root`` (the layout of ``data.data_dir``)."""
     for name in ("MNIST", "FashionMNIST"):
         write_idx_dataset(root, name)
+    write_fake_graphs(root)  # Cora + NYC ZIP (tests/graph_fakes.py)
     return root

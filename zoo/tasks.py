@@ -1,5 +1,6 @@
 """LightningModules shared by every network: one ``step(batch, stage)`` for train, val and test."""
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -7,8 +8,11 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
+
+from zoo.checks import net_class
+from zoo.rng_state import get_rng_state, set_rng_state
 
 Stage = str  # "train" | "val" | "test"
 STAGES: tuple[Stage, ...] = ("train", "val", "test")
@@ -23,6 +27,8 @@ class Classifier(L.LightningModule):
         num_classes: Number of classes (for the accuracy metrics).
         scheduler: Optional LR-scheduler factory (a Hydra ``_partial_``) called with the optimizer.
         scheduler_monitor: Metric a ``ReduceLROnPlateau`` scheduler watches.
+        scheduler_interval: ``epoch`` or ``step`` (per optimizer step, e.g. ``OneCycleLR``); a step-wise
+            factory that takes ``total_steps`` gets ``trainer.estimated_stepping_batches``.
     """
 
     def __init__(
@@ -32,6 +38,7 @@ class Classifier(L.LightningModule):
         num_classes: int,
         scheduler: Callable[..., Any] | None = None,
         scheduler_monitor: str = "val/loss",
+        scheduler_interval: str = "epoch",
     ) -> None:
         super().__init__()
         # Modules and optimizer factories stay out of the checkpoint's hyperparameters (they would need
@@ -44,6 +51,7 @@ class Classifier(L.LightningModule):
             {f"{s}_acc": MulticlassAccuracy(num_classes, average="micro") for s in STAGES}
         )
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints: a resumed run knows its best epoch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of inputs (softmax only in :meth:`predict_step`)."""
@@ -75,12 +83,20 @@ class Classifier(L.LightningModule):
         self.step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # the sanity check must not count towards the best accuracy
+            return
         self.val_acc_best(self.accuracy["val_acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
-    def on_train_start(self) -> None:
-        # The sanity check must not count towards the best validation accuracy.
-        self.val_acc_best.reset()
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Which network wrote it (checked before resuming/testing), and the global RNG state that dropout
+        # draws from (Lightning does not restore it), so a resumed run repeats an uninterrupted one.
+        checkpoint["zoo"] = {"net": net_class(self.net), "rng": get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = (checkpoint.get("zoo") or {}).get("rng")
+        if rng is not None and self._trainer is not None and self.trainer.state.fn == "fit":
+            set_rng_state(rng)
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         logits, _ = self.forward_batch(batch, "predict")
@@ -90,10 +106,14 @@ class Classifier(L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        interval = self.hparams.get("scheduler_interval", "epoch")
+        extra = {}
+        if interval == "step" and "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            extra["total_steps"] = self.trainer.estimated_stepping_batches
+        scheduler = self.scheduler_factory(optimizer=optimizer, **extra)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.scheduler_monitor, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.scheduler_monitor, "interval": interval},
         }
 
 

@@ -2,7 +2,9 @@
 
 import json
 import logging
+import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from zoo.checks import check_checkpoint, check_hparams
+from zoo.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.registry import ConfigError, check_compatible
 
 log = logging.getLogger(__name__)
@@ -39,22 +44,51 @@ def prepare(cfg: DictConfig) -> DictConfig:
     if "hydra" in cfg and not HydraConfig.initialized():
         HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
     check_compatible(cfg)
+    check_hparams(cfg)
     if cfg.get("seed") is None:
         with open_dict(cfg):
             cfg.seed = random.SystemRandom().randrange(2**31)
+    keep_full_batch_on_one_device(cfg)
     return cfg
 
 
-def _resolve_ckpt(cfg: DictConfig) -> str | None:
+def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str | None:
+    """The checkpoint to resume (or test), checked against ``model``; ``None`` to start fresh."""
     ckpt = cfg.get("ckpt_path")
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if ckpt == "last":
-        ckpt = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+        ckpt = str(last)
+    elif ckpt is None and cfg.get("auto_resume"):
+        # The newest of last.ckpt and Lightning's SLURM requeue checkpoints (<run dir>/hpc_ckpt_<n>.ckpt).
+        found = [p for p in (last, *Path(cfg.paths.output_dir).glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+        ckpt = str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     if ckpt is not None and not Path(ckpt).is_file():
         raise ConfigError(
             f"ckpt_path={cfg.ckpt_path} does not exist ({ckpt}). Give the path of a .ckpt file, or "
             f"ckpt_path=last together with hydra.run.dir=<the run directory to resume>."
         )
+    if ckpt is None and not cfg.get("train", True) and cfg.get("test", True):
+        raise ConfigError("train=false tests a trained model: give ckpt_path=<path to a .ckpt file>.")
+    earlier = sorted(last.parent.glob("*.ckpt")) if last.parent.is_dir() else []
+    if ckpt is None and cfg.get("train", True) and earlier and os.environ.get("LOCAL_RANK", "0") == "0":
+        raise ConfigError(  # a fresh run would overwrite them (DDP ranks > 0 start after this check on rank 0)
+            f"{last.parent} already holds checkpoints of an earlier run ({earlier[0].name}, ...). Resume it with "
+            f"ckpt_path=last (or auto_resume=true), or start afresh in another hydra.run.dir; Zoo does not "
+            f"overwrite them."
+        )
+    if ckpt is not None and model is not None:
+        check_checkpoint(ckpt, model, cfg)
     return ckpt
+
+
+def _stopped_by_sigterm(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """Lightning stops cleanly on SIGTERM (preemption, ``scancel``, ``kill``); exit with 143, not 0, and say how to go on."""
+    log.error(
+        "Stopped by SIGTERM during epoch %d; %s/checkpoints/last.ckpt holds the last finished epoch. Resume with the "
+        "same command plus ckpt_path=last hydra.run.dir=%s (or auto_resume=true).",
+        trainer.current_epoch, cfg.paths.output_dir, cfg.paths.output_dir,
+    )
+    raise SystemExit(128 + signal.SIGTERM)
 
 
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
@@ -84,10 +118,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
     """
     cfg = prepare(cfg)
+    use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
+    ckpt_path = _resolve_ckpt(cfg, model)  # errors before anything runs
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -103,7 +139,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed)}
     if cfg.get("train", True):
         start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=_resolve_ckpt(cfg))
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            _stopped_by_sigterm(cfg, trainer)
         metrics["fit_seconds"] = time.perf_counter() - start
         metrics["epochs"] = float(trainer.current_epoch)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
@@ -114,7 +153,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if cfg.get("train", True) and best and not trainer.fast_dev_run:
             ckpt = best
         elif not cfg.get("train", True):
-            ckpt = _resolve_ckpt(cfg)
+            ckpt = ckpt_path
         if ckpt is None and cfg.get("train", True):
             log.warning("No best checkpoint was kept: testing the final weights.")
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)

@@ -1,0 +1,35 @@
+# Two commands for a newcomer:  `make train` (set up, then run the default job)  and  `make test`.
+# Both create .venv on first use. Pass Hydra overrides with ARGS="model=cnn data=fashion_mnist".
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+ARGS   ?=
+
+.PHONY: setup train test test-fast lint benchmark clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+train: setup
+	$(PY) train.py $(ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+
+# Lint, then the whole suite (slow tests included).
+test: lint
+	$(PY) -m pytest -n 2 --durations=15
+
+# Everything but the slow tests.
+test-fast: lint
+	$(PY) -m pytest -n 2 -m "not slow"
+
+benchmark: setup
+	$(PY) benchmarks/run.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

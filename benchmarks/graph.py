@@ -1,0 +1,327 @@
+"""Comparisons 4-5: Cora GCN through the zoo's stack vs a raw PyG loop; sparse vs dense delineation layer."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.data import Data
+from torch_geometric.nn import GCNConv
+from torch_geometric.utils import coalesce, remove_self_loops
+
+from benchmarks.harness import (
+    Context,
+    EpochTimer,
+    PeakMemory,
+    Row,
+    available_memory_bytes,
+    compose_cfg,
+    interleave,
+    median,
+    quiet_lightning,
+    skipped,
+    timed,
+)
+from datamodules.cora import CoraDataModule
+from datamodules.vision import DataNotFoundError
+from zoo.delineation_gcn import DelineationGCN
+from zoo.layers.dual_weight_conv import seed_norm
+from zoo.train import train
+
+CORA = "4 Cora GCN"
+DELINEATION = "5 delineation GCN"
+
+
+# ------------------------------------------------------------------------------------------- 4 Cora
+class RawGCN(nn.Module):
+    """PyG ``examples/gcn.py``'s network: dropout, GCNConv(cached), ReLU, dropout, GCNConv(cached)."""
+
+    def __init__(self, in_features: int, hidden: int, num_classes: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.dropout = dropout
+        self.conv1 = GCNConv(in_features, hidden, cached=True)
+        self.conv2 = GCNConv(hidden, num_classes, cached=True)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        # x: [N, F] -> logits [N, C]
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = F.relu(self.conv1(x, edge_index))  # [N, hidden]
+        x = F.dropout(x, p=self.dropout, training=self.training)
+        return self.conv2(x, edge_index)  # [N, C]
+
+
+def raw_pyg_run(ctx: Context, data: Data, epochs: int, seed: int = 0) -> tuple[float, float]:
+    """``epochs`` of the PyG-example loop (train step, then evaluation on the three masks); seconds, best val acc."""
+    torch.manual_seed(seed)
+    model = RawGCN(data.num_node_features, 16, int(data.y.max()) + 1).to(ctx.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
+    best = torch.zeros((), device=ctx.device)
+
+    def run() -> None:
+        nonlocal best
+        for _ in range(epochs):
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            out = model(data.x, data.edge_index)
+            loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+            loss.backward()
+            optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                pred = model(data.x, data.edge_index).argmax(dim=-1)
+                accs = [(pred[m] == data.y[m]).float().mean() for m in (data.train_mask, data.val_mask, data.test_mask)]
+                best = torch.maximum(best, accs[1])
+        best = best.cpu()
+
+    seconds = timed(ctx, run)
+    return seconds, float(best)
+
+
+def cora_gcn(ctx: Context, epochs: int = 200) -> list[Row]:
+    """``experiment=gcn_cora`` for ``epochs`` through ``zoo.train.train`` vs the raw PyG loop on the same graph.
+
+    Ours is timed from ``on_train_start`` to ``on_train_end`` (every epoch's train step, validation step,
+    logging and checkpointing); the raw side runs the same number of epochs with an evaluation pass each.
+    """
+    dm = CoraDataModule(data_dir=ctx.data_dir, download=False)
+    try:
+        with quiet_lightning():
+            dm.setup("fit")
+    except DataNotFoundError as err:
+        return [skipped(CORA, f"no Cora in {ctx.data_dir} ({str(err).split('(')[0].strip()})")]
+    data = dm.data.to(ctx.device)
+    run_dir = ctx.work_dir / "cora"
+    overrides = [
+        "experiment=gcn_cora", f"trainer.accelerator={ctx.accelerator}", "data.download=false", "test=false",
+        f"trainer.max_epochs={epochs}", "+callbacks.bench_timer._target_=benchmarks.harness.EpochTimer",
+    ]
+    best_ours: list[float] = []
+    best_raw: list[float] = []
+
+    def ours() -> float:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cfg = compose_cfg(overrides, run_dir, ctx.data_dir)
+        with quiet_lightning():
+            metrics, objects = train(cfg)
+        best_ours.append(metrics.get("val/acc_best", float("nan")))
+        timer = next(c for c in objects["callbacks"] if isinstance(c, EpochTimer))
+        return timer.fit_seconds
+
+    def raw() -> float:
+        seconds, best = raw_pyg_run(ctx, data, epochs)
+        best_raw.append(best)
+        return seconds
+
+    times = interleave({"ours": ours, "raw": raw}, ctx.repeats, ctx.warmup)
+    ours_s, raw_s = median(times["ours"]), median(times["raw"])
+    return [Row(
+        comparison=CORA, case=f"GCN 2x16, {epochs} epochs (train + val each), {data.num_nodes:,} nodes",
+        unit="s/run", ours=ours_s, baseline=raw_s, ratio=ours_s / raw_s, ratio_kind="overhead", goal="<= 1.30x",
+        met=ours_s / raw_s <= 1.30,
+        notes=(f"ours: train.py experiment=gcn_cora; baseline: PyG examples/gcn.py-style loop (GCNConv cached); "
+               f"best val acc ours {best_ours[-1]:.3f} / raw {best_raw[-1]:.3f}"),
+        extra={"ours_s": times["ours"], "baseline_s": times["raw"], "ms_per_epoch_ours": 1000 * ours_s / epochs,
+               "ms_per_epoch_raw": 1000 * raw_s / epochs},
+    )]
+
+
+# ------------------------------------------------------------------------------------ 5 delineation
+# The real NYC commuting graph (208 work ZIPs, 35,875 flows) has out-degrees with log-mean 5.14 and log-sd 0.21
+# (about 172 destinations per ZIP) and flow sizes with log-mean 3.21 and log-sd 1.61. Synthetic graphs keep
+# these per-node statistics as N grows (a ZIP's commuters reach a bounded number of places), so E grows ~ 172 N.
+REAL_LOG_DEGREE = (5.14, 0.21)
+REAL_LOG_FLOW = (3.21, 1.61)
+NUM_CLASSES = 5
+
+
+def commuting_graph(n: int, seed: int = 0) -> Data:
+    """A synthetic directed commuting graph with ``n`` nodes and a degree distribution like the real one.
+
+    Out-degrees and flow sizes are log-normal with the real graph's parameters (degrees capped at ``n - 1``);
+    destinations are drawn with a Zipf-like popularity (a few job centres receive most flows). Node features are
+    random borough scores (rows sum to 1), labels random, 60% of the nodes train.
+    """
+    g = torch.Generator().manual_seed(seed)
+    deg = torch.exp(REAL_LOG_DEGREE[0] + REAL_LOG_DEGREE[1] * torch.randn(n, generator=g)).round().long()
+    deg = deg.clamp(1, n - 1)
+    popularity = torch.arange(1, n + 1, dtype=torch.float).pow(-0.8)[torch.randperm(n, generator=g)]
+    if n <= 4096:  # small graphs are nearly complete (like the real one): sample destinations without replacement
+        probs = popularity.expand(n, n).clone()
+        probs.fill_diagonal_(0.0)
+        dst = torch.multinomial(probs, int(deg.max()), replacement=False, generator=g)  # [n, max_deg]
+        keep = torch.arange(dst.size(1)).expand(n, -1) < deg.view(-1, 1)
+        src = torch.arange(n).view(-1, 1).expand_as(dst)[keep]
+        dst = dst[keep]
+    else:  # large graphs are sparse: draws with replacement rarely repeat, repeats are merged below
+        src = torch.repeat_interleave(torch.arange(n), deg)
+        dst = torch.multinomial(popularity, int(deg.sum()), replacement=True, generator=g)
+    flow = torch.exp(REAL_LOG_FLOW[0] + REAL_LOG_FLOW[1] * torch.randn(src.numel(), generator=g)).round().clamp_min(1)
+    edge_index, edge_weight = remove_self_loops(torch.stack([src, dst]), flow)
+    edge_index, edge_weight = coalesce(edge_index, edge_weight, n, reduce="sum")
+    x = torch.rand(n, NUM_CLASSES, generator=g)
+    x = x / x.sum(dim=1, keepdim=True)
+    y = torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    train_mask = torch.rand(n, generator=g) < 0.6
+    return Data(x=x, edge_index=edge_index, edge_weight=edge_weight, y=y, train_mask=train_mask, num_nodes=n)
+
+
+def seed_dense_norm(edge_index: torch.Tensor, edge_weight: torch.Tensor, n: int) -> torch.Tensor:
+    """The seed's ``normalize``: ``D^-1/2 (A + I)^T D^-1/2`` with ``D = rowsum(A + I)``, dense ``[1, N, N]``.
+
+    The seed builds it with ``torch.bmm`` against dense diagonal matrices (O(N^3)); scaling rows and columns
+    gives the same matrix in O(N^2), so the dense side is not charged for that.
+    """
+    adj = torch.zeros(n, n, device=edge_index.device)
+    adj.index_put_((edge_index[0], edge_index[1]), edge_weight, accumulate=True)
+    adj.diagonal().add_(1.0)  # A + I
+    d_inv_sqrt = adj.sum(dim=1).pow(-0.5)  # [N]
+    adj = adj.t_() * d_inv_sqrt.view(-1, 1)  # rows of (A + I)^T scaled by d_j^-1/2 (a copy: .t_ is a view)
+    adj *= d_inv_sqrt.view(1, -1)
+    return adj.unsqueeze(0)  # [1, N, N]
+
+
+class DenseSeedGCN(nn.Module):
+    """The seed's ``GNN1`` with batch size 1: ``rownorm(clamp(H W1 + Â H W2, 0, 1))`` by ``torch.bmm``."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.weight1 = nn.Parameter(torch.eye(num_classes).unsqueeze(0))  # [1, C, C]
+        self.weight2 = nn.Parameter(torch.empty(1, num_classes, num_classes))
+        nn.init.kaiming_normal_(self.weight2, mode="fan_out")
+
+    def forward(self, x: torch.Tensor, adj: torch.Tensor, update_mask: torch.Tensor) -> torch.Tensor:
+        # x: [1, N, C], adj: [1, N, N] -> scores [N, C]
+        out = torch.bmm(x, self.weight1) + torch.bmm(torch.bmm(adj, x), self.weight2)  # [1, N, C]
+        out = torch.clamp(out, 0.0, 1.0)
+        out = out / out.sum(dim=2, keepdim=True)
+        return torch.where(update_mask.view(-1, 1), out[0], x[0])  # other rows keep their input: [N, C]
+
+
+def _epoch_fn(model: nn.Module, forward: Callable[[], torch.Tensor], data: Data) -> Callable[[], None]:
+    """One seed-style epoch: a training step on the train rows, then an evaluation forward without gradients."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-3)
+    mask = data.train_mask
+
+    def epoch() -> None:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(forward()[mask], data.y[mask])  # the seed's loss: the updated (train) rows
+        loss.backward()
+        optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            forward()
+
+    return epoch
+
+
+def dense_bytes(n: int) -> int:
+    """Peak memory of the dense side: ~3 float32 N x N matrices while normalising (A, its scaled copy, the result)."""
+    return 3 * n * n * 4
+
+
+def _side_times(ctx: Context, setup: Callable[[], Callable[[], None]], epochs: int) -> tuple[float, float, int | None]:
+    """Setup seconds, median epoch seconds, peak memory (bytes above the start) of setup plus the epochs."""
+    with PeakMemory(ctx.device) as mem:
+        ctx.sync()
+        start = time.perf_counter()
+        epoch = setup()
+        ctx.sync()
+        setup_s = time.perf_counter() - start
+        epoch()  # warm-up
+        times = [timed(ctx, epoch) for _ in range(epochs)]
+        del epoch  # frees the side's model and matrices before the next one is measured
+    return setup_s, median(times), mem.peak_bytes
+
+
+def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 50_000), epochs: int = 10,
+                    dense_limit_gib: float | None = None) -> list[Row]:
+    """Time per epoch and peak memory of ``DelineationGCN`` (sparse) vs the seed's dense ``torch.bmm`` formula.
+
+    The dense side is skipped (reported as out of memory) when its estimated N x N matrices exceed half the
+    memory available (or ``dense_limit_gib``), instead of crashing the harness.
+    """
+    rows = []
+    limit = (dense_limit_gib * 2**30) if dense_limit_gib is not None else available_memory_bytes(ctx.device) / 2
+    for n in sizes:
+        data = commuting_graph(n).to(ctx.device)
+        e = data.edge_index.size(1)
+
+        def sparse_setup(data: Data = data):
+            model = DelineationGCN(NUM_CLASSES, NUM_CLASSES, num_layers=1, w2_init="kaiming").to(ctx.device)
+            return _epoch_fn(model, lambda: model(data.x, data.edge_index, data.edge_weight, data.train_mask), data)
+
+        def dense_setup(data: Data = data, n: int = n):
+            adj = seed_dense_norm(data.edge_index, data.edge_weight, n)
+            model = DenseSeedGCN().to(ctx.device)
+            x = data.x.unsqueeze(0)
+            return _epoch_fn(model, lambda: model(x, adj, data.train_mask), data)
+
+        def cached_setup(data: Data = data, n: int = n):
+            # What caching the normalised operator would give: seed_norm once, then a CSR sparse x dense product.
+            index, weight = seed_norm(data.edge_index, data.edge_weight, n)
+            adj = torch.sparse_coo_tensor(index.flip(0), weight, (n, n)).coalesce().to_sparse_csr()  # Â[j, i]
+            model = DelineationGCN(NUM_CLASSES, NUM_CLASSES, num_layers=1, w2_init="kaiming").to(ctx.device)
+            layer = model.layers[0]
+
+            def forward() -> torch.Tensor:
+                out = (data.x @ layer.weight1 + (adj @ data.x) @ layer.weight2).clamp(0.0, 1.0)  # [N, C]
+                out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+                return torch.where(data.train_mask.view(-1, 1), out, data.x)
+
+            return _epoch_fn(model, forward, data)
+
+        s_setup, s_epoch, s_mem = _side_times(ctx, sparse_setup, epochs)
+        _, c_epoch, _ = _side_times(ctx, cached_setup, epochs)
+        need = dense_bytes(n)
+        extra = {"nodes": n, "edges": e, "sparse_setup_s": s_setup, "sparse_peak_bytes": s_mem,
+                 "sparse_cached_norm_s": c_epoch,
+                 "dense_estimate_bytes": need, "sparse_us_per_edge": 1e6 * s_epoch / e}
+        if need > limit:
+            d_epoch = d_mem = None
+            status = (f"dense: out of memory (needs ~{need / 2**30:,.1f} GiB for N x N float32 matrices, "
+                      f"limit {limit / 2**30:.1f} GiB); sparse runs")
+        else:
+            d_setup, d_epoch, d_mem = _side_times(ctx, dense_setup, epochs)
+            extra.update(dense_setup_s=d_setup, dense_peak_bytes=d_mem)
+            status = ""
+        mem = "-" if s_mem is None else f"{s_mem / 2**20:,.0f}"
+        dmem = "-" if d_mem is None else f"{d_mem / 2**20:,.0f}"
+        rows.append(Row(
+            comparison=DELINEATION, case=f"N={n:,}, E={e:,}", unit="s/epoch", ours=s_epoch, baseline=d_epoch,
+            ratio=None if d_epoch is None else d_epoch / s_epoch, goal="faster; runs at 50k",
+            met=(d_epoch is None or d_epoch > s_epoch),
+            notes=(f"peak MiB sparse {mem} / dense {dmem}" + (f"; {status}" if status else "")
+                   + f"; sparse {1e6 * s_epoch / e:.3g} us/edge; with the norm cached (CSR) {c_epoch:.3g} s"),
+            extra=extra,
+        ))
+    _growth(rows)
+    return rows
+
+
+def _growth(rows: list[Row]) -> None:
+    """Add the exponent of sparse time per epoch against E (log-log slope between consecutive sizes)."""
+    for prev, row in zip(rows, rows[1:], strict=False):
+        e0, e1 = prev.extra["edges"], row.extra["edges"]
+        if row.ours and prev.ours and e1 > e0:
+            slope = math.log(row.ours / prev.ours) / math.log(e1 / e0)
+            row.extra["sparse_time_exponent_vs_E"] = slope
+            row.notes += f"; time ~ E^{slope:.2f} since previous N"
+
+
+def check_same_operator(n: int = 208, seed: int = 0) -> float:
+    """Largest difference between the sparse layer's and the dense seed formula's outputs (same weights)."""
+    data = commuting_graph(n, seed)
+    sparse = DelineationGCN(NUM_CLASSES, NUM_CLASSES, num_layers=1, w2_init="kaiming")
+    dense = DenseSeedGCN()
+    with torch.no_grad():
+        dense.weight1.copy_(sparse.layers[0].weight1.unsqueeze(0))
+        dense.weight2.copy_(sparse.layers[0].weight2.unsqueeze(0))
+        a = sparse(data.x, data.edge_index, data.edge_weight, data.train_mask)
+        b = dense(data.x.unsqueeze(0), seed_dense_norm(data.edge_index, data.edge_weight, n), data.train_mask)
+    return float((a - b).abs().max())

@@ -1,0 +1,18 @@
+"""Test a trained model: ``python eval.py ckpt_path=<file.ckpt> [model=<name> data=<name> ...as in the run]``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from zoo.checks import reported_as_message
+from zoo.train import train
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="eval.yaml")
+def main(cfg: DictConfig) -> None:
+    # train() with train=false: checks the checkpoint fits the model, tests it, writes <run dir>/metrics.json.
+    with reported_as_message():  # bad input: its message and exit code 2, no traceback
+        train(cfg)
+
+
+if __name__ == "__main__":
+    main()

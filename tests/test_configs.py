@@ -1,0 +1,63 @@
+"""Every file in configs/ composes, and the parts a run builds from it instantiate."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from tests.conftest import PAIRS
+from zoo.registry import CONFIG_DIR, data_kind, model_kinds
+
+# (group, name) for every config file of every group, e.g. ("model", "mlp"), ("hydra/launcher", "slurm").
+OPTIONS = sorted(
+    (str(p.parent.relative_to(CONFIG_DIR)), p.stem)
+    for p in CONFIG_DIR.rglob("*.yaml")
+    if p.parent != CONFIG_DIR and p.relative_to(CONFIG_DIR) != Path("hydra/default.yaml")
+)
+
+
+def _overrides(group: str, name: str) -> list[str]:
+    """The overrides that select this option together with parts it fits."""
+    if group == "model":
+        return [f"model={name}", f"data={next(d for m, d in PAIRS if m == name)}"]
+    if group == "data":
+        return [f"data={name}", f"model={next(m for m, d in PAIRS if d == name)}"]
+    return [f"{group}={name}"]
+
+
+@pytest.mark.parametrize(("group", "name"), OPTIONS, ids=[f"{g}/{n}" for g, n in OPTIONS])
+def test_config_composes_and_instantiates(make_cfg, group, name):
+    cfg = make_cfg(*_overrides(group, name))
+    assert cfg.model_name and cfg.data_name
+    if group.startswith("hydra") or group == "hparams_search":
+        return  # launchers and sweepers are built by Hydra itself (see test_sweeps.py)
+    if group == "trainer":
+        # make_cfg forces accelerator=cpu: a GPU preset (e.g. ddp: devices=-1 = every GPU) is checked as written.
+        own = OmegaConf.load(CONFIG_DIR / group / f"{name}.yaml").get("accelerator")
+        if own in ("gpu", "cuda"):
+            if not torch.cuda.is_available():
+                pytest.skip(f"trainer={name} needs a GPU (accelerator={own})")
+            cfg.trainer.accelerator = own
+        assert instantiate(cfg.trainer).max_epochs == cfg.trainer.max_epochs
+        return
+    assert data_kind(cfg.data_name) in model_kinds(cfg.model_name)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    assert datamodule is not None and sum(p.numel() for p in model.parameters()) > 0
+    for section in ("callbacks", "logger"):
+        for node in (cfg.get(section) or {}).values():
+            if node and "_target_" in node and "Wandb" not in node._target_:
+                assert instantiate(node) is not None
+
+
+def test_every_model_config_has_a_network_file():
+    for path in (CONFIG_DIR / "model").glob("*.yaml"):
+        assert (Path(__file__).parents[1] / "zoo" / f"{path.stem}.py").is_file(), path.stem
+
+
+def test_dataset_facts_flow_into_models(make_cfg):
+    cfg = make_cfg("model=mlp", "data=fashion_mnist", "data.num_classes=7")
+    assert cfg.model.net.num_classes == 7 and cfg.model.num_classes == 7
+    assert instantiate(cfg.model).net.layers[-1].out_features == 7

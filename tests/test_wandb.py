@@ -1,0 +1,74 @@
+"""W&B logging offline with no account; the confusion matrix with any logger; the W&B sweep file."""
+
+import csv
+import itertools
+
+import pytest
+import yaml
+
+from tests.runs import TINY
+from zoo.loggers import wandb_logger
+from zoo.registry import CONFIG_DIR
+from zoo.train import train
+
+wandb = pytest.importorskip("wandb")
+
+
+@pytest.fixture
+def wandb_env(tmp_path, monkeypatch):
+    """No credentials, no network, nothing written outside tmp_path."""
+    for key in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.netrc login
+    for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(key, str(tmp_path / "wandb_home"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    yield
+    wandb.finish()
+
+
+def test_wandb_is_offline_without_login(wandb_env, monkeypatch, tmp_path):
+    assert wandb_logger(save_dir=str(tmp_path))._wandb_init["mode"] == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_logger(save_dir=str(tmp_path))._wandb_init["mode"] == "disabled"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.delenv("WANDB_MODE")
+    assert wandb_logger(save_dir=str(tmp_path))._wandb_init["mode"] == "online"
+
+
+def test_wandb_offline_run_writes_its_files(wandb_env, make_cfg, tmp_path):
+    cfg = make_cfg("logger=wandb", "model=logreg", "data=mnist", "seed=7", *TINY)
+    metrics, objects = train(cfg)
+    run = objects["loggers"][0].experiment
+    assert (run.name, run.group, list(run.tags)) == ("logreg-mnist-7", "mnist", ["logreg"])
+    assert run.config["model_name"] == "logreg" and run.config["params"] == metrics["params"]
+    assert run.summary["test/acc"] == pytest.approx(metrics["test/acc"])
+    assert "test/confusion_matrix" in set(run.summary.keys())
+    wandb.finish()
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")  # `wandb sync` uploads it later
+    (records,) = run_dir.glob("run-*.wandb")  # config, history and summary, for `wandb sync`
+    assert b"logreg-mnist-7" in records.read_bytes() and b"zoo.logreg.LogisticRegression" in records.read_bytes()
+    assert list((run_dir / "files" / "media" / "images" / "test").glob("confusion_matrix*.png"))
+
+
+def test_confusion_matrix_with_csv_logger(make_cfg, tmp_path):
+    metrics, _ = train(make_cfg("model=logreg", "data=mnist", *TINY))
+    rows = list(csv.reader((tmp_path / "confusion_matrix.csv").open()))
+    counts = [[int(v) for v in row[1:]] for row in rows[1:]]
+    assert len(counts) == 10 and all(len(row) == 10 for row in counts)
+    n = sum(map(sum, counts))
+    assert sum(counts[i][i] for i in range(10)) / n == pytest.approx(metrics["test/acc"])
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_wandb_sweep_file_drives_train_py(make_cfg):
+    sweep = yaml.safe_load((CONFIG_DIR / "wandb_sweep.yaml").read_text())
+    assert sweep["program"] == "train.py" and "${args_no_hyphens}" in sweep["command"]
+    assert "logger=wandb" in sweep["command"]
+    params = sweep["parameters"]
+    assert list(params)[:2] == ["model", "data"]
+    # Every model x data pair, with the other parameters, is a valid set of train.py overrides.
+    others = [f"{k}={p['values'][0]}" for k, p in list(params.items())[2:]]
+    for model, data in itertools.product(params["model"]["values"], params["data"]["values"]):
+        cfg = make_cfg(f"model={model}", f"data={data}", *others)
+        assert (cfg.model_name, cfg.data_name) == (model, data)

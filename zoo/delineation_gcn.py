@@ -1,0 +1,119 @@
+"""Delineation GCN: the city-delineation notebook's clamp-and-normalise dual-weight graph network."""
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch_geometric.utils import to_undirected
+
+from zoo.layers.dual_weight_conv import DualWeightConv
+
+
+class DelineationGCN(nn.Module):
+    """Borough scores refined by ``H' = rownorm(clamp(H W1 + Â H W2, 0, 1))`` layers (seed notebook ``000``).
+
+    The input rows are read as class scores (``num_classes`` columns): the seed feeds its 5 ZIP features as the
+    5 borough scores (``W1 = I``), so without ``input_projection`` the data must have ``num_features ==
+    num_classes``. With ``input_projection`` a learned linear map turns any features into initial scores first.
+    Only rows in ``update_mask`` take the network's output; the other rows keep their input scores (the seed's
+    masking). The output is used as logits by the task: row-normalised scores (the seed), or their log
+    (``log_output``), which makes the cross-entropy a proper log-likelihood of the scores.
+
+    Args:
+        in_features: Node feature width.
+        num_classes: Number of classes (width of the scores).
+        num_layers: Dual-weight layers (the seed: 1).
+        input_projection: Learn ``Linear(in_features, num_classes)`` before the layers.
+        w2_init: Initial ``W2`` of the first round, ``kaiming`` (the seed) or ``zeros``; later rounds use zeros.
+        symmetrize: Use ``A + A^T`` (flows in both directions) instead of the directed work -> home flows.
+        reverse: Use ``A^T``: each node gathers from the nodes its edges point to (a work ZIP from the home ZIPs of
+            its workers) instead of from the nodes pointing to it (the seed: a home ZIP from its residents' work ZIPs).
+        normalization: ``seed`` (the notebook's ``D^-1/2 (A + I)^T D^-1/2``) or ``mean`` (flow-weighted mean).
+        log_weights: Use ``log(1 + w)`` instead of the raw commuter counts as edge weights.
+        log_output: Return ``log(scores)`` instead of the scores.
+    """
+
+    input_kinds: ClassVar[tuple[str, ...]] = ("graph",)
+    uses_edges: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        num_layers: int = 1,
+        input_projection: bool = False,
+        w2_init: str = "kaiming",
+        symmetrize: bool = False,
+        reverse: bool = False,
+        normalization: str = "seed",
+        log_weights: bool = False,
+        log_output: bool = False,
+    ) -> None:
+        super().__init__()
+        if not input_projection and in_features != num_classes:
+            raise ValueError(
+                f"DelineationGCN reads the {in_features} input features as the {num_classes} class scores (as the "
+                f"seed does), which needs in_features == num_classes. Set model.net.input_projection=true to learn "
+                f"a projection from the features to the scores."
+            )
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
+        self.num_classes = num_classes
+        self.symmetrize, self.reverse = symmetrize, reverse
+        self.log_weights, self.log_output = log_weights, log_output
+        self.projection = nn.Linear(in_features, num_classes) if input_projection else None
+        self.layers = nn.ModuleList(DualWeightConv(num_classes, num_classes, w2_init, normalization) for _ in range(num_layers))
+
+    def reset_layers(self, w2_init: str = "zeros") -> None:
+        """Back to ``W1 = I`` and ``W2 = w2_init`` (in place): the start of a new round."""
+        for layer in self.layers:
+            layer.reset_parameters(w2_init)
+
+    def edges(self, edge_index: torch.Tensor, edge_weight: torch.Tensor | None
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The graph the layers use: optionally reversed, symmetrised and log-weighted."""
+        if self.reverse:
+            edge_index = edge_index.flip(0)  # [2, E]: i -> j becomes j -> i
+        if self.symmetrize:
+            edge_index, edge_weight = to_undirected(edge_index, edge_weight, reduce="sum")
+        if self.log_weights and edge_weight is not None:
+            edge_weight = torch.log1p(edge_weight)
+        return edge_index, edge_weight
+
+    def initial_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Input features ``[N, in_features]`` -> initial scores ``[N, num_classes]``."""
+        return self.projection(x) if self.projection is not None else x
+
+    def scores(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_weight: torch.Tensor | None = None,
+        update_mask: torch.Tensor | None = None,
+        project: bool = True,
+    ) -> torch.Tensor:
+        """Scores ``[N, num_classes]``: the layers' output on ``update_mask`` rows, the input scores elsewhere.
+
+        ``x`` is ``[N, in_features]`` (``project=True``) or a later round's input scores ``[N, num_classes]``.
+        """
+        h = self.initial_scores(x) if project else x  # [N, C]
+        edge_index, edge_weight = self.edges(edge_index, edge_weight)
+        out = h
+        for layer in self.layers:
+            out = torch.clamp(layer(out, edge_index, edge_weight), 0.0, 1.0)  # [N, C]
+            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)  # rows sum to 1; all-zero rows stay 0
+        if update_mask is not None:
+            out = torch.where(update_mask.view(-1, 1), out, h)  # other rows keep their input: [N, C]
+        return out
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_weight: torch.Tensor | None = None,
+        update_mask: torch.Tensor | None = None,
+        project: bool = True,
+    ) -> torch.Tensor:
+        # x: [N, in_features] or [N, C] -> logits [N, C] (the scores, or their log)
+        out = self.scores(x, edge_index, edge_weight, update_mask, project)
+        return torch.log(out.clamp_min(1e-6)) if self.log_output else out

@@ -1,0 +1,112 @@
+"""Multi-process runs: one Hydra run directory per run, whatever the number of processes.
+
+Lightning's DDP launcher starts ranks 1..N-1 by re-running the script with ``sys.argv``. In Lightning 2.6
+(``_hydra_subprocess_cmd``) that passes ``hydra.run.dir`` and ``hydra.output_subdir=null``, which is right for
+``python train.py ...`` but breaks in three cases: a multirun (``-m``, Optuna) makes every child re-launch the
+whole sweep, and into a ``hydra.run.dir`` that is not the job's sweep sub-directory; a config composed in-process
+(notebook, tests) re-runs ``sys.argv[0]`` (pytest, Jupyter); and settings changed after composition (a seed drawn
+by :func:`zoo.train.prepare`, ``${now:}`` stamps) are lost. Zoo therefore starts every child from rank zero's
+*resolved* config, saved as ``<run dir>/.hydra/config_resolved.yaml``, in the same run directory.
+"""
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
+RESOLVED_NAME = "config_resolved"
+_run_cfg: DictConfig | None = None
+
+
+def _quote(value: str) -> str:
+    """Quote a value for a Hydra command-line override."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def child_command(local_rank: int) -> tuple[Sequence[str], str]:
+    """Command and working directory that start DDP rank ``local_rank`` on this node (replaces Lightning's)."""
+    if _run_cfg is None or not TRAIN_SCRIPT.is_file():
+        return _lightning_hydra_cmd(local_rank)
+    cfg = OmegaConf.create(OmegaConf.to_container(_run_cfg, resolve=True))
+    cfg.pop("hydra", None)
+    run_dir = Path(cfg.paths.output_dir).resolve()
+    config_dir = run_dir / ".hydra"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, config_dir / f"{RESOLVED_NAME}.yaml")
+    cwd = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None
+    command = [
+        sys.executable,
+        str(TRAIN_SCRIPT),
+        "--config-path",
+        str(config_dir),
+        "--config-name",
+        RESOLVED_NAME,
+        f"hydra.run.dir={_quote(str(run_dir))}",
+        "hydra.output_subdir=null",  # rank zero already wrote .hydra/
+        f"hydra.job.name=train_ddp_process_{local_rank}",
+        "hydra/job_logging=stdout",  # no <job>.log file from the child ranks
+        "hydra/hydra_logging=none",
+    ]
+    return command, cwd or os.getcwd()
+
+
+def use_resolved_config_for_ddp_children(cfg: DictConfig) -> None:
+    """Make Lightning start DDP child processes from ``cfg`` (see the module docstring)."""
+    global _run_cfg
+    _run_cfg = cfg
+    from lightning.fabric.strategies.launchers import subprocess_script as fabric_launcher
+    from lightning.pytorch.strategies.launchers import subprocess_script as pl_launcher
+
+    for module in (fabric_launcher, pl_launcher):
+        module._hydra_subprocess_cmd = child_command
+
+
+def _lightning_hydra_cmd(local_rank: int) -> tuple[Sequence[str], str]:
+    from lightning.fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
+
+    return _hydra_subprocess_cmd(local_rank=local_rank)
+
+
+def _device_count(devices: object) -> int | None:
+    """Devices that ``trainer.devices`` asks for, or None when Lightning decides (``auto``, ``-1``)."""
+    if isinstance(devices, int):
+        return None if devices == -1 else devices
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text in ("auto", "-1"):
+            return None
+        return len([d for d in text.split(",") if d.strip()]) if "," in text else int(text)
+    return len(list(devices))  # a list of device indices
+
+
+def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
+    """Full-batch graph data cannot be split across devices: run it on one device, with a warning.
+
+    Every rank would hold the whole graph and compute the same full-batch step, so extra devices only cost
+    memory. The warning tells the user; the run (or the sweep job) still completes.
+    """
+    if cfg.get("data", {}).get("kind") != "graph" or "trainer" not in cfg:
+        return cfg
+    t = cfg.trainer
+    devices = _device_count(t.get("devices", 1))
+    if devices == 1 and int(t.get("num_nodes", 1)) == 1:
+        return cfg
+    log.warning(
+        "data=%s is one full graph (full-batch training): it cannot be split across devices. Running it on "
+        "one device instead of trainer.devices=%s trainer.num_nodes=%s. Set trainer.devices=1 to silence this.",
+        cfg.get("data_name"), t.get("devices"), t.get("num_nodes", 1),
+    )
+    with open_dict(cfg):
+        t.devices, t.num_nodes = 1, 1
+        strategy = t.get("strategy", "auto")
+        target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+        if "ddp" in target.lower():
+            t.strategy = "auto"
+    return cfg

@@ -1,0 +1,77 @@
+"""Stop training with a clear error as soon as the training loss is NaN or infinite."""
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message says where and what to change."""
+
+
+class FiniteLossCheck(Callback):
+    """Checks ``train`` loss before each backward pass, so broken weights are never stepped or saved.
+
+    Checkpoints are written at epoch ends only after this check, so ``last.ckpt`` stays the last good
+    epoch's state and ``ckpt_path=last`` resumes from it.
+
+    Args:
+        every_n_steps: Steps between checks; each check waits for the device (1: every step, exact
+            location; larger values cost less on GPU and still check before every validation/checkpoint).
+    """
+
+    def __init__(self, every_n_steps: int = 1) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}.")
+        self.every_n_steps = every_n_steps
+        self._bad: torch.Tensor | None = None  # device flag: some loss since the last check was not finite
+        self._since = 0
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._bad = bad if self._bad is None else self._bad | bad
+        self._since += 1
+        if self._since >= self.every_n_steps:
+            self._check(trainer, pl_module, loss)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._check(trainer, pl_module, None)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer, pl_module, None)
+
+    def _check(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor | None) -> None:
+        bad, self._bad, since, self._since = self._bad, None, self._since, 0
+        if bad is None or not bool(bad):
+            return
+        where = (f"epoch {trainer.current_epoch}, global step {trainer.global_step}" if since <= 1 else
+                 f"epoch {trainer.current_epoch}, within the {since} steps before global step {trainer.global_step}")
+        value = f" (loss={loss.item()})" if loss is not None and loss.numel() == 1 else ""
+        raise NonFiniteLossError(
+            f"The training loss became NaN or infinite at {where}{value}. Training stopped; the "
+            f"broken weights were not saved. {self._last_good(trainer)} Likely fixes: a smaller learning rate "
+            f"(now {self._lr(trainer)}), {self._precision(trainer)}gradient clipping (trainer.gradient_clip_val=1.0)."
+        )
+
+    @staticmethod
+    def _precision(trainer: L.Trainer) -> str:
+        precision = str(trainer.precision)
+        return "" if precision.startswith(("32", "64")) else f"trainer.precision=32-true (now {precision}), "
+
+    @staticmethod
+    def _lr(trainer: L.Trainer) -> Any:
+        lrs = [g.get("lr") for opt in trainer.optimizers for g in opt.param_groups]
+        return lrs[0] if len(set(lrs)) == 1 else lrs
+
+    @staticmethod
+    def _last_good(trainer: L.Trainer) -> str:
+        for cb in trainer.checkpoint_callbacks:
+            if isinstance(cb, ModelCheckpoint) and cb.dirpath and (Path(cb.dirpath) / "last.ckpt").is_file():
+                path = Path(cb.dirpath) / "last.ckpt"
+                return (f"The last good checkpoint is {path}: resume from it with ckpt_path={path} after the "
+                        f"fix.")
+        return "No checkpoint was written before the failure."

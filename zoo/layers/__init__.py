@@ -1,0 +1,1 @@
+"""Graph operators used by the zoo's networks, one per file."""
