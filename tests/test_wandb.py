@@ -36,6 +36,14 @@ def test_wandb_is_offline_without_login(wandb_env, monkeypatch, tmp_path):
     assert wandb_logger(save_dir=str(tmp_path))._wandb_init["mode"] == "online"
 
 
+def test_resumed_run_keeps_its_wandb_run_id(wandb_env, tmp_path):
+    first = wandb_logger(save_dir=str(tmp_path))._wandb_init
+    again = wandb_logger(save_dir=str(tmp_path))._wandb_init  # the same run directory, e.g. ckpt_path=last
+    other = wandb_logger(save_dir=str(tmp_path / "other"))._wandb_init
+    assert first["id"] == again["id"] != other["id"] and first["resume"] == "allow"
+    assert (tmp_path / "wandb_run_id.txt").read_text().strip() == first["id"]
+
+
 def test_wandb_offline_run_writes_its_files(wandb_env, make_cfg, tmp_path):
     cfg = make_cfg("logger=wandb", "model=logreg", "data=mnist", "seed=7", *TINY)
     metrics, objects = train(cfg)

@@ -31,6 +31,7 @@ class DelineationGCN(nn.Module):
         normalization: ``seed`` (the notebook's ``D^-1/2 (A + I)^T D^-1/2``) or ``mean`` (flow-weighted mean).
         log_weights: Use ``log(1 + w)`` instead of the raw commuter counts as edge weights.
         log_output: Return ``log(scores)`` instead of the scores.
+        cached: Compute the normalised operator once (one fixed graph, transductive: the default in the configs).
     """
 
     input_kinds: ClassVar[tuple[str, ...]] = ("graph",)
@@ -48,6 +49,7 @@ class DelineationGCN(nn.Module):
         normalization: str = "seed",
         log_weights: bool = False,
         log_output: bool = False,
+        cached: bool = False,
     ) -> None:
         super().__init__()
         if not input_projection and in_features != num_classes:
@@ -62,7 +64,9 @@ class DelineationGCN(nn.Module):
         self.symmetrize, self.reverse = symmetrize, reverse
         self.log_weights, self.log_output = log_weights, log_output
         self.projection = nn.Linear(in_features, num_classes) if input_projection else None
-        self.layers = nn.ModuleList(DualWeightConv(num_classes, num_classes, w2_init, normalization) for _ in range(num_layers))
+        self.layers = nn.ModuleList(
+            DualWeightConv(num_classes, num_classes, w2_init, normalization, cached) for _ in range(num_layers)
+        )
 
     def reset_layers(self, w2_init: str = "zeros") -> None:
         """Back to ``W1 = I`` and ``W2 = w2_init`` (in place): the start of a new round."""

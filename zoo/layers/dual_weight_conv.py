@@ -50,16 +50,20 @@ class DualWeightConv(MessagePassing):
         out_features: Output width.
         w2_init: ``zeros`` (the seed's later rounds) or ``kaiming`` (its first round: Kaiming-normal, fan-out).
         normalization: ``seed`` (:func:`seed_norm`, the notebook's operator) or ``mean`` (:func:`mean_norm`).
+        cached: Compute ``Â`` once and reuse it (transductive training on one fixed graph, as ``GCNConv``'s
+            ``cached``); call :meth:`reset_cache` when the graph changes.
     """
 
     def __init__(self, in_features: int, out_features: int, w2_init: str = "zeros",
-                 normalization: str = "seed") -> None:
+                 normalization: str = "seed", cached: bool = False) -> None:
         super().__init__(aggr="add", flow="source_to_target")
         if w2_init not in ("zeros", "kaiming"):
             raise ValueError(f"w2_init must be 'zeros' or 'kaiming', got {w2_init!r}.")
         if normalization not in NORMS:
             raise ValueError(f"normalization must be one of {sorted(NORMS)}, got {normalization!r}.")
         self.normalization = normalization
+        self.cached = cached
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.in_features, self.out_features, self.w2_init = in_features, out_features, w2_init
         self.weight1 = nn.Parameter(torch.empty(in_features, out_features))
         self.weight2 = nn.Parameter(torch.empty(in_features, out_features))
@@ -78,9 +82,15 @@ class DualWeightConv(MessagePassing):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
         # x: [N, in] -> [N, out]
-        loops_index, norm = NORMS[self.normalization](edge_index, edge_weight, x.size(0))  # [2, E + N], [E + N]
+        if self._cache is None or not self.cached:
+            self._cache = NORMS[self.normalization](edge_index, edge_weight, x.size(0))
+        loops_index, norm = self._cache  # [2, E + N], [E + N]
         ax = self.propagate(loops_index, x=x, edge_weight=norm)  # Â x: [N, in]
         return x @ self.weight1 + ax @ self.weight2
+
+    def reset_cache(self) -> None:
+        """Forget the cached ``Â`` (see ``cached``)."""
+        self._cache = None
 
     def message(self, x_j: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
         return edge_weight.view(-1, 1) * x_j
