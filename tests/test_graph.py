@@ -31,17 +31,19 @@ def seed_operator(edge_index: torch.Tensor, edge_weight: torch.Tensor, n: int) -
     return (adj @ d_inv_sqrt).T @ d_inv_sqrt
 
 
-def test_sparse_operator_equals_the_seeds_dense_formula():
+@pytest.mark.parametrize("cached", [False, True], ids=["message_passing", "cached_csr"])
+def test_sparse_operator_equals_the_seeds_dense_formula(cached):
     n = 9
     edge_index, edge_weight = random_graph(n)
     assert (edge_index[0] == edge_index[1]).any() and not torch.equal(edge_index, edge_index.flip(0))
-    layer = DualWeightConv(n, n).double()
+    layer = DualWeightConv(n, n, cached=cached).double()
     with torch.no_grad():
         layer.weight1.zero_()
         layer.weight2.copy_(torch.eye(n))
     h = torch.rand(n, n, dtype=torch.float64)
     expected = seed_operator(edge_index, edge_weight, n) @ h  # Â H
     torch.testing.assert_close(layer(h, edge_index, edge_weight.double()), expected)
+    torch.testing.assert_close(layer(h, edge_index, edge_weight.double()), expected)  # again (from the cache)
     # The operator is not symmetric on a directed graph: the transpose would fail this test.
     assert not torch.allclose(seed_operator(edge_index, edge_weight, n), seed_operator(edge_index, edge_weight, n).T)
 

@@ -63,7 +63,7 @@ class DualWeightConv(MessagePassing):
             raise ValueError(f"normalization must be one of {sorted(NORMS)}, got {normalization!r}.")
         self.normalization = normalization
         self.cached = cached
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._adj_t: torch.Tensor | None = None  # cached Â as a sparse CSR [N, N] matrix (row j gathers)
         self.in_features, self.out_features, self.w2_init = in_features, out_features, w2_init
         self.weight1 = nn.Parameter(torch.empty(in_features, out_features))
         self.weight2 = nn.Parameter(torch.empty(in_features, out_features))
@@ -82,15 +82,20 @@ class DualWeightConv(MessagePassing):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
                 ) -> torch.Tensor:
         # x: [N, in] -> [N, out]
-        if self._cache is None or not self.cached:
-            self._cache = NORMS[self.normalization](edge_index, edge_weight, x.size(0))
-        loops_index, norm = self._cache  # [2, E + N], [E + N]
-        ax = self.propagate(loops_index, x=x, edge_weight=norm)  # Â x: [N, in]
+        if self.cached:
+            if self._adj_t is None or self._adj_t.device != x.device:
+                index, norm = NORMS[self.normalization](edge_index, edge_weight, x.size(0))  # [2, E + N], [E + N]
+                n = x.size(0)
+                self._adj_t = torch.sparse_coo_tensor(index.flip(0), norm, (n, n)).coalesce().to_sparse_csr()
+            ax = self._adj_t @ x  # Â x: [N, in], one sparse (CSR) x dense product
+        else:
+            index, norm = NORMS[self.normalization](edge_index, edge_weight, x.size(0))  # [2, E + N], [E + N]
+            ax = self.propagate(index, x=x, edge_weight=norm)  # Â x: [N, in]
         return x @ self.weight1 + ax @ self.weight2
 
     def reset_cache(self) -> None:
         """Forget the cached ``Â`` (see ``cached``)."""
-        self._cache = None
+        self._adj_t = None
 
     def message(self, x_j: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
         return edge_weight.view(-1, 1) * x_j
