@@ -218,6 +218,9 @@ def mnist_speed_run(ctx: Context, limit_batches: int | None = None, extra_overri
         overrides.append("trainer.precision=bf16-mixed")
     if limit_batches is not None:
         overrides += [f"trainer.limit_{s}_batches={limit_batches}" for s in ("train", "val", "test")]
+        # One epoch: the per-step cost is what is measured, and a one-cycle schedule over very few steps
+        # (e.g. 2 epochs x 2 batches = 4) hits a zero-length warm-up phase in torch's OneCycleLR.
+        overrides.append("trainer.max_epochs=1")
     run_dir = ctx.work_dir / "speed_run"
 
     def run(warmup: bool = False) -> dict[str, float]:
