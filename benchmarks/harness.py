@@ -23,12 +23,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-from zoo.registry import CONFIG_DIR
+from zoo.train import compose_config as compose_cfg  # noqa: F401  (re-exported for the comparisons)
 
 Side = Callable[[], float]  # runs one measured unit (an epoch) and returns its seconds
 
@@ -242,20 +238,6 @@ class PeakMemory:
 
 
 # --------------------------------------------------------------------------------------- configs
-def compose_cfg(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
-    """Compose ``configs/train.yaml`` exactly as ``python train.py <overrides>`` does, into ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-        cfg.paths.data_dir = str(data_dir)
-        cfg.paths.log_dir = str(output_dir / "logs")
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
 @contextmanager
 def quiet_lightning() -> Iterator[None]:
     """Silence Lightning's informational log lines (GPU available, ...) without changing its work."""

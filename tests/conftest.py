@@ -4,13 +4,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from tests.fakes import write_fake_data
-from zoo.registry import CONFIG_DIR, data_kind, model_kinds, names
+from zoo.registry import data_kind, model_kinds, names
+from zoo.train import compose_config
 
 MODELS = names("model")
 DATASETS = names("data")
@@ -26,17 +24,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def compose_cfg(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
     """Compose ``configs/train.yaml`` like ``python train.py <overrides>`` does, for tests."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-        cfg.paths.data_dir = str(data_dir)
-        cfg.paths.log_dir = str(output_dir / "logs")
-        if cfg.data.get("kind") == "image" and not any(o.startswith("data.val_size") for o in overrides):
+    cfg = compose_config(overrides, output_dir, data_dir)
+    if cfg.data.get("kind") == "image" and not any(o.startswith("data.val_size") for o in overrides):
+        with open_dict(cfg):
             cfg.data.val_size = 100  # the fake training sets hold 600 images
-    HydraConfig.instance().set_config(cfg)
     return cfg
 
 

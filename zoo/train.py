@@ -11,6 +11,8 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -19,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.checks import check_checkpoint, check_hparams
 from zoo.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
-from zoo.registry import ConfigError, check_compatible
+from zoo.registry import CONFIG_DIR, ConfigError, check_compatible
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,24 @@ def _instantiate_all(section: DictConfig | None) -> list[Any]:
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None = None) -> DictConfig:
+    """Compose ``configs/train.yaml`` as ``python train.py <overrides>`` does, writing into ``output_dir``.
+
+    For tests, benchmarks and notebooks that call :func:`train` without the ``@hydra.main`` wrapper.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+        cfg.paths.log_dir = str(Path(output_dir) / "logs")
+        if data_dir is not None:
+            cfg.paths.data_dir = str(data_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
 def prepare(cfg: DictConfig) -> DictConfig:
