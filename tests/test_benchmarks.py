@@ -44,6 +44,7 @@ def test_delineation_reports_dense_out_of_memory_instead_of_crashing(ctx: Contex
     assert rows[0].baseline is not None and rows[0].ratio is not None
     assert rows[1].baseline is None and "out of memory" in rows[1].notes
     assert rows[1].ours > 0 and rows[1].extra["edges"] > rows[0].extra["edges"]
+    assert all(r.extra["sparse_recompute_s"] > 0 for r in rows)  # the epoch that redoes Â H, reported too
 
 
 def test_run_writes_json_and_markdown(tmp_path: Path) -> None:

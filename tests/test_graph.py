@@ -48,6 +48,31 @@ def test_sparse_operator_equals_the_seeds_dense_formula(cached):
     assert not torch.allclose(seed_operator(edge_index, edge_weight, n), seed_operator(edge_index, edge_weight, n).T)
 
 
+
+def test_cached_propagation_follows_every_change_of_the_input():
+    n = 9
+    edge_index, edge_weight = random_graph(n)
+    cached, fresh = DualWeightConv(n, n, w2_init="kaiming", cached=True), DualWeightConv(n, n, cached=False)
+    fresh.load_state_dict(cached.state_dict())
+
+    def same(h: torch.Tensor) -> None:
+        torch.testing.assert_close(cached(h, edge_index, edge_weight), fresh(h, edge_index, edge_weight))
+
+    h = torch.rand(n, n)
+    same(h)
+    assert len(cached._ax) == 1  # Â H kept for the gradient-free input
+    same(h)
+    h.mul_(3.0)  # edited in place: the kept Â H is stale and must not be used
+    same(h)
+    same(torch.rand(n, n))  # another tensor
+    h_grad = torch.rand(n, n, requires_grad=True)  # an input that needs a gradient is never cached
+    out = cached(h_grad, edge_index, edge_weight)
+    same(h_grad)
+    out.sum().backward()
+    assert h_grad.grad is not None and h_grad.grad.abs().sum() > 0
+    cached.reset_cache()
+    assert cached._adj_t is None and not cached._ax
+
 def test_mean_norm_rows_are_weighted_means():
     edge_index, edge_weight = random_graph()
     ei, w = mean_norm(edge_index, edge_weight, 9)

@@ -1,5 +1,7 @@
 """The delineation notebook's dual-weight graph convolution ``H W1 + Â H W2``."""
 
+import warnings
+
 import torch
 from torch import nn
 from torch_geometric.nn import MessagePassing
@@ -51,8 +53,12 @@ class DualWeightConv(MessagePassing):
         w2_init: ``zeros`` (the seed's later rounds) or ``kaiming`` (its first round: Kaiming-normal, fan-out).
         normalization: ``seed`` (:func:`seed_norm`, the notebook's operator) or ``mean`` (:func:`mean_norm`).
         cached: Compute ``Â`` once and reuse it (transductive training on one fixed graph, as ``GCNConv``'s
-            ``cached``); call :meth:`reset_cache` when the graph changes.
+            ``cached``), and reuse ``Â H`` for an input ``H`` that carries no gradient (a round's fixed input
+            scores, as ``SGConv``'s ``cached`` reuses its propagated features): the epochs of a round then do no
+            sparse product at all. Call :meth:`reset_cache` when the graph changes.
     """
+
+    MAX_CACHED_INPUTS = 4  # distinct gradient-free inputs whose Â H is kept (the delineation task has 3 stages)
 
     def __init__(self, in_features: int, out_features: int, w2_init: str = "zeros",
                  normalization: str = "seed", cached: bool = False) -> None:
@@ -64,6 +70,8 @@ class DualWeightConv(MessagePassing):
         self.normalization = normalization
         self.cached = cached
         self._adj_t: torch.Tensor | None = None  # cached Â as a sparse CSR [N, N] matrix (row j gathers)
+        # id(H) -> (H, H._version, Â H): holding H keeps its id unique; the version changes on in-place edits.
+        self._ax: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
         self.in_features, self.out_features, self.w2_init = in_features, out_features, w2_init
         self.weight1 = nn.Parameter(torch.empty(in_features, out_features))
         self.weight2 = nn.Parameter(torch.empty(in_features, out_features))
@@ -84,18 +92,47 @@ class DualWeightConv(MessagePassing):
         # x: [N, in] -> [N, out]
         if self.cached:
             if self._adj_t is None or self._adj_t.device != x.device:
-                index, norm = NORMS[self.normalization](edge_index, edge_weight, x.size(0))  # [2, E + N], [E + N]
-                n = x.size(0)
-                self._adj_t = torch.sparse_coo_tensor(index.flip(0), norm, (n, n)).coalesce().to_sparse_csr()
-            ax = self._adj_t @ x  # Â x: [N, in], one sparse (CSR) x dense product
+                self.reset_cache()
+                self._adj_t = self.operator(edge_index, edge_weight, x.size(0))
+            ax = self.cached_product(x)  # Â x: [N, in]
         else:
             index, norm = NORMS[self.normalization](edge_index, edge_weight, x.size(0))  # [2, E + N], [E + N]
             ax = self.propagate(index, x=x, edge_weight=norm)  # Â x: [N, in]
-        return x @ self.weight1 + ax @ self.weight2
+        return torch.addmm(ax @ self.weight2, x, self.weight1)  # H W1 + Â H W2 in one fused op: [N, out]
+
+    def operator(self, edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nodes: int) -> torch.Tensor:
+        """``Â`` as a sparse CSR ``[N, N]`` matrix (row ``j`` gathers node ``j``'s inputs).
+
+        Indices are int32 when they fit: the CPU (MKL) and CUDA (cuSPARSE) kernels take them as they are,
+        where int64 indices are converted on every product.
+        """
+        index, norm = NORMS[self.normalization](edge_index, edge_weight, num_nodes)  # [2, E + N], [E + N]
+        n = num_nodes
+        with warnings.catch_warnings():  # PyTorch notes once per process that CSR support is "in beta"
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            adj = torch.sparse_coo_tensor(index.flip(0), norm, (n, n), check_invariants=False).coalesce()
+            adj = adj.to_sparse_csr()
+            dtype = torch.int32 if max(adj.values().numel(), n) < 2**31 - 1 else torch.int64
+            return torch.sparse_csr_tensor(adj.crow_indices().to(dtype), adj.col_indices().to(dtype), adj.values(),
+                                           (n, n), check_invariants=False)
+
+    def cached_product(self, x: torch.Tensor) -> torch.Tensor:
+        """``Â x`` with the cached ``Â``; remembered when ``x`` carries no gradient, until ``x`` changes."""
+        if x.requires_grad:  # e.g. a learned projection's output, or a previous layer's: new every step
+            return self._adj_t @ x  # one sparse (CSR) x dense product
+        hit = self._ax.get(id(x))
+        if hit is not None and hit[0] is x and hit[1] == x._version:
+            return hit[2]
+        if len(self._ax) >= self.MAX_CACHED_INPUTS:
+            self._ax.clear()
+        ax = self._adj_t @ x
+        self._ax[id(x)] = (x, x._version, ax)
+        return ax
 
     def reset_cache(self) -> None:
-        """Forget the cached ``Â`` (see ``cached``)."""
+        """Forget the cached ``Â`` and ``Â H`` (see ``cached``)."""
         self._adj_t = None
+        self._ax.clear()
 
     def message(self, x_j: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
         return edge_weight.view(-1, 1) * x_j
