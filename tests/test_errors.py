@@ -7,6 +7,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ from datamodules.vision import DataNotFoundError
 from tests.conftest import BAD_PAIRS, PAIRS, compose_cfg
 from tests.fakes import write_idx_dataset
 from zoo.checks import hparam_errors
-from zoo.finite_loss import NonFiniteLossError
+from zoo.finite_loss import FiniteLossCheck, NonFiniteLossError
 from zoo.registry import CONFIG_DIR, ConfigError, names
 from zoo.train import train
 
@@ -229,6 +230,16 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(make_cfg
     assert ckpt["epoch"] == 0 and ckpt["global_step"] == 4
     assert all(torch.isfinite(w).all() for w in ckpt["state_dict"].values())
     assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(("every_n_steps", "device", "expected"), [
+    (None, "cpu", 1), (None, "cuda", FiniteLossCheck.ACCELERATOR_EVERY_N_STEPS), (5, "cpu", 5), (1, "cuda", 1),
+])
+def test_nan_check_reads_the_device_every_step_only_where_that_is_free(every_n_steps, device, expected):
+    check = FiniteLossCheck(every_n_steps)
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+    check.setup(trainer, None, "fit")
+    assert check._every == expected
 
 
 # ------------------------------------------------------------------------------------- checkpoints

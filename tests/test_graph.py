@@ -73,6 +73,21 @@ def test_cached_propagation_follows_every_change_of_the_input():
     cached.reset_cache()
     assert cached._adj_t is None and not cached._ax
 
+
+def test_cached_layer_first_run_under_inference_mode_still_trains():
+    # Lightning validates (sanity check) under torch.inference_mode before the first training step.
+    n = 9
+    edge_index, edge_weight = random_graph(n)
+    layer = DualWeightConv(n, n, w2_init="kaiming", cached=True)
+    h = torch.rand(n, n)
+    with torch.inference_mode():
+        layer(h, edge_index, edge_weight)
+        layer(torch.rand(n, n), edge_index, edge_weight)
+    assert not layer._ax  # nothing computed in inference mode is kept for training
+    h_grad = torch.rand(n, n, requires_grad=True)
+    (layer(h, edge_index, edge_weight) + layer(h_grad, edge_index, edge_weight)).sum().backward()
+    assert layer.weight2.grad is not None and h_grad.grad is not None
+
 def test_mean_norm_rows_are_weighted_means():
     edge_index, edge_weight = random_graph()
     ei, w = mean_norm(edge_index, edge_weight, 9)

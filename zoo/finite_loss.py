@@ -13,28 +13,37 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class FiniteLossCheck(Callback):
-    """Checks ``train`` loss before each backward pass, so broken weights are never stepped or saved.
+    """Checks the ``train`` loss before backward passes, so broken weights are never saved.
 
-    Checkpoints are written at epoch ends only after this check, so ``last.ckpt`` stays the last good
-    epoch's state and ``ckpt_path=last`` resumes from it.
+    Every step's loss is tested on the device; the result is read (which waits for the device) every
+    ``every_n_steps`` steps and always before validation and the checkpoints written at an epoch's end, so
+    ``last.ckpt`` stays the last good epoch's state and ``ckpt_path=last`` resumes from it.
 
     Args:
-        every_n_steps: Steps between checks; each check waits for the device (1: every step, exact
-            location; larger values cost less on GPU and still check before every validation/checkpoint).
+        every_n_steps: Steps between reads. 1 stops before the broken step is applied and names it exactly;
+            larger values let a GPU run ahead of Python (the error then names the range of steps). ``None``:
+            1 on a CPU (a read costs nothing there), ``ACCELERATOR_EVERY_N_STEPS`` on GPUs and other devices.
     """
 
-    def __init__(self, every_n_steps: int = 1) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}.")
+    ACCELERATOR_EVERY_N_STEPS = 50
+
+    def __init__(self, every_n_steps: int | None = None) -> None:
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1 or null, got {every_n_steps}.")
         self.every_n_steps = every_n_steps
+        self._every = every_n_steps or 1
         self._bad: torch.Tensor | None = None  # device flag: some loss since the last check was not finite
         self._since = 0
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        on_cpu = trainer.strategy.root_device.type == "cpu"
+        self._every = self.every_n_steps or (1 if on_cpu else self.ACCELERATOR_EVERY_N_STEPS)
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         bad = ~torch.isfinite(loss.detach()).all()
         self._bad = bad if self._bad is None else self._bad | bad
         self._since += 1
-        if self._since >= self.every_n_steps:
+        if self._since >= self._every:
             self._check(trainer, pl_module, loss)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -106,10 +106,12 @@ class DualWeightConv(MessagePassing):
         Indices are int32 when they fit: the CPU (MKL) and CUDA (cuSPARSE) kernels take them as they are,
         where int64 indices are converted on every product.
         """
-        index, norm = NORMS[self.normalization](edge_index, edge_weight, num_nodes)  # [2, E + N], [E + N]
         n = num_nodes
-        with warnings.catch_warnings():  # PyTorch notes once per process that CSR support is "in beta"
+        # A normal tensor even when first built in a validation pass under inference mode: training saves it for
+        # the backward pass. PyTorch notes once per process that CSR support is "in beta".
+        with torch.inference_mode(False), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            index, norm = NORMS[self.normalization](edge_index, edge_weight, n)  # [2, E + N], [E + N]
             adj = torch.sparse_coo_tensor(index.flip(0), norm, (n, n), check_invariants=False).coalesce()
             adj = adj.to_sparse_csr()
             dtype = torch.int32 if max(adj.values().numel(), n) < 2**31 - 1 else torch.int64
@@ -118,7 +120,9 @@ class DualWeightConv(MessagePassing):
 
     def cached_product(self, x: torch.Tensor) -> torch.Tensor:
         """``Â x`` with the cached ``Â``; remembered when ``x`` carries no gradient, until ``x`` changes."""
-        if x.requires_grad:  # e.g. a learned projection's output, or a previous layer's: new every step
+        if x.requires_grad or torch.is_inference_mode_enabled() or x.is_inference():
+            # A learned projection's or a previous layer's output (new every step), or a validation/test pass
+            # under inference mode, whose tensors have no version counter and cannot be used in training later.
             return self._adj_t @ x  # one sparse (CSR) x dense product
         hit = self._ax.get(id(x))
         if hit is not None and hit[0] is x and hit[1] == x._version:
