@@ -3,6 +3,8 @@
 import json
 
 import pytest
+import torch
+import torch.nn.functional as F
 
 from tests.conftest import BAD_PAIRS, PAIRS
 from zoo.registry import ConfigError
@@ -36,3 +38,22 @@ def test_full_run_tests_best_checkpoint(make_cfg, tmp_path):
     assert best and best.endswith(".ckpt")
     assert metrics["epochs"] == 2
     assert (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+def test_epoch_metrics_are_sample_weighted_over_uneven_batches(make_cfg):
+    # 200 test images in batches of 64: 64, 64, 64 and 8. A mean of per-batch means would weigh the last 8 like 64.
+    cfg = make_cfg("model=mlp", "data=mnist", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
+                   "data.eval_batch_size=64", "trainer.enable_model_summary=false")
+    metrics, objects = train(cfg)
+    model, dm = objects["model"].eval(), objects["datamodule"]
+    losses, hits = [], []
+    with torch.no_grad():
+        for x, y in dm.test_dataloader():
+            logits = model(x)
+            losses.append(F.cross_entropy(logits, y, reduction="none"))
+            hits.append(logits.argmax(1) == y)
+    assert [len(h) for h in hits] == [64, 64, 64, 8]
+    assert metrics["test/loss"] == pytest.approx(torch.cat(losses).mean().item(), rel=1e-5)
+    assert metrics["test/acc"] == pytest.approx(torch.cat(hits).float().mean().item(), abs=1e-6)
+    batch_means = torch.stack([loss.mean() for loss in losses]).mean().item()
+    assert batch_means != pytest.approx(metrics["test/loss"], rel=1e-5)  # the fake data tells the two apart

@@ -69,12 +69,14 @@ class Classifier(L.LightningModule):
     def step(self, batch: Any, stage: Stage) -> torch.Tensor:
         """Loss of one batch; its loss and accuracy also go into ``stage``'s epoch metrics."""
         logits, y = self.forward_batch(batch, stage)
-        loss = F.cross_entropy(logits, y)
+        losses = F.cross_entropy(logits, y, reduction="none")  # [B]
         # `update`, not `__call__`: no per-batch value is computed, and no `self.log` per step (Lightning's
         # bookkeeping of a logged value costs ~1 ms a call on a CPU, as much as a small model's whole step).
-        self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=y.shape[0])
+        # Every sample's loss goes in, so the epoch loss is the mean over samples, uneven last batch included
+        # (not `update(loss, weight=B)`: with nan_strategy="disable", torchmetrics 1.9 ignores the weight).
+        self.mean_loss[f"{stage}_loss"].update(losses.detach())
         self.accuracy[f"{stage}_acc"].update(logits.detach(), y)
-        return loss
+        return losses.mean()
 
     def log_epoch_metrics(self, stage: Stage) -> dict[str, torch.Tensor]:
         """Log ``<stage>/loss`` (sample-weighted mean) and ``<stage>/acc`` of the epoch, reset them, return them.
