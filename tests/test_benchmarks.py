@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import graph, image, run
+from benchmarks import ablation, graph, image, run
 from benchmarks.harness import Context
 
 
@@ -57,3 +57,12 @@ def test_run_writes_json_and_markdown(tmp_path: Path) -> None:
     assert saved["environment"]["torch"] == torch.__version__
     assert [r["status"][:8] for r in saved["rows"]] == ["skipped:"] * 2
     assert "| 4 Cora GCN |" in (out / "cpu-quick.md").read_text()
+
+
+def test_ablation_variants_and_profile_run_on_fake_mnist(data_dir: Path) -> None:
+    table = ablation.main(["variants", "--data-dir", str(data_dir), "--limit-batches", "2", "--repeats", "1", "--val-size", "100"])
+    rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()[2:]]
+    assert rows == [*ablation.VARIANTS, "raw PyTorch loop"]
+    assert table.splitlines()[-1].endswith("| 1.00x |")  # the raw loop is the reference
+    profile = ablation.main(["cprofile", "--data-dir", str(data_dir), "--limit-batches", "2", "--top", "5", "--val-size", "100"])
+    assert profile.startswith("one epoch: ") and "zoo/train.py" in profile

@@ -48,7 +48,6 @@ def test_sparse_operator_equals_the_seeds_dense_formula(cached):
     assert not torch.allclose(seed_operator(edge_index, edge_weight, n), seed_operator(edge_index, edge_weight, n).T)
 
 
-
 def test_cached_propagation_follows_every_change_of_the_input():
     n = 9
     edge_index, edge_weight = random_graph(n)
@@ -87,6 +86,7 @@ def test_cached_layer_first_run_under_inference_mode_still_trains():
     h_grad = torch.rand(n, n, requires_grad=True)
     (layer(h, edge_index, edge_weight) + layer(h_grad, edge_index, edge_weight)).sum().backward()
     assert layer.weight2.grad is not None and h_grad.grad is not None
+
 
 def test_mean_norm_rows_are_weighted_means():
     edge_index, edge_weight = random_graph()

@@ -88,11 +88,14 @@ class Classifier(L.LightningModule):
         if acc.update_count == 0:  # no batch ran in this stage (e.g. limit_val_batches=0)
             return {}
         values = {f"{stage}/loss": loss.compute(), f"{stage}/acc": acc.compute()}
-        loss.reset()
-        acc.reset()
+        self.reset_epoch_metrics(stage)
         self.log(f"{stage}/loss", values[f"{stage}/loss"], sync_dist=True)
         self.log(f"{stage}/acc", values[f"{stage}/acc"], prog_bar=stage != "train", sync_dist=True)
         return values
+
+    def reset_epoch_metrics(self, stage: Stage) -> None:
+        self.mean_loss[f"{stage}_loss"].reset()
+        self.accuracy[f"{stage}_acc"].reset()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self.step(batch, "train")
@@ -108,8 +111,7 @@ class Classifier(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # the sanity check counts neither in the epoch nor in the best accuracy
-            self.mean_loss["val_loss"].reset()
-            self.accuracy["val_acc"].reset()
+            self.reset_epoch_metrics("val")
             return
         values = self.log_epoch_metrics("val")
         if values:
