@@ -3,8 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from zoo.checks import reported_as_message
-from zoo.train import train
+from zoo.run.cli import reported_as_message
+from zoo.run.runner import train
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval.yaml")

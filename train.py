@@ -3,9 +3,9 @@
 import hydra
 from omegaconf import DictConfig
 
-from zoo.checks import reported_as_message
-from zoo.sweep_job import run_job
-from zoo.train import train
+from zoo.run.cli import reported_as_message
+from zoo.run.runner import train
+from zoo.run.sweeps import run_job
 
 
 def optimized_value(cfg: DictConfig) -> float | None:

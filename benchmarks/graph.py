@@ -28,9 +28,9 @@ from benchmarks.harness import (
     timed,
 )
 from datamodules.cora import CoraDataModule
-from datamodules.vision import DataNotFoundError
-from zoo.delineation_gcn import DelineationGCN
-from zoo.train import train
+from zoo.errors import DataNotFoundError
+from zoo.nets.delineation_gcn import DelineationGCN
+from zoo.run.runner import train
 
 CORA = "4 Cora GCN"
 DELINEATION = "5 delineation GCN"
@@ -82,7 +82,7 @@ def raw_pyg_run(ctx: Context, data: Data, epochs: int, seed: int = 0) -> tuple[f
 
 
 def cora_gcn(ctx: Context, epochs: int = 200) -> list[Row]:
-    """``experiment=gcn_cora`` for ``epochs`` through ``zoo.train.train`` vs the raw PyG loop on the same graph.
+    """``experiment=gcn_cora`` for ``epochs`` through ``zoo.run.runner.train`` vs the raw PyG loop on the same graph.
 
     Ours is timed from ``on_train_start`` to ``on_train_end`` (every epoch's train step, validation step,
     logging and checkpointing); the raw side runs the same number of epochs with an evaluation pass each.

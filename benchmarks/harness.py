@@ -24,7 +24,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from zoo.train import compose_config as compose_cfg  # noqa: F401  (re-exported for the comparisons)
+from zoo.run.runner import compose_config as compose_cfg  # noqa: F401  (re-exported for the comparisons)
 
 Side = Callable[[], float]  # runs one measured unit (an epoch) and returns its seconds
 
@@ -243,7 +243,7 @@ def quiet_lightning() -> Iterator[None]:
     """Silence Lightning's informational log lines (GPU available, ...) without changing its work."""
     import logging
 
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "zoo.train")]
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "zoo.run.runner")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)

@@ -29,8 +29,8 @@ from benchmarks.harness import (
     timed,
 )
 from datamodules.mnist import MNISTDataModule
-from datamodules.vision import DataNotFoundError
-from zoo.train import train
+from zoo.errors import DataNotFoundError
+from zoo.run.runner import train
 
 PIPELINE = "1 image pipeline"
 OVERHEAD = "2 training overhead"
@@ -153,7 +153,7 @@ def raw_epoch(ctx: Context, cfg: DictConfig, dm: MNISTDataModule, n_train: int, 
 
 
 def zoo_epoch(ctx: Context, overrides: list[str], run_dir: Path) -> Side:
-    """A function that runs ``zoo.train.train`` for one epoch (a fresh run in ``run_dir``) and returns its seconds.
+    """A function that runs ``zoo.run.runner.train`` for one epoch (a fresh run in ``run_dir``) and returns its seconds.
 
     Timed by :class:`EpochTimer` from ``on_train_epoch_start`` to ``on_train_epoch_end``: the training batches,
     the validation loop and the checkpoint saved at its end; setup and the sanity check are outside.
@@ -210,7 +210,7 @@ def overhead_setup(ctx: Context, model: str, limit_batches: int | None = None, v
 
 def training_overhead(ctx: Context, models: tuple[str, ...] = ("mlp", "cnn"), limit_batches: int | None = None,
                       val_size: int = 5000, batch_size: int = 128) -> list[Row]:
-    """One epoch through ``zoo.train.train`` (default config) vs a raw PyTorch loop on the same tensors.
+    """One epoch through ``zoo.run.runner.train`` (default config) vs a raw PyTorch loop on the same tensors.
 
     Ours is the Trainer, callbacks and logger as ``python train.py`` builds them (see :func:`zoo_epoch`).
     """

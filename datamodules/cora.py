@@ -7,7 +7,7 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
 from datamodules.graph import GraphDataModule
-from datamodules.vision import DataNotFoundError
+from zoo.errors import DataNotFoundError
 
 CORA_FILES = [f"ind.cora.{n}" for n in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
 

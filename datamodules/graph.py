@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data
 
-from zoo.registry import ConfigError
+from zoo.errors import ConfigError
 
 
 def _identity(data: Data) -> Data:

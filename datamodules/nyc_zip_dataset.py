@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data, InMemoryDataset, download_url
 
-from datamodules.vision import DataNotFoundError
+from zoo.errors import DataNotFoundError
 
 FLOWS_URL = "https://raw.githubusercontent.com/navpreetnp7/NYC-City-Delineation/8bf3958bbd5ddcf02bb6c71e0fcaf3aafbfaf2b9/data"
 MAPS_URL = "https://raw.githubusercontent.com/CUSP2021-FallADS/Labs/9bf31016b11498d3c73df8d1bf341490bc5e8a15"

@@ -10,10 +10,7 @@ import torch
 from torchvision.datasets import MNIST
 
 from datamodules.tensor_loader import TensorBatchLoader
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The dataset's files are missing or unusable; the message says how to get them."""
+from zoo.errors import DataNotFoundError
 
 
 class VisionDataModule(L.LightningDataModule):

@@ -7,8 +7,8 @@ import pytest
 from omegaconf import DictConfig, open_dict
 
 from tests.fakes import write_fake_data
-from zoo.registry import data_kind, model_kinds, names
-from zoo.train import compose_config
+from zoo.run.compatibility import data_kind, model_kinds, names
+from zoo.run.runner import compose_config
 
 MODELS = names("model")
 DATASETS = names("data")

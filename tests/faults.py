@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from zoo.logreg import LogisticRegression
+from zoo.nets.logreg import LogisticRegression
 
 
 class NaNAfterSteps(LogisticRegression):

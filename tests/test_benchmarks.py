@@ -65,4 +65,4 @@ def test_ablation_variants_and_profile_run_on_fake_mnist(data_dir: Path) -> None
     assert rows == [*ablation.VARIANTS, "raw PyTorch loop"]
     assert table.splitlines()[-1].endswith("| 1.00x |")  # the raw loop is the reference
     profile = ablation.main(["cprofile", "--data-dir", str(data_dir), "--limit-batches", "2", "--top", "5", "--val-size", "100"])
-    assert profile.startswith("one epoch: ") and "zoo/train.py" in profile
+    assert profile.startswith("one epoch: ") and "zoo/run/runner.py" in profile

@@ -1,4 +1,4 @@
-"""``python -m zoo.compare``: a leaderboard from run directories alone."""
+"""``python -m zoo.run.compare``: a leaderboard from run directories alone."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from zoo.compare import main
+from zoo.run.compare import main
 
 
 def fake_run(sweep: Path, name: str, model: str, data: str, metrics: dict | None = None,

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import PAIRS
-from zoo.registry import CONFIG_DIR, data_kind, model_kinds
+from zoo.run.compatibility import CONFIG_DIR, data_kind, model_kinds
 
 # (group, name) for every config file of every group, e.g. ("model", "mlp"), ("hydra/launcher", "slurm").
 OPTIONS = sorted(
@@ -54,7 +54,7 @@ def test_config_composes_and_instantiates(make_cfg, group, name):
 
 def test_every_model_config_has_a_network_file():
     for path in (CONFIG_DIR / "model").glob("*.yaml"):
-        assert (Path(__file__).parents[1] / "zoo" / f"{path.stem}.py").is_file(), path.stem
+        assert (Path(__file__).parents[1] / "zoo" / "nets" / f"{path.stem}.py").is_file(), path.stem
 
 
 def test_dataset_facts_flow_into_models(make_cfg):

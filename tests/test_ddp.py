@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from tests.runs import TINY, output, run_train
-from zoo.distributed import keep_full_batch_on_one_device
-from zoo.train import train
+from zoo.run.distributed import keep_full_batch_on_one_device
+from zoo.run.runner import train
 
 # Four SGD steps of logistic regression: far from converged, so the test accuracy tells runs apart.
 # data.batch_size is per process: 2 processes x 16 = one process x 32 (the same samples in each step).

@@ -15,13 +15,13 @@ import torchvision.datasets.utils as tv_utils
 from hydra.errors import MissingConfigException
 from torchvision.datasets import MNIST
 
-from datamodules.vision import DataNotFoundError
 from tests.conftest import BAD_PAIRS, PAIRS, compose_cfg
 from tests.fakes import write_idx_dataset
-from zoo.checks import hparam_errors
-from zoo.finite_loss import FiniteLossCheck, NonFiniteLossError
-from zoo.registry import CONFIG_DIR, ConfigError, names
-from zoo.train import train
+from zoo.callbacks.finite_loss import FiniteLossCheck
+from zoo.errors import ConfigError, DataNotFoundError, NonFiniteLossError
+from zoo.run.compatibility import CONFIG_DIR, names
+from zoo.run.hparams import hparam_errors
+from zoo.run.runner import train
 
 ROOT = CONFIG_DIR.parent
 # One short epoch: enough to write checkpoints, fast on CPU.
@@ -273,8 +273,8 @@ def test_fresh_run_never_overwrites_the_checkpoints_of_an_earlier_run(make_cfg, 
 def test_checkpoint_of_another_model_is_refused(make_cfg, logreg_ckpt):
     with pytest.raises(ConfigError) as err:
         train(make_cfg("model=mlp", f"ckpt_path={logreg_ckpt}"))
-    assert "is a checkpoint of model=logreg (zoo.logreg.LogisticRegression)" in str(err.value)
-    assert "this run builds model=mlp (zoo.mlp.MLP)" in str(err.value)
+    assert "is a checkpoint of model=logreg (zoo.nets.logreg.LogisticRegression)" in str(err.value)
+    assert "this run builds model=mlp (zoo.nets.mlp.MLP)" in str(err.value)
     with pytest.raises(ConfigError, match="is a checkpoint of model=logreg"):
         train(make_cfg("model=mlp", "train=false", f"ckpt_path={logreg_ckpt}"))
 

@@ -9,12 +9,11 @@ from torch_geometric.utils import to_dense_adj
 from datamodules.cora import CoraDataModule
 from datamodules.nyc_zip import NYCZipDataModule, stratified_masks
 from datamodules.nyc_zip_dataset import NYCZipDataset, read_features, read_flows
-from datamodules.vision import DataNotFoundError
 from tests.graph_fakes import FAKE_ACS_MISSING, FAKE_HOME_ONLY, FAKE_ZIPS
-from zoo.delineation_gcn import DelineationGCN
-from zoo.layers.dual_weight_conv import DualWeightConv, mean_norm, seed_norm
-from zoo.registry import ConfigError
-from zoo.train import train
+from zoo.errors import ConfigError, DataNotFoundError
+from zoo.nets.delineation_gcn import DelineationGCN
+from zoo.nets.layers.dual_weight_conv import DualWeightConv, mean_norm, seed_norm
+from zoo.run.runner import train
 
 
 def random_graph(n: int = 9, e: int = 30, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,7 +215,7 @@ def test_delineation_rounds_write_history_and_predictions(make_cfg, tmp_path):
 
 
 def test_nyc_map_is_skipped_with_a_warning_without_shapefile(tmp_path):
-    from zoo.nyc_outputs import plot_map
+    from zoo.callbacks.nyc_outputs import plot_map
 
     table = pd.DataFrame({"zip": [10001], "split": ["test"], "predicted_borough": ["Manhattan"], "correct": [True]})
     with pytest.warns(UserWarning, match="shapefile"):

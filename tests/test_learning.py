@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import PAIRS
-from zoo.train import train
+from zoo.run.runner import train
 
 IMAGE_MODELS = sorted({m for m, d in PAIRS if d == "mnist"})
 

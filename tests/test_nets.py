@@ -31,7 +31,7 @@ def test_logits_shape_and_every_parameter_gets_a_gradient(make_cfg, model, data)
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_rnn_reads_rows_with_every_cell(cell):
-    from zoo.rnn import RNN
+    from zoo.nets.rnn import RNN
 
     net = RNN(input_size=28, num_classes=10, cell=cell, hidden_size=16)
     x = torch.randn(3, 1, 28, 28)
@@ -43,14 +43,14 @@ def test_rnn_reads_rows_with_every_cell(cell):
 
 
 def test_rnn_rejects_unknown_cell():
-    from zoo.rnn import RNN
+    from zoo.nets.rnn import RNN
 
     with pytest.raises(ValueError, match="model.net.cell='transformer'.*gru"):
         RNN(input_size=28, num_classes=10, cell="transformer")
 
 
 def test_mlp_hidden_sizes_and_dropout_are_used():
-    from zoo.mlp import MLP
+    from zoo.nets.mlp import MLP
 
     net = MLP(in_features=784, num_classes=10, hidden_sizes=[32, 16], dropout=0.5)
     widths = [m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)]
@@ -59,7 +59,7 @@ def test_mlp_hidden_sizes_and_dropout_are_used():
 
 
 def test_cnn_batch_norm_switch():
-    from zoo.cnn import CNN
+    from zoo.nets.cnn import CNN
 
     with_bn = CNN(1, 28, 28, 10, channels=[4, 8], batch_norm=True)
     without = CNN(1, 28, 28, 10, channels=[4, 8], batch_norm=False)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from tests.conftest import PAIRS
-from zoo.registry import data_kind
-from zoo.train import train
+from zoo.run.compatibility import data_kind
+from zoo.run.runner import train
 
 # One short epoch: two training batches (graphs: the one full batch), one validation and one test batch.
 SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",

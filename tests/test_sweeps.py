@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.runs import TINY, output, run_train
-from zoo.train import _resolve_ckpt
+from zoo.run.runner import _resolve_ckpt
 
 
 @pytest.fixture

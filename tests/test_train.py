@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import BAD_PAIRS, PAIRS
-from zoo.registry import ConfigError
-from zoo.train import train
+from zoo.errors import ConfigError
+from zoo.run.runner import train
 
 
 @pytest.mark.parametrize(("model", "data"), PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])

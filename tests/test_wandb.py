@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from tests.runs import TINY
-from zoo.loggers import wandb_logger
-from zoo.registry import CONFIG_DIR
-from zoo.train import train
+from zoo.run.compatibility import CONFIG_DIR
+from zoo.run.loggers import wandb_logger
+from zoo.run.runner import train
 
 wandb = pytest.importorskip("wandb")
 
@@ -55,7 +55,7 @@ def test_wandb_offline_run_writes_its_files(wandb_env, make_cfg, tmp_path):
     wandb.finish()
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")  # `wandb sync` uploads it later
     (records,) = run_dir.glob("run-*.wandb")  # config, history and summary, for `wandb sync`
-    assert b"logreg-mnist-7" in records.read_bytes() and b"zoo.logreg.LogisticRegression" in records.read_bytes()
+    assert b"logreg-mnist-7" in records.read_bytes() and b"zoo.nets.logreg.LogisticRegression" in records.read_bytes()
     assert list((run_dir / "files" / "media" / "images" / "test").glob("confusion_matrix*.png"))
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch_geometric.utils import to_undirected
 
-from zoo.layers.dual_weight_conv import DualWeightConv
+from zoo.nets.layers.dual_weight_conv import DualWeightConv
 
 
 class DelineationGCN(nn.Module):

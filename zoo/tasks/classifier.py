@@ -1,4 +1,4 @@
-"""LightningModules shared by every network: one ``step(batch, stage)`` for train, val and test."""
+"""The task shared by every network: one ``step(batch, stage)`` for train, val and test."""
 
 import inspect
 from collections.abc import Callable
@@ -11,11 +11,16 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from zoo.checks import net_class
-from zoo.rng_state import get_rng_state, set_rng_state
+from zoo.tasks.rng_state import get_rng_state, set_rng_state
 
 Stage = str  # "train" | "val" | "test"
 STAGES: tuple[Stage, ...] = ("train", "val", "test")
+
+
+def net_class(module: torch.nn.Module) -> str:
+    """Import path of a network's class, e.g. ``zoo.nets.mlp.MLP``."""
+    cls = type(module)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Classifier(L.LightningModule):
@@ -148,23 +153,3 @@ class Classifier(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.scheduler_monitor, "interval": interval},
         }
-
-
-class NodeClassifier(Classifier):
-    """Full-batch node classification on a PyG ``Data`` with ``train_mask``/``val_mask``/``test_mask``.
-
-    Graph networks (``uses_edges = True``) get ``(x, edge_index, edge_weight)``; other networks
-    (MLP, logistic regression) see the node features alone, as a no-graph baseline.
-    """
-
-    def forward(self, data: Any) -> torch.Tensor:  # type: ignore[override]
-        if getattr(self.net, "uses_edges", False):
-            return self.net(data.x, data.edge_index, data.get("edge_weight"))
-        return self.net(data.x)
-
-    def forward_batch(self, batch: Any, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch)  # [N, num_classes]: every node, every stage
-        if stage == "predict":
-            return logits, batch.y
-        mask = batch[f"{stage}_mask"]
-        return logits[mask], batch.y[mask]

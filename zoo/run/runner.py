@@ -19,9 +19,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from zoo.checks import check_checkpoint, check_hparams
-from zoo.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
-from zoo.registry import CONFIG_DIR, ConfigError, check_compatible
+from zoo.errors import ConfigError
+from zoo.run.checkpoints import check_checkpoint
+from zoo.run.compatibility import CONFIG_DIR, check_compatible
+from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
+from zoo.run.hparams import check_hparams
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message says where and what to change."""
+from zoo.errors import NonFiniteLossError
 
 
 class FiniteLossCheck(Callback):

@@ -5,7 +5,7 @@ Lightning's DDP launcher starts ranks 1..N-1 by re-running the script with ``sys
 ``python train.py ...`` but breaks in three cases: a multirun (``-m``, Optuna) makes every child re-launch the
 whole sweep, and into a ``hydra.run.dir`` that is not the job's sweep sub-directory; a config composed in-process
 (notebook, tests) re-runs ``sys.argv[0]`` (pytest, Jupyter); and settings changed after composition (a seed drawn
-by :func:`zoo.train.prepare`, ``${now:}`` stamps) are lost. Zoo therefore starts every child from rank zero's
+by :func:`zoo.run.runner.prepare`, ``${now:}`` stamps) are lost. Zoo therefore starts every child from rank zero's
 *resolved* config, saved as ``<run dir>/.hydra/config_resolved.yaml``, in the same run directory.
 """
 
@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
 RESOLVED_NAME = "config_resolved"
 _run_cfg: DictConfig | None = None
 

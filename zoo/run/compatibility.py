@@ -6,11 +6,9 @@ import yaml
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+from zoo.errors import ConfigError
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the key and what to use instead."""
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def names(group: str) -> list[str]:

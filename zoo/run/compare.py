@@ -1,4 +1,4 @@
-"""Leaderboard of a sweep from its run directories alone: ``python -m zoo.compare logs/multiruns/<time>``.
+"""Leaderboard of a sweep from its run directories alone: ``python -m zoo.run.compare logs/multiruns/<time>``.
 
 Every folder under the given one that holds ``.hydra/`` is a run: its model and data come from
 ``.hydra/hydra.yaml`` (the config choices), its results from ``metrics.json``; a run with ``error.txt``
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from zoo.sweep_job import ERROR_FILE
+from zoo.run.sweeps import ERROR_FILE
 
 COLUMNS = ["model", "data", "runs", "failed", "test_acc_mean", "test_acc_std", "params", "fit_seconds", "epochs"]
 
@@ -105,7 +105,7 @@ def compare(root: Path, out_dir: Path | None = None) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m zoo.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m zoo.run.compare", description=__doc__.splitlines()[0])
     parser.add_argument("dir", type=Path, help="a sweep folder (logs/multiruns/<time>) or any folder of runs")
     parser.add_argument("--out", type=Path, default=None, help="where to write leaderboard.* (default: dir)")
     args = parser.parse_args(argv)

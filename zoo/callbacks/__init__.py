@@ -1,0 +1,1 @@
+"""Lightning callbacks: NaN/inf loss check, confusion matrix, NYC outputs, delineation rounds."""

@@ -1,0 +1,21 @@
+"""Every error Zoo reports to its users as a one-line message (exit code 2, no traceback).
+
+Each message names the key or file at fault and says what to do. ``train.py`` and ``eval.py`` turn any
+:class:`ZooError` into that message (``zoo.run.cli.reported_as_message``).
+"""
+
+
+class ZooError(Exception):
+    """Base class: bad input or a fault Zoo detected; the message says how to fix it."""
+
+
+class ConfigError(ZooError, ValueError):
+    """A configuration that cannot run; the message names the key and what to use instead."""
+
+
+class DataNotFoundError(ZooError, FileNotFoundError):
+    """The dataset's files are missing or unusable; the message says how to get them."""
+
+
+class NonFiniteLossError(ZooError, FloatingPointError):
+    """The training loss became NaN or infinite; the message says where and what to change."""

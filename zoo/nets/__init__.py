@@ -1,0 +1,1 @@
+"""Networks and layers: plain ``nn.Module``s, one per file; nothing here imports the rest of ``zoo``."""

@@ -1,0 +1,99 @@
+"""Checkpoint IO: writing that a crash or kill cannot leave half done, and checks that a checkpoint fits the model."""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig
+
+from zoo.errors import ConfigError
+from zoo.run.compatibility import CONFIG_DIR
+from zoo.tasks.classifier import net_class
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file in its folder, syncs it to disk, then renames it.
+
+    ``os.replace`` within one folder is atomic, so ``last.ckpt`` is always either the previous complete
+    checkpoint or the new complete one, even when the process is killed or the machine loses power
+    mid-save. (Lightning's default writes through a temporary file in the system temp folder, which is a
+    copy, not a rename, when that folder is on another disk.) Remote paths (``s3://`` ...) use the default.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        if "://" in str(path) or storage_options is not None:
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def _model_names(net_target: str) -> list[str]:
+    """Model config names whose network is ``net_target`` (for messages)."""
+    import yaml
+
+    found = []
+    for path in sorted((CONFIG_DIR / "model").glob("*.yaml")):
+        net = (yaml.safe_load(path.read_text()) or {}).get("net") or {}
+        if net.get("_target_") == net_target:
+            found.append(path.stem)
+    return found
+
+
+def _describe(net_target: str) -> str:
+    names = _model_names(net_target)
+    return f"model={'|'.join(names)} ({net_target})" if names else net_target
+
+
+def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig | None = None) -> None:
+    """Raise :class:`ConfigError` when ``path`` is unreadable or holds the weights of another model.
+
+    Compares the network class recorded by the task (``checkpoint["zoo"]["net"]``), then the names and
+    shapes of every weight, so a checkpoint of the same class with other sizes is refused too.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise ConfigError(
+            f"ckpt_path={path} cannot be read as a Lightning checkpoint ({type(err).__name__}: {err}). It may be "
+            f"truncated by a crash during saving or not be a checkpoint: pick another .ckpt file of the run."
+        ) from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ConfigError(f"ckpt_path={path} is not a Lightning checkpoint (it has no state_dict).")
+    run_model = cfg.get("model_name") if cfg is not None else None
+    ours = net_class(getattr(model, "net", model))
+    theirs = (ckpt.get("zoo") or {}).get("net")
+    if theirs is not None and theirs != ours:
+        raise ConfigError(
+            f"ckpt_path={path} is a checkpoint of {_describe(theirs)}, but this run builds "
+            f"model={run_model or '?'} ({ours}). Use {_describe(theirs).split(' ')[0]} with this checkpoint, or "
+            f"give a checkpoint of model={run_model}."
+        )
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
+    if expected != stored:
+        diff = sorted(set(expected.items()) ^ set(stored.items()))[:4]
+        raise ConfigError(
+            f"ckpt_path={path} holds weights that do not fit model={run_model or ours} as configured "
+            f"(first differences, name and shape: {diff}). It was saved by another model or with other sizes: "
+            f"give the same model settings as the run that wrote it (see its .hydra/overrides.yaml)."
+        )

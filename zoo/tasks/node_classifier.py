@@ -1,0 +1,27 @@
+"""Full-batch node classification on one PyG graph."""
+
+from typing import Any
+
+import torch
+
+from zoo.tasks.classifier import Classifier, Stage
+
+
+class NodeClassifier(Classifier):
+    """Full-batch node classification on a PyG ``Data`` with ``train_mask``/``val_mask``/``test_mask``.
+
+    Graph networks (``uses_edges = True``) get ``(x, edge_index, edge_weight)``; other networks
+    (MLP, logistic regression) see the node features alone, as a no-graph baseline.
+    """
+
+    def forward(self, data: Any) -> torch.Tensor:  # type: ignore[override]
+        if getattr(self.net, "uses_edges", False):
+            return self.net(data.x, data.edge_index, data.get("edge_weight"))
+        return self.net(data.x)
+
+    def forward_batch(self, batch: Any, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch)  # [N, num_classes]: every node, every stage
+        if stage == "predict":
+            return logits, batch.y
+        mask = batch[f"{stage}_mask"]
+        return logits[mask], batch.y[mask]
