@@ -30,6 +30,7 @@ from benchmarks.harness import (
 )
 from datamodules.mnist import MNISTDataModule
 from zoo.errors import DataNotFoundError
+from zoo.run.facts import load_data
 from zoo.run.runner import train
 
 PIPELINE = "1 image pipeline"
@@ -204,6 +205,8 @@ def overhead_setup(ctx: Context, model: str, limit_batches: int | None = None, v
     overrides = _overrides(ctx, f"model={model}", "data=mnist", f"data.batch_size={batch_size}",
                            f"data.val_size={val_size}", *limits)
     cfg = compose_cfg(overrides, ctx.work_dir / "raw_cfg", ctx.data_dir)
+    with quiet_lightning():
+        load_data(cfg)  # fills cfg.facts (the sizes the net is built with)
     case = f"{model}, 1 epoch: {n_train} train + {n_val} val batches (batch {batch_size})"
     return OverheadSetup(model, overrides, cfg, dm, n_train, n_val, case)
 

@@ -2,13 +2,12 @@
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data
-
-from zoo.errors import ConfigError
 
 
 def _identity(data: Data) -> Data:
@@ -24,17 +23,15 @@ class GraphDataModule(L.LightningDataModule):
     Args:
         data_dir: Folder holding the dataset's folder.
         download: Fetch missing files from the public source.
-        num_features: Node feature width the model configs were built for (checked against the data).
-        num_classes: Number of classes the model configs were built for (checked against the data).
     """
 
-    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, num_features: int | None = None,
-                 num_classes: int | None = None, **facts: object) -> None:
+    kind: ClassVar[str] = "graph"
+    task: ClassVar[str] = "zoo.tasks.NodeClassifier"
+
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True) -> None:
         super().__init__()
-        # `facts` are the config's other dataset facts (kind, task, ...) read by the model configs.
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
-        self.num_features, self.num_classes = num_features, num_classes
         self.data: Data | None = None
 
     def load(self) -> Data:
@@ -47,15 +44,17 @@ class GraphDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
-        data = self.load()
-        for name, expected, actual in (("num_features", self.num_features, data.num_node_features),
-                                       ("num_classes", self.num_classes, int(data.y.max()) + 1)):
-            if expected is not None and expected != actual:
-                raise ConfigError(
-                    f"data.{name}={expected}, but the {type(self).__name__} graph has {actual}: set data.{name}="
-                    f"{actual} (the model configs read it), or change the data options that set the width."
-                )
-        self.data = data
+        self.data = self.load()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        self.setup("fit")
+        return tuple(str(c) for c in range(int(self.data.y.max()) + 1))
+
+    def facts(self) -> dict[str, int | str]:
+        """Sizes read from the loaded graph, for the model configs' ``${facts.<name>}``."""
+        self.setup("fit")
+        return {"task": self.task, "num_classes": len(self.class_names), "num_features": self.data.num_node_features}
 
     def _loader(self) -> DataLoader:
         """A loader yielding the whole graph once per epoch (``batch_size=None``: no collation, no copy)."""

@@ -37,7 +37,7 @@ class NYCZipDataModule(GraphDataModule):
 
     Node features ``x``: the 5 scaled ZIP features (``include_acs``); ``include_prior`` appends the one-hot ``initialFeat`` prior (the
     borough with the nearest centroid: geometry, not the label; 5 columns), ``missing_indicator`` appends 5 0/1 columns
-    marking imputed values. ``num_features`` in the config must match the resulting width.
+    marking imputed values. Models read the resulting width as ``${facts.num_features}``.
 
     Args:
         data_dir: Folder holding ``nyc_zip/raw/`` (files) and ``nyc_zip/processed/`` (cache).
@@ -54,8 +54,8 @@ class NYCZipDataModule(GraphDataModule):
 
     def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, train_frac: float = 0.6,
                  val_frac: float = 0.2, split_seed: int = 0, include_acs: bool = True,
-                 include_prior: bool = False, missing_indicator: bool = False, **facts: object) -> None:
-        super().__init__(data_dir, download, **facts)
+                 include_prior: bool = False, missing_indicator: bool = False) -> None:
+        super().__init__(data_dir, download)
         self.train_frac, self.val_frac, self.split_seed = train_frac, val_frac, split_seed
         if not (include_acs or include_prior or missing_indicator):
             raise ValueError("NYCZipDataModule needs node features: set include_acs or include_prior to true.")

@@ -33,6 +33,9 @@ class VisionDataModule(L.LightningDataModule):
     dataset_cls: ClassVar[type[MNIST]] = MNIST
     mean: ClassVar[float] = 0.1307
     std: ClassVar[float] = 0.3081
+    # What the data is and which task reads its batches of (x, y) (checked against the model before building).
+    kind: ClassVar[str] = "image"
+    task: ClassVar[str] = "zoo.tasks.Classifier"
 
     def __init__(
         self,
@@ -43,10 +46,8 @@ class VisionDataModule(L.LightningDataModule):
         split_seed: int = 42,
         seed: int = 0,
         download: bool = True,
-        **facts: object,
     ) -> None:
         super().__init__()
-        # `facts` are the config's dataset facts (kind, num_classes, ...) read by the model configs.
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
@@ -124,6 +125,18 @@ class VisionDataModule(L.LightningDataModule):
             "val": (images[val], targets[val]),
             "test": self._load(train=False),
         }
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset_cls.classes)
+
+    def facts(self) -> dict[str, int | str]:
+        """Sizes read from the loaded data (after :meth:`setup`), for the model configs' ``${facts.<name>}``."""
+        self.setup("fit")
+        images, _ = self.splits["train"]  # uint8 [N, H, W]
+        height, width = images.shape[1:]
+        return {"task": self.task, "num_classes": len(self.class_names), "in_channels": 1, "height": height,
+                "width": width, "num_features": height * width}
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, H, W]`` -> standardised float ``[B, 1, H, W]``."""

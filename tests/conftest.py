@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def compose_cfg(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
     """Compose ``configs/train.yaml`` like ``python train.py <overrides>`` does, for tests."""
     cfg = compose_config(overrides, output_dir, data_dir)
-    if cfg.data.get("kind") == "image" and not any(o.startswith("data.val_size") for o in overrides):
+    if data_kind(cfg.data_name) == "image" and not any(o.startswith("data.val_size") for o in overrides):
         with open_dict(cfg):
             cfg.data.val_size = 100  # the fake training sets hold 600 images
     return cfg

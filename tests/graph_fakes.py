@@ -8,7 +8,7 @@ import pandas as pd
 
 from datamodules.nyc_zip_dataset import HOUSE_VALUE_BINS
 
-CORA_FEATURES, CORA_CLASSES = 1433, 7  # the widths configs/data/cora.yaml declares
+CORA_FEATURES, CORA_CLASSES = 1433, 7  # the real Cora widths
 
 
 def write_fake_cora(root: Path, n_train: int = 14, n_other: int = 510, n_test: int = 30, seed: int = 0) -> Path:

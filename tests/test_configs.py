@@ -1,5 +1,6 @@
 """Every file in configs/ composes, and the parts a run builds from it instantiate."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from omegaconf import OmegaConf
 
 from tests.conftest import PAIRS
 from zoo.run.compatibility import CONFIG_DIR, data_kind, model_kinds
+from zoo.run.facts import load_data
 
 # (group, name) for every config file of every group, e.g. ("model", "mlp"), ("hydra/launcher", "slurm").
 OPTIONS = sorted(
@@ -43,7 +45,7 @@ def test_config_composes_and_instantiates(make_cfg, group, name):
         assert instantiate(cfg.trainer).max_epochs == cfg.trainer.max_epochs
         return
     assert data_kind(cfg.data_name) in model_kinds(cfg.model_name)
-    datamodule = instantiate(cfg.data)
+    datamodule = load_data(cfg)
     model = instantiate(cfg.model)
     assert datamodule is not None and sum(p.numel() for p in model.parameters()) > 0
     for section in ("callbacks", "logger"):
@@ -57,7 +59,30 @@ def test_every_model_config_has_a_network_file():
         assert (Path(__file__).parents[1] / "zoo" / "nets" / f"{path.stem}.py").is_file(), path.stem
 
 
-def test_dataset_facts_flow_into_models(make_cfg):
-    cfg = make_cfg("model=mlp", "data=fashion_mnist", "data.num_classes=7")
-    assert cfg.model.net.num_classes == 7 and cfg.model.num_classes == 7
-    assert instantiate(cfg.model).net.layers[-1].out_features == 7
+@pytest.mark.parametrize("data", sorted({d for _, d in PAIRS}))
+def test_dataset_facts_come_from_the_data(make_cfg, data):
+    cfg = make_cfg("model=mlp", f"data={data}")
+    datamodule = load_data(cfg)
+    net = instantiate(cfg.model).net
+    batch = next(iter(datamodule.train_dataloader()))
+    x = batch.x if hasattr(batch, "x") else batch[0]
+    assert net.layers[0].in_features == x[0].numel() == cfg.facts.num_features
+    assert net.layers[-1].out_features == len(datamodule.class_names) == cfg.facts.num_classes
+
+
+def test_a_data_option_that_changes_the_width_reaches_the_model(make_cfg):
+    cfg = make_cfg("model=gcn", "data=nyc_zip", "data.include_prior=true")
+    load_data(cfg)
+    assert cfg.facts.num_features == 10 and instantiate(cfg.model).net.gcn.convs[0].in_channels == 10
+
+
+# Hydra refuses `data.num_classes=20` on the command line (no such key); `+key=...` or a key in an experiment file
+# reaches the run, which refuses it by the signature of the class the section builds.
+@pytest.mark.parametrize("override", ["+data.num_classes=20", "+data.batchsize=64", "+model.net.hiden_sizes=[8]",
+                                      "+facts.num_classes=3"])
+def test_mistyped_or_hand_typed_keys_are_errors(make_cfg, override):
+    from zoo.errors import ConfigError
+    from zoo.run.runner import train
+
+    with pytest.raises(ConfigError, match=re.escape(override.split("=")[0].lstrip("+"))):
+        train(make_cfg("model=mlp", "data=mnist", override))

@@ -43,8 +43,7 @@ def test_ddp_cpu_two_processes_match_one(tmp_path, data_dir, make_cfg):
 
 
 def test_full_batch_graph_runs_on_one_device(make_cfg, caplog):
-    cfg = make_cfg("trainer=ddp_cpu")
-    cfg.data.kind = "graph"  # any full-batch graph dataset (e.g. data=cora)
+    cfg = make_cfg("trainer=ddp_cpu", "model=gcn", "data=cora")
     with caplog.at_level(logging.WARNING):
         keep_full_batch_on_one_device(cfg)
     assert (cfg.trainer.devices, cfg.trainer.num_nodes, cfg.trainer.strategy) == (1, 1, "auto")

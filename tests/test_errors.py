@@ -281,7 +281,7 @@ def test_checkpoint_of_another_model_is_refused(make_cfg, logreg_ckpt):
 
 def test_checkpoint_with_other_sizes_or_truncated_is_refused(make_cfg, tmp_path, logreg_ckpt):
     with pytest.raises(ConfigError, match=r"do not fit model=logreg as configured .*net.linear.weight"):
-        train(make_cfg("model=logreg", "data.num_classes=5", f"ckpt_path={logreg_ckpt}"))
+        train(make_cfg("model=logreg", "data=nyc_zip", f"ckpt_path={logreg_ckpt}"))
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(logreg_ckpt.read_bytes()[:1000])
     with pytest.raises(ConfigError, match=r"broken.ckpt cannot be read as a Lightning checkpoint .*truncated"):

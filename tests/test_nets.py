@@ -5,22 +5,21 @@ import torch
 from hydra.utils import instantiate
 
 from tests.conftest import PAIRS
+from zoo.run.facts import load_data
 
 
 @pytest.mark.parametrize(("model", "data"), PAIRS, ids=[f"{m}-{d}" for m, d in PAIRS])
 def test_logits_shape_and_every_parameter_gets_a_gradient(make_cfg, model, data):
     cfg = make_cfg(f"model={model}", f"data={data}")
     torch.manual_seed(0)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule = load_data(cfg)
     batch = next(iter(datamodule.train_dataloader()))
     task = instantiate(cfg.model)
     task.train()
 
     logits, y = task.forward_batch(batch, "train")
 
-    assert logits.shape == (y.shape[0], cfg.data.num_classes)
+    assert logits.shape == (y.shape[0], cfg.facts.num_classes)
     assert logits.dtype == torch.float32
     torch.nn.functional.cross_entropy(logits, y).backward()
     for name, param in task.named_parameters():

@@ -1,10 +1,12 @@
-"""The config folder is the registry: names of models and datasets, and which fit together."""
+"""The config folder is the registry: names of models and datasets, which fit together, and which keys exist."""
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import yaml
-from hydra.utils import get_class
-from omegaconf import DictConfig
+from hydra.utils import get_class, get_object
+from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ConfigError
 
@@ -20,9 +22,14 @@ def _raw(group: str, name: str) -> dict:
     return yaml.safe_load((CONFIG_DIR / group / f"{name}.yaml").read_text()) or {}
 
 
+def kind_of_data(data_target: str) -> str | None:
+    """``kind`` (``image`` or ``graph``) declared by a DataModule class (its ``kind`` class attribute)."""
+    return getattr(get_class(data_target), "kind", None)
+
+
 def data_kind(name: str) -> str | None:
-    """``kind`` (``image`` or ``graph``) declared by ``configs/data/<name>.yaml``."""
-    return _raw("data", name).get("kind")
+    """``kind`` of the DataModule that ``configs/data/<name>.yaml`` builds."""
+    return kind_of_data(_raw("data", name)["_target_"])
 
 
 def model_input_kinds(net_target: str) -> tuple[str, ...]:
@@ -37,7 +44,7 @@ def model_kinds(name: str) -> tuple[str, ...]:
 def check_compatible(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` when the chosen network cannot read the chosen data."""
     kinds = model_input_kinds(cfg.model.net._target_)
-    kind = cfg.data.get("kind")
+    kind = kind_of_data(cfg.data._target_)
     if kind in kinds:
         return
     model, data = cfg.get("model_name", cfg.model.net._target_), cfg.get("data_name", kind)
@@ -47,3 +54,38 @@ def check_compatible(cfg: DictConfig) -> None:
         f"model={model} works on {' or '.join(kinds)} data, but data={data} is {kind} data: "
         f"use model={model} with data={'|'.join(fitting_data)}, or data={data} with model={'|'.join(fitting_models)}."
     )
+
+
+def _unknown_keys(node: Any, key: str) -> list[str]:
+    """``key.name`` for every setting of a ``_target_`` node (and its children) that its class does not take."""
+    errors: list[str] = []
+    if not isinstance(node, dict):
+        return errors
+    target = node.get("_target_")
+    if isinstance(target, str) and "${" not in target:
+        try:
+            params = inspect.signature(get_object(target)).parameters
+        except (ValueError, TypeError, ImportError, AttributeError):  # not importable here: Hydra reports it
+            params = None
+        if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            extra = [k for k in node if not str(k).startswith("_") and k not in params]
+            takes = ", ".join(n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL)
+            errors += [f"{key}.{k}: {target} takes no such setting (it takes: {takes})" for k in extra]
+    for k, child in node.items():
+        if not str(k).startswith("_"):
+            errors += _unknown_keys(child, f"{key}.{k}")
+    return errors
+
+
+def check_keys(cfg: DictConfig, sections: tuple[str, ...] = ("data", "model")) -> None:
+    """Raise :class:`ConfigError` naming every key the built classes do not take (a typo, or a removed key)."""
+    errors = []
+    for section in sections:
+        if section in cfg and OmegaConf.is_dict(cfg[section]):
+            try:
+                node = OmegaConf.to_container(cfg[section], resolve=True)
+            except Exception:  # noqa: BLE001 - an unresolvable value is reported where it is used
+                node = OmegaConf.to_container(cfg[section], resolve=False)
+            errors += _unknown_keys(node, section)
+    if errors:
+        raise ConfigError("Unknown settings (a typo? remove them or fix the name):\n  " + "\n  ".join(errors))

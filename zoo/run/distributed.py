@@ -18,6 +18,8 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from zoo.run.compatibility import kind_of_data
+
 log = logging.getLogger(__name__)
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
@@ -92,7 +94,7 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
     Every rank would hold the whole graph and compute the same full-batch step, so extra devices only cost
     memory. The warning tells the user; the run (or the sweep job) still completes.
     """
-    if cfg.get("data", {}).get("kind") != "graph" or "trainer" not in cfg:
+    if "trainer" not in cfg or kind_of_data(cfg.data._target_) != "graph":
         return cfg
     t = cfg.trainer
     devices = _device_count(t.get("devices", 1))

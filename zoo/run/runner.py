@@ -21,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
 from zoo.run.checkpoints import check_checkpoint
-from zoo.run.compatibility import CONFIG_DIR, check_compatible
+from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
+from zoo.run.facts import load_data
 from zoo.run.hparams import check_hparams
 
 log = logging.getLogger(__name__)
@@ -57,21 +58,24 @@ def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None
     return cfg
 
 
-def prepare(cfg: DictConfig) -> DictConfig:
-    """Check a composed config before anything is built, and fix its seed.
+def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
+    """Check a composed config, build the data (its facts fill ``cfg.facts``), and fix the seed.
 
     Raises:
-        ConfigError: The model cannot read the data, or a setting is invalid.
+        ConfigError: The model cannot read the data, or a setting is unknown or invalid.
     """
     if "hydra" in cfg and not HydraConfig.initialized():
         HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
     check_compatible(cfg)
-    check_hparams(cfg)
+    check_keys(cfg, ("data",))
     if cfg.get("seed") is None:
         with open_dict(cfg):
             cfg.seed = random.SystemRandom().randrange(2**31)
+    datamodule = load_data(cfg)
+    check_keys(cfg)
+    check_hparams(cfg)
     keep_full_batch_on_one_device(cfg)
-    return cfg
+    return cfg, datamodule
 
 
 def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str | None:
@@ -139,11 +143,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         The final metrics (``test/acc``, ``val/acc_best``, ``params``, ``fit_seconds``, ...) and the
         built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
     """
-    cfg = prepare(cfg)
+    cfg, datamodule = prepare(cfg)
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
     ckpt_path = _resolve_ckpt(cfg, model)  # errors before anything runs
     callbacks = _instantiate_all(cfg.get("callbacks"))
