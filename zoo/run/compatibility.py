@@ -1,5 +1,6 @@
 """The config folder is the registry: names of models and datasets, which fit together, and which keys exist."""
 
+import difflib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -68,16 +69,18 @@ def _unknown_keys(node: Any, key: str) -> list[str]:
         except (ValueError, TypeError, ImportError, AttributeError):  # not importable here: Hydra reports it
             params = None
         if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            extra = [k for k in node if not str(k).startswith("_") and k not in params]
-            takes = ", ".join(n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL)
-            errors += [f"{key}.{k}: {target} takes no such setting (it takes: {takes})" for k in extra]
+            names = [n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL]
+            for k in (k for k in node if not str(k).startswith("_") and k not in params):
+                close = difflib.get_close_matches(str(k), names, n=1)
+                hint = f"did you mean {key}.{close[0]}?" if close else f"it takes: {', '.join(names)}"
+                errors.append(f"{key}.{k}: {target} takes no such setting ({hint})")
     for k, child in node.items():
         if not str(k).startswith("_"):
             errors += _unknown_keys(child, f"{key}.{k}")
     return errors
 
 
-def check_keys(cfg: DictConfig, sections: tuple[str, ...] = ("data", "model")) -> None:
+def check_keys(cfg: DictConfig, sections: tuple[str, ...] = ("data", "model", "trainer", "callbacks", "logger")) -> None:
     """Raise :class:`ConfigError` naming every key the built classes do not take (a typo, or a removed key)."""
     errors = []
     for section in sections:
