@@ -1,4 +1,5 @@
-"""Checkpoint IO: writing that a crash or kill cannot leave half done, and checks that a checkpoint fits the model."""
+"""Checkpoints: writing that a crash or kill cannot leave half done, a checkpoint callback that follows a moved run
+directory, and checks that a checkpoint fits the model."""
 
 import os
 import tempfile
@@ -7,6 +8,7 @@ from typing import Any
 
 import torch
 from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
@@ -97,3 +99,28 @@ def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig |
             f"(first differences, name and shape: {diff}). It was saved by another model or with other sizes: "
             f"give the same model settings as the run that wrote it (see its .hydra/overrides.yaml)."
         )
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """:class:`ModelCheckpoint` that follows its run directory when the directory is copied or moved.
+
+    Lightning restores ``best_model_path``, ``best_k_models`` and ``last_model_path`` only when ``dirpath`` is
+    unchanged; after a move it forgets them, writes ``last-v1.ckpt`` beside the stale ``last.ckpt`` and tests
+    a best checkpoint in the old place. Here the saved paths are moved to the new ``dirpath`` first. (Set
+    ``enable_version_counter: false`` too: ``last.ckpt`` is then always the newest.)
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.realpath(old) != os.path.realpath(self.dirpath):
+
+            def moved(path: Any) -> Any:
+                if not isinstance(path, str) or not path.startswith(old + os.sep):
+                    return path
+                return os.path.join(self.dirpath, os.path.relpath(path, old))
+
+            state_dict = {**state_dict, "dirpath": self.dirpath,
+                          **{k: moved(state_dict.get(k)) for k in ("best_model_path", "kth_best_model_path",
+                                                                   "last_model_path") if k in state_dict},
+                          "best_k_models": {moved(p): s for p, s in (state_dict.get("best_k_models") or {}).items()}}
+        super().load_state_dict(state_dict)
