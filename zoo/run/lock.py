@@ -10,6 +10,7 @@ DDP child ranks re-run ``train.py`` in the same run directory: the holder puts i
 joins the run instead of being refused. ``LOCAL_RANK`` alone proves nothing (it may be left in a shell).
 """
 
+import atexit
 import fcntl
 import json
 import os
@@ -104,6 +105,8 @@ def acquire(run_dir: str | Path) -> bool:
                            "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
     file.flush()
     os.environ[TOKEN_ENV] = token  # inherited by the DDP ranks this process starts
+    if not _held:
+        atexit.register(_release_all)  # also when the process ends with an error (a kill leaves a stale lock)
     _held[path] = (file, 1)
     return True
 
@@ -121,6 +124,12 @@ def release(run_dir: str | Path) -> None:
     fcntl.flock(file, fcntl.LOCK_UN)
     file.close()
     os.environ.pop(TOKEN_ENV, None)
+
+
+def _release_all() -> None:
+    for path in list(_held):
+        _held[path] = (_held[path][0], 1)
+        release(path.parent)
 
 
 @contextmanager

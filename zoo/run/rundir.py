@@ -55,11 +55,11 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
     held = [p for p in (run_dir / METRICS_FILE,) if p.is_file()] + checkpoints(run_dir)
     if not held:
         return
-    first = held[0].relative_to(run_dir)
+    first = (checkpoints(run_dir) or held)[0].relative_to(run_dir)
     if not cfg.get("train", True):
         raise ConfigError(
             f"hydra.run.dir={run_dir} holds a run ({first}, ...): eval.py writes into a new folder of its own and "
-            f"never over a run's files. Leave hydra.run.dir out (logs/evals/<time>_<model>-<data>), or give a new one."
+            f"never over a run's files. Leave hydra.run.dir out (logs/evals/<time>), or give a new one."
         )
     if not resumes_in(cfg, run_dir):
         what = "checkpoints" if checkpoints(run_dir) else "the results"
@@ -86,7 +86,13 @@ class RunDirGuard(Callback):
             except ZooError as err:
                 exit_with_message(err)
             subdir = config.hydra.output_subdir
-            if subdir is not None and (run_dir / str(subdir) / "config.yaml").is_file():
+            if is_finished(run_dir):  # its files are final: nothing to add, no log to append to
+                config.hydra.output_subdir = None
+                logging_cfg = config.hydra.job_logging
+                if "file" in (logging_cfg.get("handlers") or {}):
+                    del logging_cfg.handlers["file"]
+                    logging_cfg.root.handlers = [h for h in logging_cfg.root.handlers if h != "file"]
+            elif subdir is not None and (run_dir / str(subdir) / "config.yaml").is_file():
                 config.hydra.output_subdir = f"{subdir}/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -2,9 +2,7 @@
 
 import json
 import logging
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from zoo.errors import ConfigError
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.compatibility import CONFIG_DIR, check_compatible
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
+from zoo.run.files import atomic_write
 from zoo.run.hparams import check_hparams
 from zoo.run.lock import run_dir_lock
 from zoo.run.resume import RunRecord, finished_metrics, keep_history, reconcile
@@ -105,11 +104,7 @@ def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str 
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename)."""
     path = Path(output_dir) / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(metrics, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(json.dumps(metrics, indent=2, sort_keys=True).encode()))
     return path
 
 
