@@ -81,9 +81,10 @@ class RunDirGuard(Callback):
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
             try:
+                lock.acquire(run_dir)  # first: a directory in use is refused as such, whatever it holds
                 check_run_dir(config, run_dir)
-                lock.acquire(run_dir)
             except ZooError as err:
+                lock.release(run_dir)
                 exit_with_message(err)
             subdir = config.hydra.output_subdir
             if is_finished(run_dir):  # its files are final: nothing to add, no log to append to
