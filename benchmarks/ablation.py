@@ -34,7 +34,7 @@ VARIANTS: dict[str, list[str]] = {
     "no callbacks": ["callbacks=none"],
     "no callbacks, no logger": ["callbacks=none", "logger=none"],
     "no progress bar": ["~callbacks.progress_bar"],
-    "no checkpointing": ["~callbacks.model_checkpoint"],
+    "no checkpointing": ["~callbacks.model_checkpoint", "~callbacks.last_checkpoint"],
     "no NaN check": ["~callbacks.finite_loss"],
 }
 

@@ -1,4 +1,4 @@
-"""Sweeps: a failed job is reported and the others are recorded; Optuna; SLURM and submitit launchers."""
+"""Sweeps: a failed job is reported, the others are recorded, the sweep exits 1; Optuna; SLURM and submitit."""
 
 import json
 import os
@@ -45,7 +45,7 @@ def test_grid_sweep_survives_a_failed_job(tmp_path, mnist_only):
     proc = run_train("-m", "model=logreg,mlp", "data=mnist,fashion_mnist", *TINY, data_dir=mnist_only,
                      log_dir=log_dir)
     text = output(proc)
-    assert proc.returncode == 0, text[-3000:]
+    assert proc.returncode == 1, text[-3000:]  # the failures are listed and the sweep's exit code says so
     sweep = _sweep_dir(log_dir)
     _check_grid(sweep, text, {"0_logreg-mnist": True, "1_logreg-fashion_mnist": False,
                               "2_mlp-mnist": True, "3_mlp-fashion_mnist": False})
@@ -59,7 +59,7 @@ def test_same_sweep_through_submitit_local(tmp_path, mnist_only):
     proc = run_train("-m", "hydra/launcher=submitit_local", "model=logreg", "data=mnist,fashion_mnist", *TINY,
                      data_dir=mnist_only, log_dir=log_dir)
     text = output(proc)
-    assert proc.returncode == 0, text[-3000:]
+    assert proc.returncode == 1, text[-3000:]
     sweep = _sweep_dir(log_dir)
     assert (sweep / ".submitit").is_dir()  # the jobs went through submitit, each in its own process
     _check_grid(sweep, text, {"0_logreg-mnist": True, "1_logreg-fashion_mnist": False})

@@ -53,6 +53,9 @@ def test_wandb_offline_run_writes_its_files(wandb_env, make_cfg, tmp_path):
     assert run.summary["test/acc"] == pytest.approx(metrics["test/acc"])
     assert "test/confusion_matrix" in set(run.summary.keys())
     wandb.finish()
+    # The .wandb file is written by W&B's service process, which may still hold the last records in its buffer
+    # after finish() (a read once found only the 7-byte header): teardown() waits for the service to shut down.
+    wandb.teardown()
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")  # `wandb sync` uploads it later
     (records,) = run_dir.glob("run-*.wandb")  # config, history and summary, for `wandb sync`
     assert b"logreg-mnist-7" in records.read_bytes() and b"zoo.nets.logreg.LogisticRegression" in records.read_bytes()

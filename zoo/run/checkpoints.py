@@ -1,17 +1,19 @@
-"""Checkpoint IO: writing that a crash or kill cannot leave half done, and checks that a checkpoint fits the model."""
+"""Checkpoints: writing that a crash or kill cannot leave half done, a checkpoint callback that follows a moved run
+directory, and checks that a checkpoint fits the model."""
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from zoo.errors import ConfigError
 from zoo.run.compatibility import CONFIG_DIR
+from zoo.run.files import atomic_write
 from zoo.tasks.classifier import net_class
 
 
@@ -27,24 +29,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         if "://" in str(path) or storage_options is not None:
             return super().save_checkpoint(checkpoint, path, storage_options)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        atomic_write(path, lambda f: torch.save(checkpoint, f))
 
 
 def _model_names(net_target: str) -> list[str]:
@@ -97,3 +82,28 @@ def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig |
             f"(first differences, name and shape: {diff}). It was saved by another model or with other sizes: "
             f"give the same model settings as the run that wrote it (see its .hydra/overrides.yaml)."
         )
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """:class:`ModelCheckpoint` that follows its run directory when the directory is copied or moved.
+
+    Lightning restores ``best_model_path``, ``best_k_models`` and ``last_model_path`` only when ``dirpath`` is
+    unchanged; after a move it forgets them, writes ``last-v1.ckpt`` beside the stale ``last.ckpt`` and tests
+    a best checkpoint in the old place. Here the saved paths are moved to the new ``dirpath`` first. (Set
+    ``enable_version_counter: false`` too: ``last.ckpt`` is then always the newest.)
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.realpath(old) != os.path.realpath(self.dirpath):
+
+            def moved(path: Any) -> Any:
+                if not isinstance(path, str) or not path.startswith(old + os.sep):
+                    return path
+                return os.path.join(self.dirpath, os.path.relpath(path, old))
+
+            state_dict = {**state_dict, "dirpath": self.dirpath,
+                          **{k: moved(state_dict.get(k)) for k in ("best_model_path", "kth_best_model_path",
+                                                                   "last_model_path") if k in state_dict},
+                          "best_k_models": {moved(p): s for p, s in (state_dict.get("best_k_models") or {}).items()}}
+        super().load_state_dict(state_dict)

@@ -4,6 +4,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from zoo.errors import ZooError
 
@@ -21,5 +22,10 @@ def reported_as_message() -> Iterator[None]:
     except ZooError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        logging.getLogger("zoo").error("%s: %s", type(err).__name__, err)
-        raise SystemExit(2) from err
+        exit_with_message(err)
+
+
+def exit_with_message(err: ZooError) -> NoReturn:
+    """End the process with ``err``'s message alone and exit code 2."""
+    logging.getLogger("zoo").error("%s: %s", type(err).__name__, err)
+    raise SystemExit(2) from err

@@ -1,5 +1,6 @@
 """Logger factories whose behaviour depends on the machine (``configs/logger/*.yaml``)."""
 
+import csv
 import logging
 import netrc
 import os
@@ -7,7 +8,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
@@ -55,3 +58,47 @@ def run_id(run_dir: Path) -> str:
         run_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(new_id + "\n")
     return new_id
+
+
+class _HistoryWriter(ExperimentWriter):
+    """Lightning's CSV writer, but on resume it keeps the rows up to the checkpoint's epoch instead of deleting
+    ``metrics.csv``; later rows (an epoch the resumed run repeats, a test that did not finish) are dropped."""
+
+    def __init__(self, log_dir: str, keep_until_epoch: int | None) -> None:
+        self._keep_until_epoch = keep_until_epoch
+        super().__init__(log_dir)
+        if self._fs.isfile(self.metrics_file_path):  # the next rows are appended under the same header
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
+
+    def _check_log_dir_exists(self) -> None:
+        if self._keep_until_epoch is None or not self._fs.isfile(self.metrics_file_path):
+            return super()._check_log_dir_exists()
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            fields, rows = reader.fieldnames or [], list(reader)
+        kept = [r for r in rows if r.get("epoch") not in (None, "") and float(r["epoch"]) <= self._keep_until_epoch
+                and not any(r.get(k) for k in fields if k.startswith("test/"))]
+        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        return None
+
+
+class HistoryCSVLogger(CSVLogger):
+    """:class:`CSVLogger` whose ``metrics.csv`` survives a resume: the resumed epochs are appended to the earlier
+    ones. The runner sets :attr:`resume_epoch` (the checkpoint's epoch) before the first row is written; ``None``
+    (a fresh run) behaves as Lightning's logger."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume_epoch: int | None = None
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _HistoryWriter(self.log_dir, self.resume_epoch)
+        return self._experiment

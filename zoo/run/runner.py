@@ -2,10 +2,7 @@
 
 import json
 import logging
-import os
 import random
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,6 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
@@ -24,7 +20,12 @@ from zoo.run.checkpoints import check_checkpoint
 from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
+from zoo.run.files import atomic_write
 from zoo.run.hparams import check_hparams
+from zoo.run.lock import run_dir_lock
+from zoo.run.resume import RunRecord, finished_metrics, keep_history, reconcile
+from zoo.run.rundir import check_run_dir
+from zoo.run.signals import exit_code_on_signal
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,18 @@ def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None
     return cfg
 
 
+def _use_hydra_config(cfg: DictConfig) -> None:
+    if "hydra" in cfg and not HydraConfig.initialized():
+        HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
+
+
 def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
     """Check a composed config, build the data (its facts fill ``cfg.facts``), and fix the seed.
 
     Raises:
         ConfigError: The model cannot read the data, or a setting is unknown or invalid.
     """
-    if "hydra" in cfg and not HydraConfig.initialized():
-        HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
+    _use_hydra_config(cfg)
     check_compatible(cfg)
     check_keys(cfg, ("data",))
     if cfg.get("seed") is None:
@@ -95,32 +100,15 @@ def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str 
         )
     if ckpt is None and not cfg.get("train", True) and cfg.get("test", True):
         raise ConfigError("train=false tests a trained model: give ckpt_path=<path to a .ckpt file>.")
-    earlier = sorted(last.parent.glob("*.ckpt")) if last.parent.is_dir() else []
-    if ckpt is None and cfg.get("train", True) and earlier and os.environ.get("LOCAL_RANK", "0") == "0":
-        raise ConfigError(  # a fresh run would overwrite them (DDP ranks > 0 start after this check on rank 0)
-            f"{last.parent} already holds checkpoints of an earlier run ({earlier[0].name}, ...). Resume it with "
-            f"ckpt_path=last (or auto_resume=true), or start afresh in another hydra.run.dir; Zoo does not "
-            f"overwrite them."
-        )
     if ckpt is not None and model is not None:
         check_checkpoint(ckpt, model, cfg)
     return ckpt
 
 
-def _stopped_by_sigterm(cfg: DictConfig, trainer: L.Trainer) -> None:
-    """Lightning stops cleanly on SIGTERM (preemption, ``scancel``, ``kill``); exit with 143, not 0, and say how to go on."""
-    log.error(
-        "Stopped by SIGTERM during epoch %d; %s/checkpoints/last.ckpt holds the last finished epoch. Resume with the "
-        "same command plus ckpt_path=last hydra.run.dir=%s (or auto_resume=true).",
-        trainer.current_epoch, cfg.paths.output_dir, cfg.paths.output_dir,
-    )
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
+    """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename)."""
     path = Path(output_dir) / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    atomic_write(path, lambda f: f.write(json.dumps(metrics, indent=2, sort_keys=True).encode()))
     return path
 
 
@@ -137,21 +125,38 @@ def print_summary(cfg: DictConfig, metrics: dict[str, float]) -> None:
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit the model on the data, then test the best checkpoint.
+    """Fit the model on the data, then test the best checkpoint; or resume a run, or (``train=false``) test one.
 
     Returns:
         The final metrics (``test/acc``, ``val/acc_best``, ``params``, ``fit_seconds``, ...) and the
         built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
     """
-    cfg, datamodule = prepare(cfg)
+    _use_hydra_config(cfg)
+    with run_dir_lock(cfg.paths.output_dir) as owner:  # one run at a time per run dir; DDP ranks join theirs
+        ckpt_path = _resolve_ckpt(cfg)
+        changes: list[dict[str, Any]] = []
+        if owner:  # (DDP ranks start from rank zero's checked config)
+            check_run_dir(cfg, cfg.paths.output_dir)  # never over another run's files
+            changes = reconcile(cfg, ckpt_path)  # the checkpoint's settings; refuses unaccepted changes
+            finished = finished_metrics(cfg, changes)
+            if finished is not None:  # resuming a finished run: nothing to do, nothing rewritten
+                return finished, {"cfg": cfg}
+        return _fit_and_test(*prepare(cfg), ckpt_path, changes)
+
+
+def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path: str | None,
+                  changes: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
 
     model: L.LightningModule = instantiate(cfg.model)
-    ckpt_path = _resolve_ckpt(cfg, model)  # errors before anything runs
+    if ckpt_path is not None:
+        check_checkpoint(ckpt_path, model, cfg)  # errors before anything runs
+    record = RunRecord(cfg, changes)  # config, fit time and metrics so far, kept in every checkpoint
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    keep_history(loggers, ckpt_path if cfg.get("train", True) else None)  # a resumed run appends to its CSV
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, record], logger=loggers or False)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer,
                "callbacks": callbacks, "loggers": loggers}
 
@@ -161,16 +166,15 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     for logger in trainer.loggers:
         logger.log_hyperparams({**hparams, "params": params})
 
-    metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed)}
+    # Same seed, same numbers on the same machine with the same thread count (see README): record it.
+    metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed),
+                                 "threads": float(torch.get_num_threads())}
     if cfg.get("train", True):
-        start = time.perf_counter()
-        try:
+        with exit_code_on_signal(cfg, trainer, "fit"):  # SIGTERM/SIGINT: exit 143/130, never 0
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        except SIGTERMException:
-            _stopped_by_sigterm(cfg, trainer)
-        metrics["fit_seconds"] = time.perf_counter() - start
+        metrics["fit_seconds"] = record.fit_seconds()  # earlier sessions of a resumed run included
         metrics["epochs"] = float(trainer.current_epoch)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        metrics.update(record.last_metrics())  # a resumed run that had finished fitting keeps its val/*, train/*
 
     if cfg.get("test", True):
         ckpt = None
@@ -181,7 +185,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             ckpt = ckpt_path
         if ckpt is None and cfg.get("train", True):
             log.warning("No best checkpoint was kept: testing the final weights.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
+        with exit_code_on_signal(cfg, trainer, "test"):
+            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     if trainer.is_global_zero:

@@ -78,15 +78,28 @@ def _finish_wandb_run(exit_code: int) -> None:
 
 
 class FailedJobsReport(Callback):
-    """Hydra callback: at the end of a multirun, list the jobs that failed (``error.txt`` in their dirs)."""
+    """Hydra callback: at the end of a multirun, list the jobs that failed and exit non-zero if any did.
+
+    A job failed when its directory holds no ``metrics.json``: ``error.txt`` says why (an exception), else it was
+    killed or crashed (e.g. a submitit job out of memory). Hydra turns an ``Exception`` raised by a callback into a
+    warning, so the exit code is set with ``SystemExit``, after every other callback ran.
+    """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        failed = sorted(sweep_dir.glob(f"*/{ERROR_FILE}"))
-        done = sorted(sweep_dir.glob("*/metrics.json"))
+        jobs = sorted(p.parent for p in sweep_dir.glob("*/.hydra"))
+        failed = [job for job in jobs if not (job / "metrics.json").is_file()]
         if not failed:
-            log.info("Sweep finished: %d jobs recorded in %s.", len(done), sweep_dir)
+            log.info("Sweep finished: %d jobs recorded in %s.", len(jobs), sweep_dir)
             return
-        lines = "\n".join(f"  {p.parent.name}: {p.read_text().splitlines()[1]}" for p in failed)
-        log.error("Sweep finished with %d FAILED job(s) (%d recorded in %s):\n%s", len(failed), len(done),
-                  sweep_dir, lines)
+        lines = "\n".join(f"  {job.name}: {_reason(job)}" for job in failed)
+        log.error("Sweep finished with %d FAILED job(s) of %d (the others are recorded in %s):\n%s", len(failed),
+                  len(jobs), sweep_dir, lines)
+        raise SystemExit(1)
+
+
+def _reason(job: Path) -> str:
+    error = job / ERROR_FILE
+    if error.is_file():
+        return error.read_text().splitlines()[1]
+    return "no metrics.json and no error.txt: the job was killed or crashed (see its log)"

@@ -1,0 +1,312 @@
+"""Trustworthy runs: never exit 0 without a result, never lose or rewrite a run's files, never hang.
+
+One parametrised test per class of fault: signals in every stage, resumes that keep the whole history, copied
+or moved run directories, changed settings on resume and eval, finished runs re-run, failed sweep jobs, two
+runs in one run directory, and the thread count that reproducibility depends on.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import compose_cfg
+from tests.faults import Crash
+from tests.runs import ROOT, TINY, output, run_train
+from zoo.errors import ConfigError
+from zoo.run import lock
+from zoo.run.resume import RunRecord
+from zoo.run.runner import train
+
+# Three short epochs of logistic regression on CPU, logged to CSV.
+RUN = ["model=logreg", "data=mnist", "seed=0", "trainer.accelerator=cpu", "trainer.max_epochs=3",
+       "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+       "data.val_size=100", "data.download=false", "logger=csv", "trainer.enable_model_summary=false",
+       "callbacks.progress_bar.refresh_rate=0"]
+
+
+def _crash_at(epoch: int) -> list[str]:
+    """Overrides that stop a run at the start of ``epoch`` (-1: at the start of testing)."""
+    return ["+callbacks.crash._target_=tests.faults.CrashAt", f"+callbacks.crash.epoch={epoch}"]
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _metrics(run_dir: Path) -> dict[str, float]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics.pop("fit_seconds")
+    return metrics
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "csv" / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _crashed(run_dir: Path, data_dir: Path, epoch: int = 2) -> Path:
+    """A run stopped at the start of ``epoch`` (its last.ckpt holds the epoch before)."""
+    with pytest.raises(Crash):
+        train(compose_cfg([*RUN, *_crash_at(epoch)], run_dir, data_dir))
+    assert not (run_dir / "metrics.json").exists()
+    return run_dir
+
+
+def _start(script: str, run_dir: Path, data_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / script), *RUN, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
+               *overrides]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
+
+
+def _wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not marker.exists():
+        proc.kill()
+        pytest.fail(proc.communicate(timeout=60)[0][-3000:])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir) -> Path:
+    """The uninterrupted run that every resumed one must match."""
+    run_dir = tmp_path_factory.mktemp("reference")
+    train(compose_cfg(RUN, run_dir, data_dir))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data_dir) -> Path:
+    """A finished run made by ``train.py`` itself (with its .hydra/ and log file)."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    proc = _start("train.py", run_dir, data_dir)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out[-3000:]
+    return run_dir
+
+
+# ------------------------------------------------------------------ 1. a signal in any stage, never exit 0
+# Lightning finishes a stage that the signal reaches at its last batch (the result is then complete): pause at
+# the first of two validation/test batches.
+TWO_EVAL_BATCHES = ["data.eval_batch_size=50", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2"]
+STAGES = {  # name: (script, signal, pause settings)
+    "SIGTERM-sanity-check": ("train.py", signal.SIGTERM, ["stage=sanity", "batch=0"]),
+    "SIGTERM-validation": ("train.py", signal.SIGTERM, ["stage=validate", "epoch=1", "batch=0"]),
+    "SIGTERM-test": ("train.py", signal.SIGTERM, ["stage=test", "batch=0"]),
+    "SIGTERM-eval.py": ("eval.py", signal.SIGTERM, ["stage=test", "batch=0"]),
+    "SIGINT-fit": ("train.py", signal.SIGINT, ["stage=train", "epoch=1", "batch=0"]),
+    "SIGINT-test": ("train.py", signal.SIGINT, ["stage=test", "batch=0"]),
+}
+
+
+@pytest.mark.parametrize("case", STAGES)
+def test_signal_in_any_stage_exits_non_zero_without_metrics(tmp_path, data_dir, finished, case):
+    script, sig, where = STAGES[case]
+    marker = tmp_path / "paused"
+    pause = [*TWO_EVAL_BATCHES, "+callbacks.pause._target_=tests.faults.PauseMidEpoch", f"+callbacks.pause.marker={marker}",
+             *(f"+callbacks.pause.{w}" for w in where)]
+    if script == "eval.py":
+        pause.append(f"ckpt_path={finished / 'checkpoints' / 'last.ckpt'}")
+    run_dir = tmp_path / "run"
+    proc = _start(script, run_dir, data_dir, *pause)
+    _wait_for(marker, proc)
+    proc.send_signal(sig)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + sig, out[-3000:]
+    assert f"Stopped by {'SIGTERM' if sig == signal.SIGTERM else 'Ctrl-C (SIGINT)'}" in out
+    assert not (run_dir / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------ 2. a resumed run keeps its whole history
+@pytest.mark.parametrize("stopped", ["in-epoch-2", "in-test"])
+@pytest.mark.parametrize("switch", ["ckpt_path=last", "auto_resume=true"])
+def test_resumed_run_keeps_its_whole_history(tmp_path, data_dir, reference, stopped, switch):
+    run_dir = _crashed(tmp_path, data_dir, epoch=2 if stopped == "in-epoch-2" else -1)
+    before = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"][RunRecord.KEY]
+    rows_before = _rows(run_dir)
+
+    metrics, _ = train(compose_cfg([*RUN, switch], run_dir, data_dir))
+    assert _metrics(run_dir) == _metrics(reference)  # val/acc_best, train/*, val/*, test/* all there
+    assert _rows(run_dir) == _rows(reference)  # every epoch once, the earlier ones kept
+    assert [{k: row[k] for k in rows_before[0]} for row in _rows(run_dir)[:len(rows_before)]] == rows_before
+    assert metrics["fit_seconds"] >= before["fit_seconds"] > 0  # the first session's time counts
+
+
+# ------------------------------------------------------------------ 3. a copied or moved run dir resumes in place
+@pytest.mark.parametrize("how", ["copied", "moved"])
+def test_copied_or_moved_run_resumes_in_its_new_place(tmp_path, data_dir, reference, how):
+    original = _crashed(tmp_path / "original", data_dir)
+    new = tmp_path / "new"
+    (shutil.copytree if how == "copied" else shutil.move)(original, new)
+
+    _, objects = train(compose_cfg([*RUN, "ckpt_path=last"], new, data_dir))
+    assert sorted(p.name for p in (new / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
+    assert torch.load(new / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2  # the final epoch
+    best = next(c.best_model_path for c in objects["callbacks"] if getattr(c, "monitor", None) == "val/acc")
+    assert Path(best).parent == new / "checkpoints"  # tested from the new place
+    assert _metrics(new) == _metrics(reference)
+
+
+# ------------------------------------------------------------------ 4. changed settings on resume and eval
+CHANGES = {  # name: (mode, overrides, refused key or None when accepted)
+    "resume-new-lr": ("resume", ["model.optimizer.lr=0.5"], "model.optimizer.lr"),
+    "resume-other-data": ("resume", ["data=fashion_mnist"], "data._target_"),
+    "resume-fewer-epochs": ("resume", ["trainer.max_epochs=2"], "trainer.max_epochs"),
+    "resume-new-lr-accepted": ("resume", ["model.optimizer.lr=0.5", "resume_accept=[model.optimizer.lr]"], None),
+    "eval-other-data": ("eval", ["data=fashion_mnist"], "data._target_"),
+    "eval-other-model": ("eval", ["model=mlp"], "model.net._target_"),
+    "eval-takes-the-run's-settings": ("eval", [], None),  # the defaults (model=mlp) are not the run's (logreg)
+}
+
+
+@pytest.mark.parametrize("case", CHANGES)
+def test_changed_settings_are_refused_unless_accepted(tmp_path, data_dir, reference, case):
+    mode, overrides, refused = CHANGES[case]
+    if mode == "resume":
+        run_dir, base = _crashed(tmp_path / "run", data_dir), [*RUN, "ckpt_path=last"]
+    else:
+        run_dir, base = tmp_path / "eval", ["train=false", f"ckpt_path={reference / 'checkpoints' / 'epoch_000.ckpt'}",
+                                            "trainer.accelerator=cpu", "data.val_size=100", "data.download=false"]
+    cfg = compose_cfg([*base, *overrides], run_dir, data_dir)
+    if refused:
+        with pytest.raises(ConfigError, match=rf"{refused}: .* -> .*resume_accept=\["):
+            train(cfg)
+        assert not (run_dir / "metrics.json").exists()
+        return
+    metrics, objects = train(cfg)
+    if mode == "resume":  # the new lr is used, not the checkpoint's, and recorded
+        assert objects["trainer"].optimizers[0].param_groups[0]["lr"] == 0.5
+        record = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"][RunRecord.KEY]
+        assert [(c["key"], c["from"], c["to"]) for c in record["changes"]] == [("model.optimizer.lr", 0.1, 0.5)]
+    else:  # nothing on the command line: the run's model on the run's data, the run's test numbers
+        assert (objects["cfg"].model_name, objects["cfg"].data_name) == ("logreg", "mnist")
+        tested = {k: v for k, v in _metrics(reference).items() if k.startswith("test/")}
+        assert {k: metrics[k] for k in tested} == tested
+
+
+def test_eval_reads_the_run_of_another_dataset(tmp_path, data_dir):
+    """eval.py ckpt_path=<fashion run> model=logreg: the data comes from the run, not from the defaults."""
+    run_dir = tmp_path / "fashion"
+    train(compose_cfg([*RUN, "data=fashion_mnist"], run_dir, data_dir))
+    (best,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
+    metrics, objects = train(compose_cfg(["train=false", f"ckpt_path={best}", "model=logreg",
+                                          "trainer.accelerator=cpu", "data.download=false"], tmp_path / "eval",
+                                         data_dir))
+    assert objects["cfg"].data_name == "fashion_mnist" and objects["cfg"].data.val_size == 100
+    assert metrics["test/acc"] == _metrics(run_dir)["test/acc"]
+
+
+# ------------------------------------------------------------------ 5. a finished run is never rewritten
+RERUNS = {  # name: (script, overrides, environment, exit code)
+    "auto_resume": ("train.py", ["auto_resume=true"], {}, 0),
+    "ckpt_path=last": ("train.py", ["ckpt_path=last"], {}, 0),
+    "ckpt_path=last-more-epochs": ("train.py", ["ckpt_path=last", "trainer.max_epochs=5",
+                                                "resume_accept=[trainer.max_epochs]"], {}, 2),
+    "fresh-with-LOCAL_RANK=1": ("train.py", [], {"LOCAL_RANK": "1"}, 2),
+    "eval.py-into-the-run": ("eval.py", ["ckpt_path=CKPT"], {}, 2),
+}
+
+
+@pytest.mark.parametrize("case", RERUNS)
+def test_finished_run_is_never_rewritten(data_dir, finished, case):
+    script, overrides, env, code = RERUNS[case]
+    overrides = [o.replace("CKPT", str(finished / "checkpoints" / "last.ckpt")) for o in overrides]
+    before = _snapshot(finished)
+    proc = _start(script, finished, data_dir, *overrides, env=env)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == code, out[-3000:]
+    assert _snapshot(finished) == before  # every file byte-identical, none added
+
+
+# ------------------------------------------------------------------ 9. a sweep with failed jobs exits non-zero
+@pytest.mark.parametrize(("models", "datasets", "failed"), [
+    ("logreg", "mnist,fashion_mnist", ["1_logreg-fashion_mnist"]),
+    ("logreg,mlp", "fashion_mnist", ["0_logreg-fashion_mnist", "1_mlp-fashion_mnist"]),
+], ids=["one-of-two-fails", "all-fail"])
+def test_sweep_with_failed_jobs_exits_non_zero(tmp_path, data_dir, models, datasets, failed):
+    mnist_only = tmp_path / "data"
+    mnist_only.mkdir()
+    (mnist_only / "MNIST").symlink_to(data_dir / "MNIST", target_is_directory=True)
+    proc = run_train("-m", f"model={models}", f"data={datasets}", *TINY, data_dir=mnist_only,
+                     log_dir=tmp_path / "logs")
+    text = output(proc)
+    assert proc.returncode == 1, text[-3000:]
+    assert f"Sweep finished with {len(failed)} FAILED job(s)" in text
+    assert all(f"  {name}: error: DataNotFoundError" in text for name in failed)
+
+
+# ------------------------------------------------------------------ 10. one run at a time per run directory
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _lock_probe(run_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Another process that tries to take ``run_dir``'s lock."""
+    code = f"from zoo.run import lock; print(lock.acquire({str(run_dir)!r}))"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in {**os.environ, "PYTHONPATH": str(ROOT), **env}.items() if v})
+
+
+@pytest.mark.parametrize("case", ["second-run-refused", "stale-lock-taken-over", "live-pid-refused",
+                                  "ddp-rank-joins", "LOCAL_RANK-alone-refused"])
+def test_one_run_at_a_time_per_run_dir(tmp_path, data_dir, case):
+    run_dir = tmp_path / "run"
+    if case == "second-run-refused":  # a real train.py holds it; a second one started meanwhile is refused
+        marker = tmp_path / "paused"
+        first = _start("train.py", run_dir, data_dir, "+callbacks.pause._target_=tests.faults.PauseMidEpoch",
+                       f"+callbacks.pause.marker={marker}", "+callbacks.pause.epoch=1")
+        _wait_for(marker, first)
+        hydra_before = _snapshot(run_dir / ".hydra")
+        second = _start("train.py", run_dir, data_dir)
+        out = second.communicate(timeout=300)[0]
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+        assert second.returncode == 2 and "is in use by another run (pid" in out, out[-3000:]
+        assert _snapshot(run_dir / ".hydra") == hydra_before  # the second wrote nothing there
+        train(compose_cfg([*RUN, "ckpt_path=last"], run_dir, data_dir))  # the lock is free again
+        assert (run_dir / "metrics.json").is_file()
+    elif case in ("stale-lock-taken-over", "live-pid-refused"):
+        run_dir.mkdir()
+        pid = _dead_pid() if case == "stale-lock-taken-over" else os.getppid()
+        (run_dir / lock.LOCK_NAME).write_text(json.dumps({"pid": pid, "host": os.uname().nodename}))
+        if case == "live-pid-refused":
+            with pytest.raises(ConfigError, match=rf"in use by another run \(pid {pid} "):
+                train(compose_cfg(RUN, run_dir, data_dir))
+            return
+        train(compose_cfg(RUN, run_dir, data_dir))
+        assert (run_dir / "metrics.json").is_file() and not (run_dir / lock.LOCK_NAME).exists()
+    else:  # DDP ranks inherit the holder's token from its environment; LOCAL_RANK proves nothing
+        with lock.run_dir_lock(run_dir):
+            token = os.environ[lock.TOKEN_ENV]
+            joined = _lock_probe(run_dir, {lock.TOKEN_ENV: token, "LOCAL_RANK": "1"})
+            alone = _lock_probe(run_dir, {lock.TOKEN_ENV: "", "LOCAL_RANK": "1"})
+        if case == "ddp-rank-joins":
+            assert joined.returncode == 0 and joined.stdout.strip() == "False", joined.stderr[-2000:]
+        else:
+            assert alone.returncode != 0 and "is in use by another run" in alone.stderr
+
+
+# ------------------------------------------------------------------ 12. what reproducibility depends on
+@pytest.mark.parametrize("threads", [1, 2])
+def test_metrics_record_the_thread_count(tmp_path, data_dir, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        metrics, _ = train(compose_cfg(RUN, tmp_path, data_dir))
+    finally:
+        torch.set_num_threads(before)
+    assert metrics["threads"] == threads == json.loads((tmp_path / "metrics.json").read_text())["threads"]

@@ -1,0 +1,143 @@
+"""One run at a time per run directory: ``<run dir>/.zoo.lock`` names the process that holds it.
+
+The lock is an ``flock`` on that file (the kernel releases it when the holder dies, however it dies) and the
+file holds the holder's pid, host and a token; it is removed when the run ends. A lock file left by a dead
+process is taken over. A pid that is alive on this host but holds no ``flock`` (the file was copied, or
+written by hand) is refused too, with the fix.
+
+DDP child ranks re-run ``train.py`` in the same run directory: the holder puts its token in the environment
+(``ZOO_RUN_TOKEN``) that Lightning's launcher passes on to them, and a process whose token matches the lock's
+joins the run instead of being refused. ``LOCAL_RANK`` alone proves nothing (it may be left in a shell).
+"""
+
+import atexit
+import fcntl
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from zoo.errors import ConfigError
+
+LOCK_NAME = ".zoo.lock"
+TOKEN_ENV = "ZOO_RUN_TOKEN"
+_held: dict[Path, tuple[IO[str], int]] = {}  # lock file -> (open file, depth): re-entrant within a process
+
+
+def _lock_path(run_dir: str | Path) -> Path:
+    return Path(run_dir).resolve() / LOCK_NAME
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def joins_as_rank(run_dir: str | Path) -> bool:
+    """Whether this process is a DDP rank started by the process that holds ``run_dir``'s lock."""
+    token = os.environ.get(TOKEN_ENV)
+    holder = _read(_lock_path(run_dir))
+    return bool(token) and holder.get("token") == token and holder.get("pid") != os.getpid()
+
+
+def _refuse(path: Path, holder: dict) -> ConfigError:
+    return ConfigError(
+        f"{path.parent} is in use by another run (pid {holder.get('pid')} on {holder.get('host')}, started "
+        f"{holder.get('started')}): one run at a time per run directory. Wait for it, or pick another "
+        f"hydra.run.dir. If no such run exists, delete {path}."
+    )
+
+
+def acquire(run_dir: str | Path) -> bool:
+    """Take ``run_dir``'s lock (again, if this process holds it). False for a DDP rank joining its run.
+
+    Raises:
+        ConfigError: Another live process holds it.
+    """
+    path = _lock_path(run_dir)
+    if path in _held:
+        file, depth = _held[path]
+        _held[path] = (file, depth + 1)
+        return True
+    if joins_as_rank(run_dir):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        file = path.open("a+")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            raise _refuse(path, _read(path)) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(file.fileno()).st_ino:
+                break  # still the lock file (not one its last holder removed while we opened it)
+        except FileNotFoundError:
+            pass
+        file.close()
+    holder = _read(path)
+    if holder.get("host") == socket.gethostname() and holder.get("pid") not in (None, os.getpid()) \
+            and _alive(holder["pid"]):
+        fcntl.flock(file, fcntl.LOCK_UN)
+        file.close()
+        raise _refuse(path, holder)
+    token = secrets.token_hex(8)
+    file.seek(0)
+    file.truncate()
+    file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": token,
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    file.flush()
+    os.environ[TOKEN_ENV] = token  # inherited by the DDP ranks this process starts
+    if not _held:
+        atexit.register(_release_all)  # also when the process ends with an error (a kill leaves a stale lock)
+    _held[path] = (file, 1)
+    return True
+
+
+def release(run_dir: str | Path) -> None:
+    """Give the lock back once every :func:`acquire` of this process has been matched."""
+    path = _lock_path(run_dir)
+    if path not in _held:
+        return
+    file, depth = _held.pop(path)
+    if depth > 1:
+        _held[path] = (file, depth - 1)
+        return
+    path.unlink(missing_ok=True)  # before unlocking: a process waiting on this file then sees it gone, retries
+    fcntl.flock(file, fcntl.LOCK_UN)
+    file.close()
+    os.environ.pop(TOKEN_ENV, None)
+
+
+def _release_all() -> None:
+    for path in list(_held):
+        _held[path] = (_held[path][0], 1)
+        release(path.parent)
+
+
+@contextmanager
+def run_dir_lock(run_dir: str | Path) -> Iterator[bool]:
+    """Hold ``run_dir``'s lock for the block; yields False for a DDP rank that joins its run (see module doc)."""
+    owner = acquire(run_dir)
+    try:
+        yield owner
+    finally:
+        if owner:
+            release(run_dir)
