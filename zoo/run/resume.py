@@ -148,11 +148,13 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
         raise other_model_error(ckpt_path, saved["model.net._target_"], current["model.net._target_"],
                                 cfg.get("model_name"))
     if refused:
-        shown = "; ".join(f"{k}: {saved.get(k, _ABSENT)} -> {current.get(k, _ABSENT)}" for k in refused[:8])
+        shown = "; ".join(f"{k}: {saved.get(k, _ABSENT)} -> {current.get(k, _ABSENT)}" for k in refused[:6])
+        more = f"; and {len(refused) - 6} more" if len(refused) > 6 else ""
+        accept = refused if len(refused) <= 4 else sorted({GROUP_OF.get(k, k).split(".")[0] for k in refused})
         raise ConfigError(
-            f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown}). Leave them "
-            f"out to {'test' if evaluating else 'resume'} with the saved settings, or accept the change with "
-            f"resume_accept=[{','.join(refused[:8])}]."
+            f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown}{more}). Leave "
+            f"them out to {'test' if evaluating else 'resume'} with the saved settings, or accept the change with "
+            f"resume_accept=[{','.join(accept)}]."
         )
     changes = [{"key": k, "from": saved.get(k, _ABSENT), "to": current.get(k, _ABSENT)}
                for k in differ if _under(k, explicit)]
