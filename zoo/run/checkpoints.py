@@ -49,11 +49,11 @@ def _describe(net_target: str) -> str:
     return f"model={'|'.join(names)} ({net_target})" if names else net_target
 
 
-def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig | None = None) -> None:
-    """Raise :class:`ConfigError` when ``path`` is unreadable or holds the weights of another model.
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's contents (memory-mapped, plain tensors and containers only).
 
-    Compares the network class recorded by the task (``checkpoint["zoo"]["net"]``), then the names and
-    shapes of every weight, so a checkpoint of the same class with other sizes is refused too.
+    Raises:
+        ConfigError: ``path`` is unreadable (e.g. truncated) or not a Lightning checkpoint.
     """
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -64,15 +64,30 @@ def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig |
         ) from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ConfigError(f"ckpt_path={path} is not a Lightning checkpoint (it has no state_dict).")
+    return ckpt
+
+
+def other_model_error(path: str | Path, theirs: str, ours: str, run_model: str | None) -> ConfigError:
+    """The error for a checkpoint of network class ``theirs`` given to a run that builds ``ours``."""
+    return ConfigError(
+        f"ckpt_path={path} is a checkpoint of {_describe(theirs)}, but this run builds "
+        f"model={run_model or '?'} ({ours}). Use {_describe(theirs).split(' ')[0]} with this checkpoint, or "
+        f"give a checkpoint of model={run_model}."
+    )
+
+
+def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig | None = None) -> None:
+    """Raise :class:`ConfigError` when ``path`` is unreadable or holds the weights of another model.
+
+    Compares the network class recorded by the task (``checkpoint["zoo"]["net"]``), then the names and
+    shapes of every weight, so a checkpoint of the same class with other sizes is refused too.
+    """
+    ckpt = read_checkpoint(path)
     run_model = cfg.get("model_name") if cfg is not None else None
     ours = net_class(getattr(model, "net", model))
     theirs = (ckpt.get("zoo") or {}).get("net")
     if theirs is not None and theirs != ours:
-        raise ConfigError(
-            f"ckpt_path={path} is a checkpoint of {_describe(theirs)}, but this run builds "
-            f"model={run_model or '?'} ({ours}). Use {_describe(theirs).split(' ')[0]} with this checkpoint, or "
-            f"give a checkpoint of model={run_model}."
-        )
+        raise other_model_error(path, theirs, ours, run_model)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     stored = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
     if expected != stored:

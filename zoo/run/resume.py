@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
+from zoo.run.checkpoints import other_model_error, read_checkpoint
 from zoo.run.rundir import is_finished
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _run_dir_of(ckpt: Path) -> Path:
 
 def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The flat resolved config a checkpoint was trained with, or ``None`` when nothing records it."""
-    checkpoint = checkpoint if checkpoint is not None else load(ckpt_path)
+    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)
     record = (checkpoint.get("callbacks") or {}).get(RunRecord.KEY)
     if record:
         return _flat(yaml.safe_load(record["config"]))
@@ -116,10 +116,6 @@ def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any] | None = None
         choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
         flat.update(model_name=choices.get("model"), data_name=choices.get("data"))
     return flat
-
-
-def load(ckpt_path: str | Path) -> dict[str, Any]:
-    return torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
 
 
 def _set(cfg: DictConfig, key: str, value: Any) -> None:
@@ -142,7 +138,7 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
     """
     if ckpt_path is None:
         return []
-    checkpoint = load(ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path)
     saved = saved_config(ckpt_path, checkpoint)
     evaluating = not cfg.get("train", True)
     if saved is None:
@@ -156,12 +152,17 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
     differ = [k for k in sorted(set(current) | set(saved))
               if matters(k, evaluating) and current.get(k, _ABSENT) != saved.get(k, _ABSENT)]
     refused = [k for k in differ if _under(k, explicit) and not _under(k, accepted)]
+    if "model.net._target_" in refused:  # another network altogether: say so in the model names
+        raise other_model_error(ckpt_path, saved["model.net._target_"], current["model.net._target_"],
+                                cfg.get("model_name"))
     if refused:
-        shown = "; ".join(f"{k}: {saved.get(k, _ABSENT)} -> {current.get(k, _ABSENT)}" for k in refused[:8])
+        shown = "; ".join(f"{k}: {saved.get(k, _ABSENT)} -> {current.get(k, _ABSENT)}" for k in refused[:6])
+        more = f"; and {len(refused) - 6} more" if len(refused) > 6 else ""
+        accept = refused if len(refused) <= 4 else sorted({GROUP_OF.get(k, k).split(".")[0] for k in refused})
         raise ConfigError(
-            f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown}). Leave them "
-            f"out to {'test' if evaluating else 'resume'} with the saved settings, or accept the change with "
-            f"resume_accept=[{','.join(refused[:8])}]."
+            f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown}{more}). Leave "
+            f"them out to {'test' if evaluating else 'resume'} with the saved settings, or accept the change with "
+            f"resume_accept=[{','.join(accept)}]."
         )
     changes = [{"key": k, "from": saved.get(k, _ABSENT), "to": current.get(k, _ABSENT)}
                for k in differ if _under(k, explicit)]
@@ -201,7 +202,7 @@ def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str
 
 def keep_history(loggers: list[Any], ckpt_path: str | None) -> None:
     """Tell loggers that keep a history file (``HistoryCSVLogger``) which epochs the resumed run keeps."""
-    epoch = int(load(ckpt_path).get("epoch", 0)) if ckpt_path else None
+    epoch = int(read_checkpoint(ckpt_path).get("epoch", 0)) if ckpt_path else None
     for logger in loggers:
         if hasattr(logger, "resume_epoch"):
             logger.resume_epoch = epoch
