@@ -19,3 +19,11 @@ class DataNotFoundError(ZooError, FileNotFoundError):
 
 class NonFiniteLossError(ZooError, FloatingPointError):
     """The training loss became NaN or infinite; the message says where and what to change."""
+
+
+class DataError(DataNotFoundError):
+    """The dataset's files are present but wrong: another file's or dataset's content, a broken header, counts
+    that disagree, labels out of range. The message names the file (and row) and how to get the right one.
+
+    A :class:`DataNotFoundError` too, so code that handles unusable data files catches it.
+    """

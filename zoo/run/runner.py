@@ -66,11 +66,11 @@ def prepare(cfg: DictConfig) -> DictConfig:
     if "hydra" in cfg and not HydraConfig.initialized():
         HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
     check_compatible(cfg)
-    check_hparams(cfg)
-    if cfg.get("seed") is None:
+    if cfg.get("seed") is None:  # drawn first: settings that follow it (split_seed: ${seed}) are checked too
         with open_dict(cfg):
             cfg.seed = random.SystemRandom().randrange(2**31)
-    keep_full_batch_on_one_device(cfg)
+    keep_full_batch_on_one_device(cfg)  # before the device count is checked
+    check_hparams(cfg)
     return cfg
 
 
