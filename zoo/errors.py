@@ -27,3 +27,7 @@ class DataError(DataNotFoundError):
 
     A :class:`DataNotFoundError` too, so code that handles unusable data files catches it.
     """
+
+
+class DivergedError(ZooError, ArithmeticError):
+    """Training ended with a loss far above where it started: the run learned nothing and is not a result."""
