@@ -31,3 +31,7 @@ class DataError(DataNotFoundError):
 
 class DivergedError(ZooError, ArithmeticError):
     """Training ended with a loss far above where it started: the run learned nothing and is not a result."""
+
+
+class StorageError(ZooError, OSError):
+    """A file or folder Zoo must write (or read) is out of reach: disk full, read-only, no permission."""

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
 from zoo.run.checkpoints import check_checkpoint
+from zoo.run.cli import storage_errors
 from zoo.run.compatibility import CONFIG_DIR, check_compatible
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.hparams import check_hparams
@@ -132,6 +133,7 @@ def print_summary(cfg: DictConfig, metrics: dict[str, float]) -> None:
     Console().print(table)
 
 
+@storage_errors()  # a full disk or an unwritable folder: one StorageError naming the file
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the model on the data, then test the best checkpoint.
 
