@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import lightning as L
 import torch
-from torchvision.datasets import MNIST
+from torchvision.datasets import MNIST, FashionMNIST
 
 from datamodules.tensor_loader import TensorBatchLoader
 from zoo.errors import ConfigError, DataError, DataNotFoundError
@@ -116,10 +116,17 @@ class VisionDataModule(L.LightningDataModule):
 
     def _check_archives(self) -> None:
         """Refuse archives whose checksum is wrong instead of letting a download overwrite them."""
+        archives = {md5: f"{cls.__name__}/raw/{Path(url).name}" for cls in (MNIST, FashionMNIST)
+                    for url, md5 in cls.resources}
         for url, md5 in self.dataset_cls.resources:
             path = self.raw_dir / Path(url).name
-            if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() != md5:
-                raise DataNotFoundError(
+            found = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else md5
+            what = archives.get(found, f"{self.dataset_cls.__name__}/raw/{path.name}")
+            if what != f"{self.dataset_cls.__name__}/raw/{path.name}":  # another split's or dataset's archive
+                raise DataError(f"{path} is the official {what}, not {self.dataset_cls.__name__}'s {path.name}. "
+                                f"{_REPLACE}")
+            if found != md5:
+                raise DataError(
                     f"{path} is corrupt or truncated (md5 differs from the official {md5}). Zoo leaves it "
                     f"untouched: move or delete it yourself, then run again to re-download or re-copy it."
                 )

@@ -109,3 +109,13 @@ def test_real_nyc_labels_edited_after_a_run_are_read_again(real_dir):
     flows.assign(true_label=9).to_csv(raw / "zips_merged.csv", index=False)
     with pytest.raises(NYCDataError, match=r"zips_merged.csv: column 'true_label' is not a code in 1..5 at lines 2, 3"):
         NYCZipDataset(raw.parent, download=False)
+
+
+def test_real_fashion_archives_in_mnist_folder_are_named(tmp_path, real_dir):
+    from datamodules.mnist import MNISTDataModule
+    from zoo.errors import DataError
+
+    fashion = real_dir("FashionMNIST") / "FashionMNIST" / "raw"
+    shutil.copytree(fashion, tmp_path / "MNIST" / "raw")
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is the official FashionMNIST/raw/"):
+        MNISTDataModule(tmp_path, download=False).prepare_data()
