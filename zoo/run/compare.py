@@ -77,8 +77,9 @@ def read_run(run_dir: Path) -> dict | None:
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     if (run_dir / ERROR_FILE).is_file():
-        lines = (run_dir / ERROR_FILE).read_text().splitlines()
-        row.update(status="failed", reason=next((ln[7:] for ln in lines if ln.startswith("error: ")), ""))
+        text = (run_dir / ERROR_FILE).read_text()
+        error = text.split("\nerror: ", 1)[1].split("\n\n", 1)[0] if "\nerror: " in text else ""
+        row.update(status="failed", reason=" ".join(line.strip() for line in error.splitlines()))
     elif _finite(metrics.get("test/acc")):
         row["status"] = "done"
     else:
