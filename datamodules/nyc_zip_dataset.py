@@ -185,6 +185,9 @@ def read_features(raw_dir: Path, zips: np.ndarray) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         house["house_value"] = np.where(homes > 0, counts @ np.asarray(HOUSE_VALUE_BINS) / homes, np.nan)
     area = _read_csv(raw_dir / "zips_area.csv", ["ZIPCODE", "AREA"], ["ZIPCODE", "AREA"])
+    # A ZIP may have several polygons (their areas add up), but the same polygon twice would double a node's area
+    # (the published file repeats one polygon, of ZIP 10047, which is not a node).
+    _check_unique(raw_dir / "zips_area.csv", area[area.ZIPCODE.isin(zips)], ["ZIPCODE", "AREA"])
     income_col = "median_familyIncome(USD)"
     income = _read_csv(raw_dir / "zipcode_income.csv", ["ZIPCODE", income_col], ["ZIPCODE", income_col])
     jobs = _read_csv(raw_dir / "zipcode_population_Jobs.csv", ["ZIPCODE", "totalJobs"], ["ZIPCODE", "totalJobs"])

@@ -51,6 +51,7 @@ NONSENSE = [
     (["trainer.max_epochs=-1"], "trainer.max_epochs=-1: would train forever"),
     (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0: must be > 0"),
     (["trainer.limit_train_batches=0.0"], "trainer.limit_train_batches=0.0: must be > 0"),
+    (["trainer.limit_test_batches=0"], "trainer.limit_test_batches=0: the run would test nothing"),
     (["trainer.limit_val_batches=2.5"], "trainer.limit_val_batches=2.5: must be a number of batches"),
     (["model=mlp", "model.net.hidden_sizes=[]"], "model.net.hidden_sizes=[]: must hold at least one size"),
     (["model=cnn", "model.net.channels=[]"], "model.net.channels=[]: must hold at least one size"),
@@ -78,7 +79,7 @@ def test_nonsense_setting_is_refused_with_its_key(make_cfg, tmp_path, overrides,
 
 @pytest.mark.parametrize("overrides", [
     ["trainer.max_epochs=-1", "trainer.max_steps=10"], ["trainer.max_epochs=-1", "trainer.max_time=00:00:01:00"],
-    ["trainer.limit_val_batches=0"], ["seed=null"], ["data=nyc_zip", "model=gcn", "seed=null"],
+    ["trainer.limit_val_batches=0"], ["trainer.limit_test_batches=0", "test=false"], ["seed=null"], ["data=nyc_zip", "model=gcn", "seed=null"],
     ["trainer=ddp_cpu", "trainer.devices=1"], *([f"experiment={e}"] for e in names("experiment")),
 ], ids=lambda o: " ".join(o))
 def test_sensible_settings_pass(make_cfg, overrides):
@@ -240,13 +241,15 @@ BAD_NYC = [
      r"zips_merged.csv: true_label differs between the rows of work ZIP 10001 \(lines 2"),
     ("zipcode_population_Jobs.csv", lambda d: pd.concat([d, d.iloc[[0]]], ignore_index=True),
      r"zipcode_population_Jobs.csv: ZIPCODE repeats at lines 2, 32 \(first ZIPCODE=10001\)"),
+    ("zips_area.csv", lambda d: pd.concat([d, d.iloc[[4]]], ignore_index=True),
+     r"zips_area.csv: ZIPCODE/AREA repeats at lines 6, 33"),
     ("zipcode_income.csv", _set("median_familyIncome(USD)", 3, -5.0),
      r"zipcode_income.csv: column 'median_familyIncome\(USD\)' is negative at line 5"),
 ]
 
 
 NYC_IDS = ["duplicate-flow", "fractional-label", "label-9", "prior-0", "negative-flow", "infinite-flow", "label-differs",
-           "duplicate-zip", "negative-income"]
+           "duplicate-zip", "duplicate-polygon", "negative-income"]
 
 
 @pytest.mark.parametrize(("name", "edit", "message"), BAD_NYC, ids=NYC_IDS)

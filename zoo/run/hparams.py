@@ -139,6 +139,14 @@ def endless_training(cfg: DictConfig) -> list[str]:
             "trainer.max_time=DD:HH:MM:SS to end it (models trained in rounds stop themselves)"]
 
 
+def nothing_tested(cfg: DictConfig) -> list[str]:
+    """``test=true`` with ``trainer.limit_test_batches=0`` would end without a test result."""
+    if cfg.get("test", True) and _select(cfg, "trainer.limit_test_batches") in (0, 0.0):
+        return ["trainer.limit_test_batches=0: the run would test nothing and have no result: use test=false to skip "
+                "testing, or a number of batches >= 1 (or a fraction in (0, 1])"]
+    return []
+
+
 def available_devices(accelerator: str) -> tuple[str, int]:
     """``(kind, count)`` of the devices ``trainer.accelerator`` would use on this machine."""
     if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
@@ -183,7 +191,7 @@ def too_many_devices(cfg: DictConfig) -> list[str]:
 
 
 # Checks of settings that are only wrong together: each returns its `key=value: what to do` lines.
-CROSS_CHECKS: list[Callable[[DictConfig], list[str]]] = [endless_training, too_many_devices]
+CROSS_CHECKS: list[Callable[[DictConfig], list[str]]] = [endless_training, nothing_tested, too_many_devices]
 
 
 def check_hparams(cfg: DictConfig) -> None:
