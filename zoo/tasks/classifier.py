@@ -140,8 +140,8 @@ class Classifier(L.LightningModule):
         except RuntimeError as err:
             raise ConfigError(
                 f"model.net ({net_class(self.net)}) cannot take the data's inputs: a batch of shape {list(x.shape)[1:]} "
-                f"per example fails with: {str(err).splitlines()[0]}. Fix: pick a model config built for this input "
-                f"size (e.g. its in_features), or data of the size the network expects."
+                f"per example fails with: {str(err).splitlines()[0]}. Fix: configure model.net for inputs of this size "
+                f"(its in_features/height/width, fewer pooling layers), or use data of the size it expects."
             ) from err
         finally:
             self.train(was_training)
