@@ -73,7 +73,7 @@ def test_nonsense_setting_is_refused_with_its_key(make_cfg, tmp_path, overrides,
     cfg = make_cfg("model=logreg", *FAST, *overrides)
     with pytest.raises(ConfigError) as err:
         train(cfg)
-    assert message in str(err.value)
+    assert message in str(err.value) and "\n" not in str(err.value)  # one line
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "checkpoints").exists()
 
 
@@ -155,8 +155,9 @@ def test_wrong_idx_file_is_refused_and_kept(tmp_path, monkeypatch, corrupt, mess
     before = _snapshot(raw)
     cfg = compose_cfg(["trainer.accelerator=cpu", "model=logreg", "data=mnist", *FAST], tmp_path / "run",
                       tmp_path / "data")
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(DataError, match=message) as err:
         train(cfg)
+    assert "\n" not in str(err.value)
     assert _snapshot(raw) == before
     assert not (tmp_path / "run" / "metrics.json").exists()
 
@@ -187,8 +188,9 @@ def test_swapped_or_broken_cora_files_are_named(tmp_path, files, message):
     else:
         _swap(raw, *files)
     before = _snapshot(raw)
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(DataError, match=message) as err:
         cora.CoraDataModule(tmp_path, download=False).setup()
+    assert "\n" not in str(err.value)
     assert _snapshot(raw) == before
 
 
@@ -255,8 +257,9 @@ def test_bad_nyc_rows_are_named_even_after_a_cached_run(tmp_path, name, edit, me
     NYCZipDataset(raw.parent, download=False)  # a first run leaves a processed cache
     _edit(raw, name, edit)
     before = _snapshot(raw)
-    with pytest.raises(NYCDataError, match=message):
+    with pytest.raises(NYCDataError, match=message) as err:
         NYCZipDataset(raw.parent, download=False)
+    assert "\n" not in str(err.value)
     assert _snapshot(raw) == before
 
 

@@ -90,12 +90,11 @@ def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
 def hparam_errors(cfg: DictConfig) -> list[str]:
     """One ``key=value: must be ...`` line per setting out of range (``hydra`` and ``paths`` are skipped)."""
     errors: list[str] = []
-    for section in cfg:
+    # Unresolved: a value that is an interpolation (``split_seed: ${seed}``) is checked where it is set.
+    sections = OmegaConf.to_container(cfg, resolve=False)
+    for section, node in sections.items():
         if section in ("hydra", "paths"):
             continue
-        # Unresolved: a value that is an interpolation (``split_seed: ${seed}``) is checked where it is set.
-        node = OmegaConf.to_container(cfg._get_node(section), resolve=False) if OmegaConf.is_config(cfg[section]) \
-            else cfg._get_node(section)._value()
         for key, value in _leaves({section: node}, ""):
             if isinstance(value, str) and _INTERPOLATION.fullmatch(value):
                 continue
@@ -111,7 +110,9 @@ def hparam_errors(cfg: DictConfig) -> list[str]:
                 if not pattern.fullmatch(name):
                     continue
                 if not _number(value) or (integer and not _integer(value)):
-                    errors.append(f"{key}={value!r}: must be {'an integer' if integer else 'a number'}")
+                    kind = "an integer" if integer else "a number"
+                    errors.append(f"{key}={value!r}: " + (must if must.startswith(f"must be {kind}") else
+                                                          f"must be {kind} ({must.removeprefix('must be ')})"))
                 elif not test(value):
                     errors.append(f"{key}={value}: {must}")
                 break  # the first matching rule decides
@@ -171,7 +172,10 @@ def too_many_devices(cfg: DictConfig) -> list[str]:
     if isinstance(devices, str) and "," in devices:  # "0,2": GPU indices
         devices = [d for d in devices.split(",") if d.strip()]
     if OmegaConf.is_list(devices) or isinstance(devices, list | tuple):
-        wanted = [int(d) for d in devices]
+        try:
+            wanted = [int(d) for d in devices]
+        except (TypeError, ValueError):
+            return [f"trainer.devices={list(devices)}: a list of devices must hold GPU indices (integers)"]
         bad = [d for d in wanted if not 0 <= d < count]
         return [f"trainer.devices={wanted}: {kind} indices {bad} do not exist (this machine has {count}: "
                 f"0..{count - 1})"] if bad and kind == "GPU" else []
@@ -198,5 +202,5 @@ def check_hparams(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` naming every out-of-range setting, e.g. ``model.optimizer.lr=-0.1: must be > 0``."""
     errors = hparam_errors(cfg) + [e for check in CROSS_CHECKS for e in check(cfg)]
     if errors:
-        raise ConfigError("Invalid settings (fix them on the command line or in the config):\n  " +
-                          "\n  ".join(errors))
+        raise ConfigError(f"Invalid setting{'s' if len(errors) > 1 else ''} (fix on the command line or in the "
+                          f"config): " + "; ".join(errors))
