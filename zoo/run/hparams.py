@@ -62,7 +62,7 @@ RULES: list[tuple[str, Check, str, bool]] = [
      True),
     (r"max_steps", lambda v: v >= 1 or v == -1, "must be >= 1 (or -1: no step limit)", True),
     (r"min_epochs|log_every_n_steps", lambda v: v >= 0, "must be >= 0", True),
-    (r"check_val_every_n_epoch|epochs_per_round|max_rounds", lambda v: v >= 1, "must be >= 1", True),
+    (r"check_val_every_n_epoch|epochs_per_round|max_rounds|num_nodes", lambda v: v >= 1, "must be >= 1", True),
 ]
 _COMPILED = [(re.compile(p), test, must, integer) for p, test, must, integer in RULES]
 _INTERPOLATION = re.compile(r"\$\{.*\}")
