@@ -32,6 +32,7 @@ OFFICIAL_MD5: dict[str, dict[str, str]] = {
 }
 # The official files' numbers of images: a file that claims them must BE the official file (md5 checked).
 OFFICIAL_COUNTS = {"train": 60000, "t10k": 10000}
+_REPLACE = "Zoo leaves it untouched: move it away and run again to re-decompress, re-download or re-copy the official file."
 _KNOWN = {md5: f"{dataset}/raw/{name}" for dataset, files in OFFICIAL_MD5.items() for name, md5 in files.items()}
 
 
@@ -55,9 +56,6 @@ def idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
         raise DataError(f"{path} holds {size:,} bytes but its header announces shape {list(shape)} ({expected:,} "
                         f"bytes): it is truncated or corrupt. {_REPLACE}")
     return ndim, shape
-
-
-_REPLACE = "Zoo leaves it untouched: move it away and run again to re-decompress, re-download or re-copy the official file."
 
 
 class VisionDataModule(L.LightningDataModule):
