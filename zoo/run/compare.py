@@ -38,7 +38,7 @@ IGNORED: tuple[str, ...] = (
     "trainer.default_root_dir", "trainer.enable_progress_bar", "trainer.enable_model_summary",
     "trainer.log_every_n_steps", "trainer.profiler", "trainer.plugins", "callbacks.model_summary*",
     "callbacks.progress_bar*", "callbacks.rich_progress_bar*", "callbacks.confusion_matrix*", "callbacks.nyc_outputs*",
-    "callbacks.finite_loss*", "callbacks.*.dirpath",
+    "callbacks.finite_loss*", "callbacks.divergence*", "callbacks.*.dirpath",
 )
 METRICS = {"test_acc": "test/acc", "params": "params", "fit_seconds": "fit_seconds", "epochs": "epochs"}
 
