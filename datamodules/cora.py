@@ -1,15 +1,98 @@
 """Cora citation graph (Planetoid, public split)."""
 
+import hashlib
 import pickle
+from functools import cached_property
+from pathlib import Path
 
+import torch
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
+from torch_geometric.io.planetoid import read_file
 from torch_geometric.transforms import NormalizeFeatures
 
+from datamodules.files import content_key
 from datamodules.graph import GraphDataModule
-from zoo.errors import DataNotFoundError
+from zoo.errors import DataError, DataNotFoundError
 
-CORA_FILES = [f"ind.cora.{n}" for n in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
+NAMES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+CORA_FILES = [f"ind.cora.{n}" for n in NAMES]
+# sha256 of the official files (kimiyoung/planetoid, the files PyG downloads); see PROVENANCE.md of the offline copies.
+CORA_SHA256: dict[str, str] = {
+    "ind.cora.x": "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab",
+    "ind.cora.tx": "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a",
+    "ind.cora.allx": "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543",
+    "ind.cora.y": "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1",
+    "ind.cora.ty": "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad",
+    "ind.cora.ally": "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71",
+    "ind.cora.graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
+    "ind.cora.test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
+}
+_REPLACE = "Zoo leaves it untouched: replace the Cora/raw files with the official Planetoid files (move them away and run again to re-download)."
+
+
+def check_planetoid_files(raw: Path) -> None:
+    """Validate the Planetoid files before PyG reads them: each one readable and of its kind, shapes that agree.
+
+    ``x``/``y`` (training rows), ``allx``/``ally`` and ``tx``/``ty`` pair up row for row, features share one width,
+    labels are one-hot, ``test.index`` lists one index per ``tx`` row after the ``allx`` rows, ``graph`` is a dict
+    with an entry for every node. A file whose content is another official Cora file's (swapped names) says so.
+
+    Raises:
+        DataError: Naming the file and what is wrong with it.
+    """
+    official = {digest: name for name, digest in CORA_SHA256.items()}
+    items = {}
+    for name in NAMES:
+        path = raw / f"ind.cora.{name}"
+        found = official.get(hashlib.sha256(path.read_bytes()).hexdigest())
+        if found is not None and found != path.name:
+            raise DataError(f"{path} holds the official {found}, not {path.name}: the files are swapped. {_REPLACE}")
+        try:
+            items[name] = read_file(str(raw), "cora", name)
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+            raise DataError(f"{path} cannot be read as Planetoid's ind.cora.{name} ({type(err).__name__}: {err}). "
+                            f"{_REPLACE}") from err
+        kind_ok = isinstance(items[name], dict) if name == "graph" else (
+            isinstance(items[name], torch.Tensor) and items[name].dim() == (1 if name == "test.index" else 2))
+        if not kind_ok:
+            what = "a dict of adjacency lists" if name == "graph" else "a 1-d list of node indices" \
+                if name == "test.index" else "a 2-d matrix"
+            raise DataError(f"{path} holds a {type(items[name]).__name__}, not {what}. {_REPLACE}")
+
+    def fail(name: str, problem: str) -> DataError:
+        return DataError(f"{raw / f'ind.cora.{name}'}: {problem}. {_REPLACE}")
+
+    x, tx, allx, y, ty, ally, graph, test_index = (items[n] for n in NAMES)
+    for feats, labels in (("x", "y"), ("allx", "ally"), ("tx", "ty")):
+        if len(items[feats]) != len(items[labels]):
+            raise fail(labels, f"{len(items[labels])} label rows but ind.cora.{feats} has {len(items[feats])} rows")
+    for name in ("tx", "allx"):
+        if items[name].shape[1] != x.shape[1]:
+            raise fail(name, f"{items[name].shape[1]} feature columns but ind.cora.x has {x.shape[1]}")
+    for name in ("y", "ty", "ally"):
+        labels = items[name]
+        if labels.shape[1] != y.shape[1] or not (((labels == 0) | (labels == 1)).all() and (labels.sum(1) == 1).all()):
+            raise fail(name, f"labels must be one-hot rows of width {y.shape[1]}")
+    if len(allx) < len(x) + 500:
+        raise fail("allx", f"{len(allx)} rows: the public split needs the {len(x)} training and 500 validation rows")
+    n = len(allx) + len(tx)
+    if len(test_index) != len(tx) or not ((test_index >= len(allx)) & (test_index < n)).all():
+        raise fail("test.index", f"must list {len(tx)} node indices in {len(allx)}..{n - 1} (one per ind.cora.tx row)")
+    if len(graph) != n or any(not 0 <= int(j) < n for nbrs in graph.values() for j in nbrs):
+        raise fail("graph", f"must have an adjacency list for each of the {n} nodes, with indices in 0..{n - 1}")
+
+
+class _KeyedPlanetoid(Planetoid):
+    """PyG's ``Planetoid`` whose processed file is named by a hash of the raw files: edited raw files are re-read."""
+
+    @cached_property
+    def _raw_key(self) -> str:
+        return content_key(Path(p) for p in self.raw_paths)
+
+    @property
+    def processed_file_names(self) -> str:
+        return f"data_{self._raw_key}.pt"
 
 
 class CoraDataModule(GraphDataModule):
@@ -31,8 +114,10 @@ class CoraDataModule(GraphDataModule):
         raw = self.data_dir / "Cora" / "raw"
         if not self.download and not all((raw / f).is_file() for f in CORA_FILES):
             raise DataNotFoundError(self._missing_help() + " Downloading is off (data.download=false).")
+        if all((raw / f).is_file() for f in CORA_FILES):
+            check_planetoid_files(raw)
         try:
-            dataset = Planetoid(str(self.data_dir), "Cora", split="public", transform=NormalizeFeatures())
+            dataset = _KeyedPlanetoid(str(self.data_dir), "Cora", split="public", transform=NormalizeFeatures())
         except PermissionError as err:
             raise DataNotFoundError(
                 f"Cannot write the processed Cora graph under {self.data_dir / 'Cora'}: it is read-only. Copy the "

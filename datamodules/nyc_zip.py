@@ -9,13 +9,15 @@ from torch_geometric.data import Data
 
 from datamodules.graph import GraphDataModule
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
+from zoo.errors import ConfigError, DataNotFoundError
 
 
 def stratified_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed: int
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Seeded per-class split of the nodes into train/val/test boolean masks (the rest of each class is test)."""
-    if not (train_frac > 0 and val_frac >= 0 and train_frac + val_frac < 1):
-        raise ValueError(f"need 0 < train_frac, 0 <= val_frac and train_frac + val_frac < 1, got {train_frac}, {val_frac}.")
+    if not (0 < train_frac < 1 and 0 <= val_frac < 1 and train_frac + val_frac < 1):
+        raise ConfigError(f"data.train_frac={train_frac}, data.val_frac={val_frac}: need 0 < train_frac, 0 <= val_frac "
+                          f"and train_frac + val_frac < 1 (the rest is the test split): lower one of them.")
     g = torch.Generator().manual_seed(seed)
     masks = [torch.zeros_like(y, dtype=torch.bool) for _ in range(3)]
     for c in y.unique():
@@ -25,6 +27,10 @@ def stratified_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed: 
         n_val = round(val_frac * len(idx))
         for mask, part in zip(masks, (idx[:n_train], idx[n_train:n_train + n_val], idx[n_train + n_val:]), strict=True):
             mask[part] = True
+    for name, mask in zip(("train", "val", "test"), masks, strict=True):
+        if not mask.any() and (name != "val" or val_frac > 0):
+            raise ConfigError(f"data.train_frac={train_frac}, data.val_frac={val_frac} leave the {name} split empty "
+                              f"({len(y)} nodes): choose fractions that leave every split some nodes.")
     return masks[0], masks[1], masks[2]
 
 
@@ -71,7 +77,13 @@ class NYCZipDataModule(GraphDataModule):
         return self.root / "raw" / "ZIP_CODE_040114.shp"
 
     def load(self) -> Data:
-        data = NYCZipDataset(self.root, download=self.download)[0]
+        try:
+            data = NYCZipDataset(self.root, download=self.download)[0]
+        except PermissionError as err:
+            raise DataNotFoundError(
+                f"Cannot write the processed NYC ZIP graph under {self.root} ({err.filename}): it is read-only. Copy "
+                f"the folder to a writable place and point data.data_dir (or ZOO_DATA_DIR) there."
+            ) from err
         parts = [data.x] if self.include_acs else []
         if self.include_prior:
             parts.append(F.one_hot(data.initial_feat, len(BOROUGHS)).float())

@@ -4,6 +4,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data, InMemoryDataset, download_url
 
-from zoo.errors import DataNotFoundError
+from datamodules.files import content_key
+from zoo.errors import DataError, DataNotFoundError
 
 FLOWS_URL = "https://raw.githubusercontent.com/navpreetnp7/NYC-City-Delineation/8bf3958bbd5ddcf02bb6c71e0fcaf3aafbfaf2b9/data"
 MAPS_URL = "https://raw.githubusercontent.com/CUSP2021-FallADS/Labs/9bf31016b11498d3c73df8d1bf341490bc5e8a15"
@@ -46,8 +48,48 @@ HOUSE_VALUE_BINS: tuple[float, ...] = (
 )
 
 
-class NYCDataError(DataNotFoundError):
-    """A NYC ZIP input file is present but unusable (wrong checksum, missing column, non-numeric value)."""
+# Bump when process() changes what it builds from the same files: caches of the old version are then not read.
+PROCESS_VERSION = 2
+
+
+class NYCDataError(DataError):
+    """A NYC ZIP input file is present but unusable (wrong checksum, missing column, bad value in a row)."""
+
+
+def _rows(mask: pd.Series) -> str:
+    """``line 5`` / ``lines 5, 9, 12 (and 3 more)`` of the True rows (file lines: the header is line 1)."""
+    lines = [int(i) + 2 for i in mask[mask].index]
+    more = f" (and {len(lines) - 3} more)" if len(lines) > 3 else ""
+    return f"line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:3]))}{more}"
+
+
+def _check_rows(path: Path, df: pd.DataFrame, integer: Sequence[str] = (), nonnegative: Sequence[str] = (),
+                codes: dict[str, tuple[int, int]] | None = None) -> None:
+    """Refuse non-finite, fractional, negative or out-of-range values, naming the file, column and line."""
+    for col in dict.fromkeys([*integer, *nonnegative, *(codes or {})]):
+        values = df[col]
+        checks = [(np.isinf(values), "is infinite")]
+        if col in integer or col in (codes or {}):
+            checks.append((values.notna() & (values != values.round()), "is not a whole number"))
+        if col in nonnegative:
+            checks.append((values < 0, "is negative"))
+        if codes and col in codes:
+            lo, hi = codes[col]
+            checks.append((values.notna() & ~values.between(lo, hi), f"is not a code in {lo}..{hi}"))
+        for bad, problem in checks:
+            if bad.any():
+                raise NYCDataError(f"{path}: column {col!r} {problem} at {_rows(bad)} (value {values[bad].iloc[0]:g}). Fix or "
+                                   f"replace the file with the original.")
+
+
+def _check_unique(path: Path, df: pd.DataFrame, keys: list[str]) -> None:
+    """Refuse rows that repeat ``keys`` (one row per ZIP, one flow per ZIP pair), naming the lines."""
+    repeated = df.duplicated(subset=keys, keep=False) & df[keys].notna().all(axis=1)
+    if repeated.any():
+        first = df[repeated].iloc[0]
+        which = ", ".join(f"{k}={first[k]:g}" if isinstance(first[k], float) else f"{k}={first[k]}" for k in keys)
+        raise NYCDataError(f"{path}: {'/'.join(keys)} repeats at {_rows(repeated)} (first {which}); each must "
+                           f"appear once. Remove the duplicated rows or replace the file with the original.")
 
 
 def sha256(path: Path) -> str:
@@ -72,11 +114,16 @@ def _read_csv(path: Path, columns: Sequence[str], numeric: Sequence[str]) -> pd.
                 f"{df[col][bad].iloc[0]!r}). Fix or replace the file with the original."
             )
         df[col] = values
+    df.attrs["path"] = path  # for the messages of later checks
     return df
 
 
 def _by_zip(df: pd.DataFrame, value: str, how: str = "first") -> pd.Series:
-    """One value per ``ZIPCODE`` (``how`` = ``first`` or ``sum`` over repeated rows)."""
+    """One value per ``ZIPCODE`` (``how`` = ``first``: the table has one row per ZIP, or ``sum`` over repeated rows)."""
+    path = df.attrs["path"]
+    _check_rows(path, df, integer=["ZIPCODE"], nonnegative=["ZIPCODE", value])
+    if how == "first":
+        _check_unique(path, df, ["ZIPCODE"])
     df = df.dropna(subset=["ZIPCODE"]).astype({"ZIPCODE": "int64"})
     grouped = df.groupby("ZIPCODE")[value]
     return grouped.sum(min_count=1) if how == "sum" else grouped.first()
@@ -93,17 +140,22 @@ def read_flows(raw_dir: Path) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     flows = _read_csv(path, cols, numeric=cols)
     if flows[cols].isna().any().any():
         col = flows[cols].columns[flows[cols].isna().any()][0]
-        raise NYCDataError(f"{path}: column {col!r} has empty values; every row needs all of {cols}.")
+        raise NYCDataError(f"{path}: column {col!r} is empty at {_rows(flows[col].isna())}; every row needs all of "
+                           f"{cols}.")
+    boroughs = (1, len(BOROUGHS))
+    _check_rows(path, flows, integer=["w_zip", "h_zip", "total"], nonnegative=["total"],
+                codes={"true_label": boroughs, "initialFeat": boroughs})
+    _check_unique(path, flows, ["w_zip", "h_zip"])
     flows = flows.astype({"w_zip": "int64", "h_zip": "int64", "true_label": "int64", "initialFeat": "int64"})
+    for col in ("true_label", "initialFeat"):
+        differs = flows.groupby("w_zip")[col].transform("nunique") > 1
+        if differs.any():
+            raise NYCDataError(f"{path}: {col} differs between the rows of work ZIP {flows.w_zip[differs].iloc[0]} "
+                               f"({_rows(differs & (flows.w_zip == flows.w_zip[differs].iloc[0]))}); a ZIP has one "
+                               f"borough.")
     flows = flows[flows.h_zip.isin(flows.w_zip.unique())]
-    nodes = flows.groupby("w_zip").agg(label=("true_label", "first"), prior=("initialFeat", "first"),
-                                      n_labels=("true_label", "nunique"))
-    if (nodes.n_labels > 1).any():
-        raise NYCDataError(f"{path}: true_label differs between rows of work ZIP {nodes.index[nodes.n_labels > 1][0]}.")
-    for col in ("label", "prior"):
-        if not nodes[col].between(1, len(BOROUGHS)).all():
-            raise NYCDataError(f"{path}: {'true_label' if col == 'label' else 'initialFeat'} must be a borough code 1..5.")
-    edges = flows.groupby(["w_zip", "h_zip"], as_index=False)["total"].sum()  # no duplicates in the real file
+    nodes = flows.groupby("w_zip").agg(label=("true_label", "first"), prior=("initialFeat", "first"))
+    edges = flows.sort_values(["w_zip", "h_zip"])[["w_zip", "h_zip", "total"]].reset_index(drop=True)
     return nodes.index.to_numpy(), nodes, edges
 
 
@@ -127,11 +179,15 @@ def read_features(raw_dir: Path, zips: np.ndarray) -> pd.DataFrame:
             f"found {len(house.columns)} columns starting {list(house.columns[:2])}."
         )
     house = _read_csv(house_path, ["ZIPCODE", *bins], ["ZIPCODE", *bins])
+    _check_rows(house_path, house, nonnegative=bins)
     counts = house[bins].fillna(0).to_numpy(dtype=float)
     homes = counts.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         house["house_value"] = np.where(homes > 0, counts @ np.asarray(HOUSE_VALUE_BINS) / homes, np.nan)
     area = _read_csv(raw_dir / "zips_area.csv", ["ZIPCODE", "AREA"], ["ZIPCODE", "AREA"])
+    # A ZIP may have several polygons (their areas add up), but the same polygon twice would double a node's area
+    # (the published file repeats one polygon, of ZIP 10047, which is not a node).
+    _check_unique(raw_dir / "zips_area.csv", area[area.ZIPCODE.isin(zips)], ["ZIPCODE", "AREA"])
     income_col = "median_familyIncome(USD)"
     income = _read_csv(raw_dir / "zipcode_income.csv", ["ZIPCODE", income_col], ["ZIPCODE", income_col])
     jobs = _read_csv(raw_dir / "zipcode_population_Jobs.csv", ["ZIPCODE", "totalJobs"], ["ZIPCODE", "totalJobs"])
@@ -200,9 +256,14 @@ class NYCZipDataset(InMemoryDataset):
     def raw_file_names(self) -> list[str]:
         return list(CSV_FILES)
 
+    @cached_property
+    def _raw_key(self) -> str:
+        return content_key([Path(p) for p in self.raw_paths], PROCESS_VERSION)
+
     @property
     def processed_file_names(self) -> list[str]:
-        return ["nyc_zip.pt"]
+        # Named by the raw files' content and the processing version: an edited CSV is processed (and checked) again.
+        return [f"nyc_zip_{self._raw_key}.pt"]
 
     @property
     def shapefile(self) -> Path:

@@ -1,16 +1,61 @@
 """Base DataModule for torchvision's IDX image datasets, kept in memory as uint8 tensors."""
 
 import hashlib
+import math
 import os
+import struct
 from pathlib import Path
 from typing import ClassVar
 
 import lightning as L
 import torch
-from torchvision.datasets import MNIST
+from torchvision.datasets import MNIST, FashionMNIST
 
 from datamodules.tensor_loader import TensorBatchLoader
-from zoo.errors import DataNotFoundError
+from zoo.errors import ConfigError, DataError, DataNotFoundError
+
+# md5 of the official DECOMPRESSED files (torchvision pins only the .gz archives): see PROVENANCE.md of the
+# offline copies; the same values are published by many loaders.
+OFFICIAL_MD5: dict[str, dict[str, str]] = {
+    "MNIST": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
+# The official files' numbers of images: a file that claims them must BE the official file (md5 checked).
+OFFICIAL_COUNTS = {"train": 60000, "t10k": 10000}
+_REPLACE = "Zoo leaves it untouched: move it away and run again to re-decompress, re-download or re-copy the official file."
+_KNOWN = {md5: f"{dataset}/raw/{name}" for dataset, files in OFFICIAL_MD5.items() for name, md5 in files.items()}
+
+
+def idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
+    """``(ndim, shape)`` of a uint8 IDX file, after checking its magic number and that its length fits the shape.
+
+    Raises:
+        DataError: Not an IDX file of unsigned bytes, or truncated/padded.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4)
+        zero, dtype, ndim = struct.unpack(">HBB", head) if len(head) == 4 else (1, 0, 0)
+        dims = f.read(4 * ndim)
+    if zero != 0 or dtype != 0x08 or ndim == 0 or len(dims) != 4 * ndim:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (its magic number is {head.hex() or 'empty'}, "
+                        f"expected 00000801 for labels or 00000803 for images). {_REPLACE}")
+    shape = struct.unpack(f">{ndim}I", dims)
+    expected = 4 + 4 * ndim + math.prod(shape)
+    if size != expected:
+        raise DataError(f"{path} holds {size:,} bytes but its header announces shape {list(shape)} ({expected:,} "
+                        f"bytes): it is truncated or corrupt. {_REPLACE}")
+    return ndim, shape
 
 
 class VisionDataModule(L.LightningDataModule):
@@ -70,10 +115,17 @@ class VisionDataModule(L.LightningDataModule):
 
     def _check_archives(self) -> None:
         """Refuse archives whose checksum is wrong instead of letting a download overwrite them."""
+        archives = {md5: f"{cls.__name__}/raw/{Path(url).name}" for cls in (MNIST, FashionMNIST)
+                    for url, md5 in cls.resources}
         for url, md5 in self.dataset_cls.resources:
             path = self.raw_dir / Path(url).name
-            if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() != md5:
-                raise DataNotFoundError(
+            found = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else md5
+            what = archives.get(found, f"{self.dataset_cls.__name__}/raw/{path.name}")
+            if what != f"{self.dataset_cls.__name__}/raw/{path.name}":  # another split's or dataset's archive
+                raise DataError(f"{path} is the official {what}, not {self.dataset_cls.__name__}'s {path.name}. "
+                                f"{_REPLACE}")
+            if found != md5:
+                raise DataError(
                     f"{path} is corrupt or truncated (md5 differs from the official {md5}). Zoo leaves it "
                     f"untouched: move or delete it yourself, then run again to re-download or re-copy it."
                 )
@@ -100,9 +152,57 @@ class VisionDataModule(L.LightningDataModule):
             raise DataNotFoundError(f"{self._missing_help()} The download failed: {err}") from err
 
     # ----------------------------------------------------------------------------- tensors
+    def check_files(self) -> None:
+        """Validate the decompressed IDX files before they are decoded.
+
+        Each file must have the IDX layout (magic number 2051 for images, 2049 for labels, a length that fits its
+        header), images and labels of a split must agree in count, and train and test images in size. A file
+        whose md5 is that of another official file (another split, Fashion-MNIST in MNIST's folder) is refused,
+        and so is one that claims an official file's size (60,000 or 10,000 images) without its md5. Files of
+        other sizes (your own data in this format) pass with these structural checks alone.
+        """
+        name = self.dataset_cls.__name__
+        official = OFFICIAL_MD5.get(name, {})
+        image_shapes = {}
+        for split in ("train", "t10k"):
+            images, labels = self.raw_dir / f"{split}-images-idx3-ubyte", self.raw_dir / f"{split}-labels-idx1-ubyte"
+            counts = {}
+            for path, ndim_expected, kind in ((images, 3, "images"), (labels, 1, "labels")):
+                ndim, shape = idx_header(path)
+                if ndim != ndim_expected:
+                    raise DataError(f"{path} holds a {ndim}-d array {list(shape)}, not {kind} ({ndim_expected}-d): "
+                                    f"the files may be swapped or renamed. {_REPLACE}")
+                counts[kind] = shape[0]
+                if kind == "images":
+                    image_shapes[split] = shape[1:]
+                md5 = hashlib.md5(path.read_bytes()).hexdigest()
+                is_what = _KNOWN.get(md5)
+                if is_what is not None and is_what != f"{name}/raw/{path.name}":
+                    raise DataError(f"{path} is the official {is_what}, not {name}'s {path.name}. {_REPLACE}")
+                if is_what is None and shape[0] == OFFICIAL_COUNTS[split] and path.name in official:
+                    raise DataError(f"{path} has the size of the official {name} file but not its md5 "
+                                    f"({md5} instead of {official[path.name]}): it is modified or corrupt. {_REPLACE}")
+            if counts["images"] != counts["labels"]:
+                raise DataError(f"{images} holds {counts['images']:,} images but {labels} {counts['labels']:,} "
+                                f"labels: one of them belongs to another split or dataset. {_REPLACE}")
+        if image_shapes["train"] != image_shapes["t10k"]:
+            raise DataError(f"The training images in {self.raw_dir} are {list(image_shapes['train'])} but the test "
+                            f"images {list(image_shapes['t10k'])}: both must come from one dataset. {_REPLACE}")
+
+    def _check_labels(self, targets: torch.Tensor, train: bool) -> None:
+        num_classes = len(self.dataset_cls.classes)
+        bad = ((targets < 0) | (targets >= num_classes)).nonzero()
+        if len(bad):
+            path = self.raw_dir / f"{'train' if train else 't10k'}-labels-idx1-ubyte"
+            i = int(bad[0])
+            raise DataError(f"{path}: label {int(targets[i])} of item {i} (and {len(bad) - 1} more) is outside "
+                            f"0..{num_classes - 1} ({self.dataset_cls.__name__} has {num_classes} classes). {_REPLACE}")
+
     def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if not all(f.is_file() for f in self._files(compressed=False)):
             raise DataNotFoundError(self._missing_help())
+        if train:
+            self.check_files()  # all four files, once per setup
         try:
             ds = self.dataset_cls(str(self.data_dir), train=train, download=False)
         except (RuntimeError, ValueError, EOFError, OSError) as err:  # a truncated file fails in a tensor view
@@ -110,6 +210,7 @@ class VisionDataModule(L.LightningDataModule):
                 f"Could not decode the {self.dataset_cls.__name__} files in {self.raw_dir} ({err}). They look "
                 f"truncated or corrupt: move them away and run again to re-download or re-copy them."
             ) from err
+        self._check_labels(ds.targets, train)
         return ds.data, ds.targets  # uint8 [N, H, W], int64 [N]
 
     def setup(self, stage: str | None = None) -> None:
@@ -117,7 +218,9 @@ class VisionDataModule(L.LightningDataModule):
             return
         images, targets = self._load(train=True)
         if not 0 < self.val_size < len(targets):
-            raise ValueError(f"data.val_size must be between 1 and {len(targets) - 1}, got {self.val_size}.")
+            raise ConfigError(f"data.val_size={self.val_size}: must be between 1 and {len(targets) - 1} (the "
+                              f"{self.dataset_cls.__name__} training set holds {len(targets):,} images; the rest "
+                              f"trains): set a smaller data.val_size.")
         order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(self.split_seed))
         val, train = order[: self.val_size], order[self.val_size :]
         self.splits = {

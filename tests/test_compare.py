@@ -1,69 +1,106 @@
-"""``python -m zoo.run.compare``: a leaderboard from run directories alone."""
+"""``python -m zoo.run.compare``: a leaderboard of like runs from run directories alone."""
 
 import json
+import math
 from pathlib import Path
 
+import matplotlib.image
 import pandas as pd
 import pytest
 import yaml
 
-from zoo.run.compare import main
+from zoo.run.compare import collect, leaderboard, main, plot
+
+BASE = {"seed": 1, "model_name": "${hydra:runtime.choices.model}", "paths": {"output_dir": "/somewhere"},
+        "trainer": {"max_epochs": 5, "enable_progress_bar": True}, "data": {"batch_size": 128, "split_seed": "${seed}"},
+        "logger": {"csv": {"save_dir": "/x"}}}
 
 
-def fake_run(sweep: Path, name: str, model: str, data: str, metrics: dict | None = None,
-             error: bool = False) -> None:
-    """A run directory as train.py leaves it: .hydra/{hydra,config}.yaml, then metrics.json or error.txt."""
+def fake_run(sweep: Path, name: str, model: str, data: str, metrics: dict | None = None, error: bool = False,
+             **config: object) -> Path:
+    """A run directory as train.py leaves it: .hydra/{hydra,config}.yaml, then metrics.json or error.txt.
+
+    ``config`` overrides dotted keys of the run's config, e.g. ``**{"trainer.max_epochs": 200}``.
+    """
     run = sweep / name
     (run / ".hydra").mkdir(parents=True)
     hydra = {"hydra": {"runtime": {"choices": {"model": model, "data": data, "trainer": "default"}}}}
     (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
-    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"model_name": "${hydra:runtime.choices.model}"}))
+    cfg = json.loads(json.dumps(BASE))
+    cfg["model"] = {"net": {"_target_": f"zoo.nets.{model}", "hidden": 64}, "optimizer": {"lr": 0.001}}
+    cfg["paths"]["output_dir"] = str(run)  # differs for every run: must not split groups
+    cfg["seed"] = (metrics or {}).get("seed", 0)
+    for key, value in config.items():
+        *parents, last = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
     if metrics is not None:
         (run / "metrics.json").write_text(json.dumps(metrics))
     if error:
-        (run / "error.txt").write_text("overrides: model=cnn\nerror: RuntimeError: boom\n")
+        (run / "error.txt").write_text("overrides: model=cnn\nerror: ConfigError: model.optimizer.lr=-1: must be > 0\n")
+    return run
+
+
+def _metrics(acc: float, seed: int, epochs: float = 5.0) -> dict:
+    return {"test/acc": acc, "params": 1000.0, "fit_seconds": 10.0, "epochs": epochs, "seed": seed}
 
 
 @pytest.fixture
 def sweep(tmp_path) -> Path:
     sweep = tmp_path / "multiruns" / "2026-01-01_00-00-00"
-    i = 0
     for seed, acc in ((1, 0.90), (2, 0.92), (3, 0.94)):
-        fake_run(sweep, f"{i}_mlp-mnist", "mlp", "mnist",
-                 {"test/acc": acc, "params": 1000.0, "fit_seconds": 10.0 * seed, "epochs": 5.0, "seed": seed})
-        i += 1
-    for seed, acc in ((1, 0.80), (2, 0.84)):
-        fake_run(sweep, f"{i}_logreg-mnist", "logreg", "mnist",
-                 {"test/acc": acc, "params": 7850.0, "fit_seconds": 2.0, "epochs": 3.0, "seed": seed})
-        i += 1
-    fake_run(sweep, f"{i}_logreg-fashion_mnist", "logreg", "fashion_mnist",
-             {"test/acc": 0.70, "params": 7850.0, "fit_seconds": 4.0, "epochs": 2.0, "seed": 1})
-    fake_run(sweep, f"{i + 1}_cnn-mnist", "cnn", "mnist", error=True)  # failed job
-    fake_run(sweep, f"{i + 2}_cnn-mnist", "cnn", "mnist")  # still running (or killed)
+        fake_run(sweep, f"mlp5-{seed}", "mlp", "mnist", _metrics(acc, seed))
+    for seed, acc in ((1, 0.95), (2, 0.96)):  # the same model trained 40x longer: its own group
+        fake_run(sweep, f"mlp200-{seed}", "mlp", "mnist", _metrics(acc, seed, 200.0), **{"trainer.max_epochs": 200})
+    fake_run(sweep, "logreg-1", "logreg", "mnist", _metrics(0.91, 1))  # one seed: no std
+    fake_run(sweep, "cnn-refused", "cnn", "mnist", error=True, **{"model.optimizer.lr": -1})
+    fake_run(sweep, "cnn-running", "cnn", "mnist")  # still running, or killed
+    fake_run(sweep, "cnn-no-test", "cnn", "mnist", {"val/acc_best": 0.9, "seed": 1})  # test=false: nothing to rank
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
     return sweep
 
 
-def test_leaderboard_from_run_dirs(sweep, capsys):
+def test_only_like_finished_runs_are_averaged(sweep, capsys):
     main([str(sweep.parent)])  # a folder of sweeps works too
     table = pd.read_csv(sweep.parent / "leaderboard.csv")
-    assert list(zip(table.data, table.model, strict=True)) == [
-        ("fashion_mnist", "logreg"), ("mnist", "mlp"), ("mnist", "logreg"), ("mnist", "cnn")]
-    mlp = table.iloc[1]
-    assert (mlp.runs, mlp.failed, mlp.params, mlp.epochs) == (3, 0, 1000, 5)
-    assert mlp.test_acc_mean == pytest.approx(0.92) and mlp.test_acc_std == pytest.approx(0.02)  # sample std
-    assert mlp.fit_seconds == pytest.approx(20.0)
-    logreg = table.iloc[2]
-    assert logreg.test_acc_mean == pytest.approx(0.82) and logreg.test_acc_std == pytest.approx(0.0283, abs=1e-4)
-    assert table.iloc[0].test_acc_std == 0.0  # one seed
-    cnn = table.iloc[3]
-    assert (cnn.runs, cnn.failed) == (0, 1) and pd.isna(cnn.test_acc_mean)
+    # Grouped by the whole config minus seed and paths: max_epochs splits the MLP runs, and is shown.
+    assert list(table.columns[:3]) == ["model", "data", "trainer.max_epochs"]
+    assert list(zip(table.model, table["trainer.max_epochs"], table.runs, strict=True)) == [
+        ("mlp", 200, 2), ("mlp", 5, 3), ("logreg", 5, 1)]  # refused/unfinished runs are no rows
+    mlp5 = table.iloc[1]
+    assert mlp5.test_acc_mean == pytest.approx(0.92) and mlp5.test_acc_std == pytest.approx(0.02)  # sample std
+    assert mlp5.epochs == 5 and mlp5.seeds == "1 2 3"
+    assert math.isnan(table.iloc[2].test_acc_std)  # n = 1: no spread to show
 
     markdown = (sweep.parent / "leaderboard.md").read_text()
-    assert "| mlp | mnist | 0.9200 ± 0.0200 | 3 | 0 | 1,000 | 20.0 | 5 |" in markdown
-    assert "| cnn | mnist | - | 0 | 1 | - | - | - |" in markdown
+    assert "| mlp | mnist | 5 | 0.9200 ± 0.0200 | 3 | 0 |" in markdown
+    assert "| logreg | mnist | 5 | 0.9100 | 1 | 0 |" in markdown and "± 0.0000" not in markdown
+    for run, reason in (("cnn-refused", "ConfigError: model.optimizer.lr=-1"), ("cnn-running", "no metrics.json"),
+                        ("cnn-no-test", "without test/acc")):
+        assert any(run in line and reason in line for line in markdown.splitlines()), run
     assert markdown in capsys.readouterr().out
-    assert (sweep.parent / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_per_seed_table_pairs_groups_on_shared_seeds(sweep):
+    main([str(sweep)])
+    seeds = pd.read_csv(sweep / "per_seed.csv").set_index("seed")
+    best, mlp5 = "mlp (trainer.max_epochs=200)", "mlp (trainer.max_epochs=5)"
+    assert list(seeds.index[:2]) == ["1", "2"]  # seed 3 has one group only
+    assert seeds.loc["1", best] == pytest.approx(0.95) and seeds.loc["2", mlp5] == pytest.approx(0.92)
+    assert seeds.loc["Δ vs best (mean)", mlp5] == pytest.approx(-0.045)  # paired over seeds 1 and 2
+    assert seeds.loc["Δ vs best (std)", mlp5] == pytest.approx(0.0071, abs=1e-4)
+
+
+def test_plot_axis_is_scaled_to_the_data(sweep):
+    runs = collect(sweep)
+    fig = plot(leaderboard(runs), runs, sweep / "plot.png")
+    (ax,) = fig.axes
+    lo, hi = ax.get_xlim()
+    assert 0.85 < lo < 0.90 and 0.96 < hi < 1.0  # not from 0: a one-point difference stays visible
+    assert matplotlib.image.imread(sweep / "plot.png").shape[0] > 100
 
 
 def test_no_runs_is_a_clear_error(tmp_path):

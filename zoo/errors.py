@@ -19,3 +19,19 @@ class DataNotFoundError(ZooError, FileNotFoundError):
 
 class NonFiniteLossError(ZooError, FloatingPointError):
     """The training loss became NaN or infinite; the message says where and what to change."""
+
+
+class DataError(DataNotFoundError):
+    """The dataset's files are present but wrong: another file's or dataset's content, a broken header, counts
+    that disagree, labels out of range. The message names the file (and row) and how to get the right one.
+
+    A :class:`DataNotFoundError` too, so code that handles unusable data files catches it.
+    """
+
+
+class DivergedError(ZooError, ArithmeticError):
+    """Training ended with a loss far above where it started: the run learned nothing and is not a result."""
+
+
+class StorageError(ZooError, OSError):
+    """A file or folder Zoo must write (or read) is out of reach: disk full, read-only, no permission."""

@@ -1,5 +1,6 @@
-"""Stop training with a clear error as soon as the training loss is NaN or infinite."""
+"""Loss sanity: stop as soon as the training loss is NaN or infinite; fail a run whose loss diverged."""
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from zoo.errors import NonFiniteLossError
+from zoo.errors import DivergedError, NonFiniteLossError
 
 
 class FiniteLossCheck(Callback):
@@ -82,3 +83,51 @@ class FiniteLossCheck(Callback):
                 return (f"The last good checkpoint is {path}: resume from it with ckpt_path={path} after the "
                         f"fix.")
         return "No checkpoint was written before the failure."
+
+
+class DivergenceCheck(Callback):
+    """Fails a run whose final training loss is far above its starting loss: it diverged, its numbers mean nothing.
+
+    A learning rate far too large can leave the loss finite but huge (``lr=1e9``: ~3e9) and the accuracy at chance;
+    such a run must not end like a success. At the end of training the last epoch's ``train/loss`` is compared with
+    ``factor x max(first step's loss, ln(num_classes))`` (the loss of the untrained model, and of a uniform guess);
+    above it, :class:`~zoo.errors.DivergedError` ends the run (exit code 2, no ``metrics.json``; the checkpoints stay).
+    The starting loss is kept in checkpoints, so a resumed run compares with the same value.
+
+    Args:
+        factor: How many times the reference loss counts as diverged (> 1).
+    """
+
+    def __init__(self, factor: float = 2.0) -> None:
+        if not factor > 1:
+            raise ValueError(f"factor must be > 1, got {factor}.")
+        self.factor = factor
+        self.start_loss: float | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.start_loss is None:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+                self.start_loss = float(loss.detach())  # one device read per run
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        final = trainer.callback_metrics.get("train/loss")
+        if final is None or self.start_loss is None or not math.isfinite(self.start_loss):
+            return
+        num_classes = getattr(pl_module, "hparams", {}).get("num_classes")
+        chance = math.log(num_classes) if isinstance(num_classes, int) and num_classes > 1 else 0.0
+        reference = max(self.start_loss, chance)
+        if float(final) > self.factor * reference:
+            raise DivergedError(
+                f"Training diverged: the final train/loss is {float(final):.4g}, more than {self.factor:g}x the "
+                f"starting loss {self.start_loss:.4g} (chance level ln({num_classes}) = {chance:.3g}); the run is not "
+                f"a result and no metrics.json was written. Likely fix: a smaller learning rate (now "
+                f"{FiniteLossCheck._lr(trainer)}) or gradient clipping (trainer.gradient_clip_val=1.0)."
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"start_loss": self.start_loss}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.start_loss = state_dict.get("start_loss", self.start_loss)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
 from zoo.run.checkpoints import check_checkpoint
+from zoo.run.cli import storage_errors
 from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
@@ -73,13 +74,14 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
     _use_hydra_config(cfg)
     check_compatible(cfg)
     check_keys(cfg, ("data",))
-    if cfg.get("seed") is None:
+    if cfg.get("seed") is None:  # drawn first: settings that follow it (split_seed: ${seed}) are checked too
         with open_dict(cfg):
             cfg.seed = random.SystemRandom().randrange(2**31)
+    keep_full_batch_on_one_device(cfg)  # before the device count is checked
+    check_hparams(cfg)  # what resolves before the data is loaded (the model's sizes come from it)
     datamodule = load_data(cfg)
     check_keys(cfg)
     check_hparams(cfg)
-    keep_full_batch_on_one_device(cfg)
     return cfg, datamodule
 
 
@@ -124,6 +126,7 @@ def print_summary(cfg: DictConfig, metrics: dict[str, float]) -> None:
     Console().print(table)
 
 
+@storage_errors()  # a full disk or an unwritable folder: one StorageError naming the file
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the model on the data, then test the best checkpoint; or resume a run, or (``train=false``) test one.
 

@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from zoo.errors import ConfigError
 from zoo.tasks.rng_state import get_rng_state, set_rng_state
 
 Stage = str  # "train" | "val" | "test"
@@ -110,6 +111,45 @@ class Classifier(L.LightningModule):
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self.step(batch, "test")
+
+    def on_fit_start(self) -> None:
+        self.check_input("train")
+
+    def on_test_start(self) -> None:
+        self.check_input("test")
+
+    def check_input(self, split: str) -> None:
+        """Run the network once on two examples of the data (eval mode, no gradient, no state changed).
+
+        A network that cannot take the data's inputs (another image size, a flattened width it was not built for)
+        then fails before training with a message naming the shapes, not with a traceback in the first step.
+        Batches that are not ``(x, y)`` tensors (full graphs) are checked by their datamodule instead.
+        """
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is None:
+            return
+        batch = next(iter(getattr(datamodule, f"{split}_dataloader")()), None)
+        if not (isinstance(batch, tuple | list) and len(batch) == 2 and isinstance(batch[0], torch.Tensor)):
+            return
+        x = batch[0][:2].to(self.device)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                logits = self(x)
+        except RuntimeError as err:
+            raise ConfigError(
+                f"model.net ({net_class(self.net)}) cannot take the data's inputs: a batch of shape {list(x.shape)[1:]} "
+                f"per example fails with: {str(err).splitlines()[0]}. Fix: configure model.net for inputs of this size "
+                f"(its in_features/height/width, fewer pooling layers), or use data of the size it expects."
+            ) from err
+        finally:
+            self.train(was_training)
+        num_classes = self.hparams.get("num_classes")
+        if logits.dim() != 2 or (num_classes is not None and logits.shape[1] != num_classes):
+            raise ConfigError(f"model.net ({net_class(self.net)}) returns outputs of shape {list(logits.shape)} for 2 "
+                              f"examples; expected [2, {num_classes}] (one logit per class): check model.net's "
+                              f"num_classes.")
 
     def on_train_epoch_end(self) -> None:
         self.log_epoch_metrics("train")
