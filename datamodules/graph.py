@@ -25,8 +25,8 @@ class GraphDataModule(L.LightningDataModule):
     Subclasses implement :meth:`load` (read or download the files, add the masks). The graph moves to the
     training device once; every epoch then reuses it. Full-batch training runs on one device. The graph also
     carries ``y_train`` (:func:`train_labels`): the training labels, -1 elsewhere, for models that read labels.
-    ``node_attributes`` names the node attributes the graph carries beyond ``x``/``y``/masks; a network's
-    ``needs`` must be among them (checked before a run, see ``zoo/run/compatibility.py``).
+    ``graph_attributes`` names what the graph carries beyond ``x``, ``y``, ``edge_index`` and the masks (e.g.
+    ``edge_weight``); a network's ``needs`` must be among them (checked before a run, see ``zoo/run/compatibility.py``).
 
     Args:
         data_dir: Folder holding the dataset's folder.
@@ -35,7 +35,7 @@ class GraphDataModule(L.LightningDataModule):
 
     kind: ClassVar[str] = "graph"
     task: ClassVar[str] = "zoo.tasks.NodeClassifier"
-    node_attributes: ClassVar[tuple[str, ...]] = ("y_train",)
+    graph_attributes: ClassVar[tuple[str, ...]] = ("y_train",)
 
     def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True) -> None:
         super().__init__()

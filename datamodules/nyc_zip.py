@@ -62,7 +62,7 @@ class NYCZipDataModule(GraphDataModule):
     """
 
     class_names: tuple[str, ...] = BOROUGHS
-    node_attributes: ClassVar[tuple[str, ...]] = ("y_train", "initial_feat", "x_missing", "zip")
+    graph_attributes: ClassVar[tuple[str, ...]] = ("y_train", "edge_weight", "initial_feat", "x_missing", "zip")
 
     def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, train_frac: float = 0.6,
                  val_frac: float = 0.2, split_seed: int = 0, include_acs: bool = True,

@@ -24,7 +24,7 @@ class FlowVote(nn.Module):
 
     input_kinds: ClassVar[tuple[str, ...]] = ("graph",)
     uses_edges: ClassVar[bool] = True
-    needs: ClassVar[tuple[str, ...]] = ("y_train",)
+    needs: ClassVar[tuple[str, ...]] = ("edge_weight", "y_train")  # flows: weighted edges
 
     def __init__(self, num_classes: int, direction: str = "out", normalization: str = "column") -> None:
         super().__init__()

@@ -42,8 +42,8 @@ def model_kinds(name: str) -> tuple[str, ...]:
 
 
 def missing_attributes(net_target: str, data_target: str) -> list[str]:
-    """Node attributes a network ``needs`` (e.g. ``initial_feat``) that the data's ``node_attributes`` lack."""
-    has = getattr(get_class(data_target), "node_attributes", ())
+    """Graph attributes a network ``needs`` (e.g. ``initial_feat``) that the data's ``graph_attributes`` lack."""
+    has = getattr(get_class(data_target), "graph_attributes", ())
     return [a for a in getattr(get_class(net_target), "needs", ()) if a not in has]
 
 
@@ -63,7 +63,7 @@ def check_compatible(cfg: DictConfig) -> None:
     model, data = cfg.get("model_name", cfg.model.net._target_), cfg.get("data_name", kind)
     fitting_data = [d for d in names("data") if fits(model, d)] if model in names("model") else []
     fitting_models = [m for m in names("model") if fits(m, data)] if data in names("data") else []
-    needs = f" with node attribute(s) {', '.join(missing)}" if missing else ""
+    needs = f" with attribute(s) {', '.join(missing)}" if missing else ""
     lacks = f" without {', '.join(missing)}" if missing else ""
     raise ConfigError(
         f"model={model} works on {' or '.join(kinds)} data{needs}, but data={data} is {kind} data{lacks}: "
