@@ -35,8 +35,7 @@ def paired_summary(table: pd.DataFrame) -> pd.DataFrame:
     best = table.columns[0]
     rows = []
     for model in table.columns:
-        both = table[[model, best]].dropna()
-        diff = both[model] - both[best]
+        diff = (table[model] - table[best]).dropna()  # seeds both ran
         rows.append({"model": model, "seeds": int(table[model].notna().sum()), "mean": table[model].mean(),
                      "std": table[model].std(), f"diff_to_{best}_mean": diff.mean(), f"diff_to_{best}_std": diff.std(),
                      "wins": int((diff > 0).sum()), "ties": int((diff == 0).sum()), "losses": int((diff < 0).sum())})
