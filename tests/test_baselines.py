@@ -154,3 +154,11 @@ def test_paired_table_and_best_map(tmp_path, capsys):
     assert "| b | 3 | 0.903 ± 0.090 | -0.023 ± 0.068 | 1 / 1 / 1 |" in text
     assert (tmp_path / "best_map_nyc_zip.png").read_bytes() == b"a-2"  # a's median seed (0.93)
     assert (tmp_path / "leaderboard.md").is_file() and "paired" in capsys.readouterr().out
+
+
+def test_operator_table_runs_on_fake_data(data_dir, capsys):
+    from benchmarks.nyc_operators import main
+
+    main(["--data-dir", str(data_dir), "--seeds", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + 9 * 4 and lines[2].startswith("| ")
