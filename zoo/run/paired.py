@@ -49,6 +49,7 @@ def to_markdown(data: str, table: pd.DataFrame, summary: pd.DataFrame) -> str:
              "|---|---|---|---|---|"]
     for r in summary.itertuples(index=False):
         d_mean, d_std = getattr(r, f"diff_to_{best}_mean"), getattr(r, f"diff_to_{best}_std")
+        d_mean = 0.0 if abs(d_mean) < 5e-4 else d_mean  # no "-0.000"
         diff = "-" if r.model == best else f"{d_mean:+.3f} ± {0.0 if pd.isna(d_std) else d_std:.3f}"
         wtl = "-" if r.model == best else f"{r.wins} / {r.ties} / {r.losses}"
         std = 0.0 if pd.isna(r.std) else r.std
