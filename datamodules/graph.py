@@ -14,11 +14,19 @@ def _identity(data: Data) -> Data:
     return data
 
 
+def train_labels(data: Data) -> torch.Tensor:
+    """``y`` on the training nodes, -1 on every other node: the only labels a model may read as input."""
+    return torch.where(data.train_mask, data.y, torch.full_like(data.y, -1))
+
+
 class GraphDataModule(L.LightningDataModule):
     """One PyG ``Data`` (with ``train_mask``/``val_mask``/``test_mask``) served as the single batch of each stage.
 
     Subclasses implement :meth:`load` (read or download the files, add the masks). The graph moves to the
-    training device once; every epoch then reuses it. Full-batch training runs on one device.
+    training device once; every epoch then reuses it. Full-batch training runs on one device. The graph also
+    carries ``y_train`` (:func:`train_labels`): the training labels, -1 elsewhere, for models that read labels.
+    ``graph_attributes`` names what the graph carries beyond ``x``, ``y``, ``edge_index`` and the masks (e.g.
+    ``edge_weight``); a network's ``needs`` must be among them (checked before a run, see ``zoo/run/compatibility.py``).
 
     Args:
         data_dir: Folder holding the dataset's folder.
@@ -27,6 +35,7 @@ class GraphDataModule(L.LightningDataModule):
 
     kind: ClassVar[str] = "graph"
     task: ClassVar[str] = "zoo.tasks.NodeClassifier"
+    graph_attributes: ClassVar[tuple[str, ...]] = ("y_train",)
 
     def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True) -> None:
         super().__init__()
@@ -44,7 +53,9 @@ class GraphDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
-        self.data = self.load()
+        data = self.load()
+        data.y_train = train_labels(data)
+        self.data = data
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -1,15 +1,18 @@
 """NYC ZIP commuting graph: classify each ZIP code's borough from commuting flows and ZIP features."""
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 
-from datamodules.graph import GraphDataModule
+from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
 from zoo.errors import ConfigError, DataNotFoundError
+from zoo.nets.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_votes
 
 
 def stratified_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed: int
@@ -43,7 +46,10 @@ class NYCZipDataModule(GraphDataModule):
 
     Node features ``x``: the 5 scaled ZIP features (``include_acs``); ``include_prior`` appends the one-hot ``initialFeat`` prior (the
     borough with the nearest centroid: geometry, not the label; 5 columns), ``missing_indicator`` appends 5 0/1 columns
-    marking imputed values. Models read the resulting width as ``${facts.num_features}``.
+    marking imputed values, ``flow_shares`` appends 5 flow shares per direction in ``flow_directions``: each ZIP's
+    share of its flows to the TRAINING ZIPs of each borough (:func:`~zoo.nets.flow_operator.flow_votes` with that
+    direction and ``flow_normalization``; computed from the training labels only, so no validation or test label
+    enters the features). Models read the resulting width as ``${facts.num_features}``.
 
     Args:
         data_dir: Folder holding ``nyc_zip/raw/`` (files) and ``nyc_zip/processed/`` (cache).
@@ -54,18 +60,33 @@ class NYCZipDataModule(GraphDataModule):
         include_acs: Use the 5 scaled ZIP features (off: only the columns switched on below).
         include_prior: Append the one-hot prior borough guess to the features.
         missing_indicator: Append 5 0/1 columns marking imputed values.
+        flow_shares: Append the flow shares to the training ZIPs of each borough (5 columns per direction).
+        flow_directions: Operators of the flow shares, each of ``out`` (a work ZIP reads its workers' home ZIPs),
+            ``in`` (a home ZIP reads its residents' work ZIPs) or ``symmetric``.
+        flow_normalization: ``raw``, ``row`` or ``column`` (see :mod:`zoo.nets.flow_operator`).
     """
 
     class_names: tuple[str, ...] = BOROUGHS
+    graph_attributes: ClassVar[tuple[str, ...]] = ("y_train", "edge_weight", "initial_feat", "x_missing", "zip")
 
     def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, train_frac: float = 0.6,
                  val_frac: float = 0.2, split_seed: int = 0, include_acs: bool = True,
-                 include_prior: bool = False, missing_indicator: bool = False) -> None:
+                 include_prior: bool = False, missing_indicator: bool = False, flow_shares: bool = False,
+                 flow_directions: Sequence[str] = ("out", "in"), flow_normalization: str = "column") -> None:
         super().__init__(data_dir, download)
         self.train_frac, self.val_frac, self.split_seed = train_frac, val_frac, split_seed
-        if not (include_acs or include_prior or missing_indicator):
-            raise ValueError("NYCZipDataModule needs node features: set include_acs or include_prior to true.")
+        if not (include_acs or include_prior or missing_indicator or flow_shares):
+            raise ValueError("NYCZipDataModule needs node features: set include_acs, include_prior or "
+                             "flow_shares to true.")
+        checks = [(f"data.flow_directions[{i}]", d, DIRECTIONS) for i, d in enumerate(flow_directions)]
+        for key, value, choices in [*checks, ("data.flow_normalization", flow_normalization, NORMALIZATIONS)]:
+            if value not in choices:
+                raise ConfigError(f"{key}={value!r}: must be one of {', '.join(choices)}.")
+        if flow_shares and not flow_directions:
+            raise ConfigError("data.flow_directions=[]: flow_shares needs at least one direction (out, in, symmetric).")
         self.include_acs, self.include_prior, self.missing_indicator = include_acs, include_prior, missing_indicator
+        self.flow_shares = flow_shares
+        self.flow_directions, self.flow_normalization = tuple(flow_directions), flow_normalization
 
     @property
     def root(self) -> Path:
@@ -84,13 +105,16 @@ class NYCZipDataModule(GraphDataModule):
                 f"Cannot write the processed NYC ZIP graph under {self.root} ({err.filename}): it is read-only. Copy "
                 f"the folder to a writable place and point data.data_dir (or ZOO_DATA_DIR) there."
             ) from err
+        data.train_mask, data.val_mask, data.test_mask = stratified_masks(
+            data.y, self.train_frac, self.val_frac, self.split_seed
+        )
         parts = [data.x] if self.include_acs else []
         if self.include_prior:
             parts.append(F.one_hot(data.initial_feat, len(BOROUGHS)).float())
         if self.missing_indicator:
             parts.append(data.x_missing.float())
+        if self.flow_shares:  # from the training labels alone (held-out ZIPs are -1)
+            parts += [flow_votes(data.edge_index, data.edge_weight, train_labels(data), len(BOROUGHS), direction,
+                                 self.flow_normalization) for direction in self.flow_directions]
         data.x = torch.cat(parts, dim=1)
-        data.train_mask, data.val_mask, data.test_mask = stratified_masks(
-            data.y, self.train_frac, self.val_frac, self.split_seed
-        )
         return data

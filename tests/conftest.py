@@ -7,13 +7,13 @@ import pytest
 from omegaconf import DictConfig, open_dict
 
 from tests.fakes import write_fake_data
-from zoo.run.compatibility import data_kind, model_kinds, names
+from zoo.run.compatibility import data_kind, fits, names
 from zoo.run.runner import compose_config
 
 MODELS = names("model")
 DATASETS = names("data")
-PAIRS = [(m, d) for m in MODELS for d in DATASETS if data_kind(d) in model_kinds(m)]
-BAD_PAIRS = [(m, d) for m in MODELS for d in DATASETS if data_kind(d) not in model_kinds(m)]
+PAIRS = [(m, d) for m in MODELS for d in DATASETS if fits(m, d)]
+BAD_PAIRS = [(m, d) for m in MODELS for d in DATASETS if not fits(m, d)]
 
 
 @pytest.fixture(scope="session")

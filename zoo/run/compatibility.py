@@ -42,17 +42,32 @@ def model_kinds(name: str) -> tuple[str, ...]:
     return model_input_kinds(_raw("model", name)["net"]["_target_"])
 
 
+def missing_attributes(net_target: str, data_target: str) -> list[str]:
+    """Graph attributes a network ``needs`` (e.g. ``initial_feat``) that the data's ``graph_attributes`` lack."""
+    has = getattr(get_class(data_target), "graph_attributes", ())
+    return [a for a in getattr(get_class(net_target), "needs", ()) if a not in has]
+
+
+def fits(model: str, data: str) -> bool:
+    """Whether ``model=<model>`` can read ``data=<data>`` (config names): its kind, and every attribute it needs."""
+    net, dm = _raw("model", model)["net"]["_target_"], _raw("data", data)["_target_"]
+    return kind_of_data(dm) in model_input_kinds(net) and not missing_attributes(net, dm)
+
+
 def check_compatible(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` when the chosen network cannot read the chosen data."""
     kinds = model_input_kinds(cfg.model.net._target_)
     kind = kind_of_data(cfg.data._target_)
-    if kind in kinds:
+    missing = missing_attributes(cfg.model.net._target_, cfg.data._target_)
+    if kind in kinds and not missing:
         return
     model, data = cfg.get("model_name", cfg.model.net._target_), cfg.get("data_name", kind)
-    fitting_data = [d for d in names("data") if data_kind(d) in kinds]
-    fitting_models = [m for m in names("model") if kind in model_kinds(m)]
+    fitting_data = [d for d in names("data") if fits(model, d)] if model in names("model") else []
+    fitting_models = [m for m in names("model") if fits(m, data)] if data in names("data") else []
+    needs = f" with attribute(s) {', '.join(missing)}" if missing else ""
+    lacks = f" without {', '.join(missing)}" if missing else ""
     raise ConfigError(
-        f"model={model} works on {' or '.join(kinds)} data, but data={data} is {kind} data: "
+        f"model={model} works on {' or '.join(kinds)} data{needs}, but data={data} is {kind} data{lacks}: "
         f"use model={model} with data={'|'.join(fitting_data)}, or data={data} with model={'|'.join(fitting_models)}."
     )
 
