@@ -4,12 +4,15 @@ import hashlib
 import math
 import os
 import struct
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 import lightning as L
 import torch
 from torchvision.datasets import MNIST, FashionMNIST
+from torchvision.transforms import v2
 
 from datamodules.tensor_loader import TensorBatchLoader
 from zoo.errors import ConfigError, DataError, DataNotFoundError
@@ -61,7 +64,8 @@ def idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
 class VisionDataModule(L.LightningDataModule):
     """MNIST-style dataset decoded once into ``uint8 [N, H, W]`` and batched by indexing.
 
-    The decoded images stay on the training device; each batch is normalised there. ``prepare_data``
+    The decoded images stay on the training device; each batch is normalised there, and training batches
+    are first augmented there when ``augment`` is given (validation and test batches never are). ``prepare_data``
     downloads (once, rank zero); ``setup`` splits the official training set into train/val with a
     seeded generator and uses the official test set for testing.
 
@@ -73,6 +77,9 @@ class VisionDataModule(L.LightningDataModule):
         split_seed: Seed of the train/val split (fixed, so all runs share one split).
         seed: Seed of the per-epoch shuffling.
         download: Fetch missing files from the public source.
+        augment: Transforms applied in order to each training batch, float ``[B, 1, H, W]`` in ``[0, 1]``
+            (before standardising), on its device. :mod:`datamodules.augment` draws new parameters per sample;
+            a stock ``torchvision.transforms.v2`` transform also fits but draws one set for the whole batch.
     """
 
     dataset_cls: ClassVar[type[MNIST]] = MNIST
@@ -91,12 +98,14 @@ class VisionDataModule(L.LightningDataModule):
         split_seed: int = 42,
         seed: int = 0,
         download: bool = True,
+        augment: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
         self.download = download
+        self.augment = v2.Compose(list(augment)) if augment else None
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ----------------------------------------------------------------------------- files
@@ -241,9 +250,12 @@ class VisionDataModule(L.LightningDataModule):
         return {"task": self.task, "num_classes": len(self.class_names), "in_channels": 1, "height": height,
                 "width": width, "num_features": height * width}
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 ``[B, H, W]`` -> standardised float ``[B, 1, H, W]``."""
-        return ((x.float() / 255.0 - self.mean) / self.std).unsqueeze(1)
+    def normalise(self, x: torch.Tensor, augment: bool = False) -> torch.Tensor:
+        """uint8 ``[B, H, W]`` -> standardised float ``[B, 1, H, W]``, augmented first if ``augment``."""
+        x = x.unsqueeze(1).float() / 255.0  # [B, 1, H, W] in [0, 1]
+        if augment and self.augment is not None:
+            x = self.augment(x)
+        return (x - self.mean) / self.std
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> TensorBatchLoader:
         trainer = self.trainer
@@ -258,7 +270,7 @@ class VisionDataModule(L.LightningDataModule):
             batch_size,
             shuffle=shuffle,
             seed=self.seed,
-            transform=self.normalise,
+            transform=partial(self.normalise, augment=split == "train"),
             rank=trainer.global_rank if trainer is not None else 0,
             world_size=trainer.world_size if trainer is not None else 1,
         )

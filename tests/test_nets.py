@@ -65,3 +65,13 @@ def test_cnn_batch_norm_switch():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in without.modules())
     assert with_bn(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_cnn_convs_per_block():
+    from zoo.nets.cnn import CNN
+
+    net = CNN(1, 28, 28, 10, channels=[4, 8, 16], convs_per_block=2, hidden=0)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 4), (4, 4), (4, 8), (8, 8), (8, 16), (16, 16)]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == 3
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)  # 28 -> 14 -> 7 -> 3: the head's width fits

@@ -57,3 +57,17 @@ def test_epoch_metrics_are_sample_weighted_over_uneven_batches(make_cfg):
     assert metrics["test/acc"] == pytest.approx(torch.cat(hits).float().mean().item(), abs=1e-6)
     batch_means = torch.stack([loss.mean() for loss in losses]).mean().item()
     assert batch_means != pytest.approx(metrics["test/loss"], rel=1e-5)  # the fake data tells the two apart
+
+
+def test_label_smoothing_smooths_the_training_loss_only():
+    from zoo.tasks.classifier import Classifier
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    model = Classifier(net, optimizer=torch.optim.SGD, num_classes=3, label_smoothing=0.2)
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    logits = net(x)
+    train_loss, val_loss = model.step((x, y), "train"), model.step((x, y), "val")
+    assert train_loss.item() == pytest.approx(F.cross_entropy(logits, y, label_smoothing=0.2).item(), rel=1e-6)
+    assert val_loss.item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    assert train_loss.item() != pytest.approx(val_loss.item(), rel=1e-3)

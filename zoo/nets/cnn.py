@@ -8,7 +8,7 @@ from torch import nn
 
 
 class CNN(nn.Module):
-    """Conv blocks (conv, optional batch norm, ReLU, 2x2 max-pool), then a dropout/linear head.
+    """Conv blocks (``convs_per_block`` x [conv, optional batch norm, ReLU], 2x2 max-pool), then a dropout/linear head.
 
     Args:
         in_channels: Channels of the input image.
@@ -17,6 +17,7 @@ class CNN(nn.Module):
         num_classes: Number of classes.
         channels: Output channels of each conv block.
         kernel_size: Convolution kernel size ("same" padding).
+        convs_per_block: Convolutions before each pooling (2: VGG-style blocks).
         batch_norm: Add batch normalisation after each convolution.
         hidden: Width of the hidden linear layer of the head (0: none).
         dropout: Dropout probability in the head.
@@ -32,6 +33,7 @@ class CNN(nn.Module):
         num_classes: int,
         channels: Sequence[int] = (32, 64),
         kernel_size: int = 3,
+        convs_per_block: int = 1,
         batch_norm: bool = True,
         hidden: int = 128,
         dropout: float = 0.25,
@@ -40,11 +42,13 @@ class CNN(nn.Module):
         blocks: list[nn.Module] = []
         c_in = in_channels
         for c_out in channels:
-            blocks.append(nn.Conv2d(c_in, c_out, kernel_size, padding="same", bias=not batch_norm))
-            if batch_norm:
-                blocks.append(nn.BatchNorm2d(c_out))
-            blocks += [nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c_out
+            for _ in range(convs_per_block):
+                blocks.append(nn.Conv2d(c_in, c_out, kernel_size, padding="same", bias=not batch_norm))
+                if batch_norm:
+                    blocks.append(nn.BatchNorm2d(c_out))
+                blocks.append(nn.ReLU())
+                c_in = c_out
+            blocks.append(nn.MaxPool2d(2))
             height, width = height // 2, width // 2
         self.features = nn.Sequential(*blocks)
         flat = c_in * height * width

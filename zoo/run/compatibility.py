@@ -75,6 +75,8 @@ def check_compatible(cfg: DictConfig) -> None:
 def _unknown_keys(node: Any, key: str) -> list[str]:
     """``key.name`` for every setting of a ``_target_`` node (and its children) that its class does not take."""
     errors: list[str] = []
+    if isinstance(node, list):  # e.g. data.augment: a list of transforms
+        return [e for i, child in enumerate(node) for e in _unknown_keys(child, f"{key}.{i}")]
     if not isinstance(node, dict):
         return errors
     target = node.get("_target_")

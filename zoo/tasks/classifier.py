@@ -35,6 +35,8 @@ class Classifier(L.LightningModule):
         scheduler_monitor: Metric a ``ReduceLROnPlateau`` scheduler watches.
         scheduler_interval: ``epoch`` or ``step`` (per optimizer step, e.g. ``OneCycleLR``); a step-wise
             factory that takes ``total_steps`` gets ``trainer.estimated_stepping_batches``.
+        label_smoothing: Label smoothing of the training loss (validation and test losses are plain
+            cross-entropy, comparable across runs).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Classifier(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         scheduler_monitor: str = "val/loss",
         scheduler_interval: str = "epoch",
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         # Modules and optimizer factories stay out of the checkpoint's hyperparameters (they would need
@@ -75,7 +78,8 @@ class Classifier(L.LightningModule):
     def step(self, batch: Any, stage: Stage) -> torch.Tensor:
         """Loss of one batch; its loss and accuracy also go into ``stage``'s epoch metrics."""
         logits, y = self.forward_batch(batch, stage)
-        losses = F.cross_entropy(logits, y, reduction="none")  # [B]
+        smoothing = self.hparams.get("label_smoothing", 0.0) if stage == "train" else 0.0
+        losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing)  # [B]
         # `update`, not `__call__`: no per-batch value is computed, and no `self.log` per step (Lightning's
         # bookkeeping of a logged value costs ~1 ms a call on a CPU, as much as a small model's whole step).
         # Every sample's loss goes in, so the epoch loss is the mean over samples, uneven last batch included
