@@ -38,11 +38,11 @@ def write_fake_cora(root: Path, n_train: int = 14, n_other: int = 510, n_test: i
     return raw
 
 
-# ZIP -> borough code (1..5) of the fake NYC graph: 6 ZIPs per borough.
-FAKE_ZIPS: dict[int, int] = {z: 1 + i // 6 for i, z in enumerate(
-    [10001, 10002, 10003, 10004, 10005, 10006, 10451, 10452, 10453, 10454, 10455, 10456,
-     11201, 11203, 11204, 11205, 11206, 11207, 11354, 11355, 11356, 11357, 11358, 11359,
-     10301, 10302, 10303, 10304, 10305, 10306]
+# ZIP -> borough code (1..5) of the fake NYC graph: 8 ZIPs per borough (enough for an 80/10/10 split per borough).
+FAKE_ZIPS: dict[int, int] = {z: 1 + i // 8 for i, z in enumerate(
+    [10001, 10002, 10003, 10004, 10005, 10006, 10007, 10009, 10451, 10452, 10453, 10454, 10455, 10456, 10457, 10458,
+     11201, 11203, 11204, 11205, 11206, 11207, 11208, 11209, 11354, 11355, 11356, 11357, 11358, 11359, 11360, 11361,
+     10301, 10302, 10303, 10304, 10305, 10306, 10307, 10308]
 )}
 # ZIPs left out of the ACS tables (population, house value, income), as single-building ZIPs are in the real data.
 FAKE_ACS_MISSING: tuple[int, ...] = (10004, 11359)
