@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from zoo.errors import ConfigError
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
+from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
 from zoo.run.hparams import check_hparams
@@ -143,8 +144,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         The final metrics (``test/acc``, ``val/acc_best``, ``params``, ``fit_seconds``, ...) and the
         built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
     """
+    silence_noise(cfg)  # extras.quiet
     cfg, datamodule = prepare(cfg)
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
+    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # extras.print_config
     L.seed_everything(cfg.seed, workers=True)
 
     model: L.LightningModule = instantiate(cfg.model)
@@ -161,7 +164,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     for logger in trainer.loggers:
         logger.log_hyperparams({**hparams, "params": params})
 
-    metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed)}
+    metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed)}
     if cfg.get("train", True):
         start = time.perf_counter()
         try:
@@ -169,7 +172,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         except SIGTERMException:
             _stopped_by_sigterm(cfg, trainer)
         metrics["fit_seconds"] = time.perf_counter() - start
-        metrics["epochs"] = float(trainer.current_epoch)
+        metrics["epochs"] = trainer.current_epoch
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
 
     if cfg.get("test", True):
@@ -181,7 +184,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             ckpt = ckpt_path
         if ckpt is None and cfg.get("train", True):
             log.warning("No best checkpoint was kept: testing the final weights.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)  # print_summary's table
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     if trainer.is_global_zero:
