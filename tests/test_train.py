@@ -29,6 +29,10 @@ def test_full_run_tests_best_checkpoint(make_cfg, tmp_path):
     best = objects["callbacks"][0].best_model_path
     assert best and best.endswith(".ckpt")
     assert metrics["epochs"] == 2
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert {k: written[k] for k in ("params", "epochs", "seed")} == {"params": metrics["params"], "epochs": 2,
+                                                                     "seed": 12345}
+    assert all(type(written[k]) is int for k in ("params", "epochs", "seed"))  # 2, not 2.0
     assert (tmp_path / "csv" / "metrics.csv").is_file()
 
 

@@ -18,7 +18,8 @@ class TrainingCurves(L.Callback):
     """Records ``train/{loss,acc}`` and ``val/{loss,acc}`` of every epoch and plots them when fitting ends.
 
     Writes ``<dirpath>/training_curves.png`` on rank zero and logs it as ``training_curves`` to W&B and
-    TensorBoard. The history is kept in checkpoints, so a resumed run plots every epoch.
+    TensorBoard. The history is kept in checkpoints, so a resumed run plots the epochs before it too (all but
+    the train point of the epoch it resumed after, which is read only when the next epoch starts).
 
     Args:
         dirpath: Folder to write the PNG into (the run directory).

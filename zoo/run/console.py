@@ -25,7 +25,8 @@ _NOISE_FILTER = _DropLightningNoise()
 
 
 def silence_noise(cfg: DictConfig) -> None:
-    """With ``extras.quiet`` (default true): drop Lightning's tips and deprecation/future warnings of libraries."""
+    """With ``extras.quiet`` (default true): drop Lightning's tips, its misleading overfit warning, and libraries'
+    deprecation/future warnings."""
     if not cfg.get("extras", {}).get("quiet", False):
         return
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -34,6 +35,8 @@ def silence_noise(cfg: DictConfig) -> None:
             logger.addFilter(_NOISE_FILTER)
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
+    # debug=overfit: Zoo's loaders stop shuffling themselves; Lightning only recognises torch's samplers.
+    warnings.filterwarnings("ignore", message="You requested to overfit but enabled")
 
 
 @rank_zero_only
