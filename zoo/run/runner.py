@@ -147,11 +147,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     silence_noise(cfg)  # extras.quiet
     cfg, datamodule = prepare(cfg)
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
-    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # extras.print_config
     L.seed_everything(cfg.seed, workers=True)
 
     model: L.LightningModule = instantiate(cfg.model)
     ckpt_path = _resolve_ckpt(cfg, model)  # errors before anything runs
+    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # extras.print_config
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
