@@ -56,6 +56,7 @@ def test_wandb_offline_run_writes_its_files(wandb_env, make_cfg, tmp_path):
     (records,) = run_dir.glob("run-*.wandb")  # config, history and summary, for `wandb sync`
     assert b"logreg-mnist-7" in records.read_bytes() and b"zoo.nets.logreg.LogisticRegression" in records.read_bytes()
     assert list((run_dir / "files" / "media" / "images" / "test").glob("confusion_matrix*.png"))
+    assert list((run_dir / "files" / "media" / "images").glob("training_curves*.png"))
 
 
 def test_wandb_sweep_file_drives_train_py(make_cfg):
