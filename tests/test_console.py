@@ -44,6 +44,8 @@ def test_lightning_tips_and_deprecations_are_silenced(caplog):
         console.silence_noise(OmegaConf.create({"extras": {"quiet": True}}))
         warnings.warn("old API", DeprecationWarning, stacklevel=1)
         warnings.warn("will change", FutureWarning, stacklevel=1)
+        warnings.warn("The number of training batches (5) is smaller than the logging interval", UserWarning,
+                      stacklevel=1)
         warnings.warn("look at this", UserWarning, stacklevel=1)
         quiet = trainer_messages()
     assert [str(w.message) for w in caught] == ["look at this"]

@@ -25,8 +25,8 @@ _NOISE_FILTER = _DropLightningNoise()
 
 
 def silence_noise(cfg: DictConfig) -> None:
-    """With ``extras.quiet`` (default true): drop Lightning's tips, its misleading overfit warning, and libraries'
-    deprecation/future warnings."""
+    """With ``extras.quiet`` (default true): drop Lightning's tips, its overfit and logging-interval warnings
+    (both beside the point for Zoo's loaders and per-epoch metrics), and libraries' deprecation/future warnings."""
     if not cfg.get("extras", {}).get("quiet", False):
         return
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -37,6 +37,8 @@ def silence_noise(cfg: DictConfig) -> None:
         warnings.filterwarnings("ignore", category=category)
     # debug=overfit: Zoo's loaders stop shuffling themselves; Lightning only recognises torch's samplers.
     warnings.filterwarnings("ignore", message="You requested to overfit but enabled")
+    # Short runs (debug=limit): Zoo's tasks log once per epoch, so log_every_n_steps does not matter.
+    warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging interval")
 
 
 @rank_zero_only
