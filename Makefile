@@ -1,9 +1,14 @@
 # Two commands for a newcomer:  `make train` (set up, then run the default job)  and  `make test`.
-# Both create .venv on first use. Pass Hydra overrides with ARGS="model=cnn data=fashion_mnist".
+# Both create .venv on first use. Pass Hydra overrides with ARGS="model=cnn data=fashion_mnist";
+# on a machine without a GPU, `make train TORCH=cpu` installs the CPU-only PyTorch.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 ARGS   ?=
+# TORCH=cpu: install PyTorch's CPU-only wheels first (a few hundred MB instead of ~6 GB of CUDA packages), from
+# PyTorch's own index; any other wheel variant of that index works too (e.g. TORCH=cu126). Empty: the default index.
+TORCH  ?=
+TORCH_INDEX = https://download.pytorch.org/whl/$(TORCH)
 
 .PHONY: setup train test test-fast lint benchmark clean
 
@@ -11,6 +16,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(if $(TORCH),$(PY) -m pip install torch torchvision --index-url $(TORCH_INDEX))
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
 

@@ -276,7 +276,8 @@ class VisionDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> TensorBatchLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        overfit = self.trainer is not None and self.trainer.overfit_batches > 0  # debug=overfit: the same batches
+        return self._loader("train", self.batch_size, shuffle=not overfit)
 
     def val_dataloader(self) -> TensorBatchLoader:
         return self._loader("val", self.eval_batch_size, shuffle=False)

@@ -86,3 +86,10 @@ def test_mistyped_or_hand_typed_keys_are_errors(make_cfg, override):
 
     with pytest.raises(ConfigError, match=re.escape(override.split("=")[0].lstrip("+"))):
         train(make_cfg("model=mlp", "data=mnist", override))
+
+
+def test_early_stopping_is_an_opt_in_preset(make_cfg):
+    assert "early_stopping" not in make_cfg().callbacks
+    stop = instantiate(make_cfg("callbacks=early_stopping", "callbacks.early_stopping.patience=2").callbacks.early_stopping)
+    assert (stop.monitor, stop.mode, stop.patience) == ("val/acc", "max", 2)
+    assert set(make_cfg("callbacks=early_stopping").callbacks) > set(make_cfg().callbacks)  # the defaults, plus it

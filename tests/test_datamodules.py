@@ -3,6 +3,7 @@
 import hashlib
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -67,6 +68,14 @@ def test_shuffling_is_seeded_per_epoch_and_covers_every_sample(data_dir):
     assert not torch.equal(e0, torch.cat([y for _, y in other_seed]))
     # Evaluation batches keep the file order.
     assert torch.equal(torch.cat([y for _, y in dm.val_dataloader()]), dm.splits["val"][1])
+
+
+def test_overfit_batches_turns_shuffling_off(data_dir):
+    """``debug=overfit`` (Lightning's ``overfit_batches``) must see the same batches every epoch."""
+    dm = _dm(data_dir)
+    for overfit, shuffled in ((0, True), (3, False)):
+        dm.trainer = L.Trainer(overfit_batches=overfit, accelerator="cpu", logger=False, enable_progress_bar=False)
+        assert dm.train_dataloader().sampler.shuffle is shuffled
 
 
 @pytest.mark.parametrize("n", [10, 11])

@@ -1,4 +1,4 @@
-"""Test-set confusion matrix of a classifier, written into the run directory and sent to W&B."""
+"""Test-set confusion matrix of a classifier, written into the run directory and sent to W&B and TensorBoard."""
 
 import csv
 import logging
@@ -7,8 +7,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import WandbLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
+
+from zoo.callbacks.figures import publish_figure, pyplot
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +17,10 @@ log = logging.getLogger(__name__)
 class ConfusionMatrix(L.Callback):
     """Counts (true class, predicted class) over the test set, reduced across processes.
 
-    Writes ``<dirpath>/confusion_matrix.csv`` (rows: true class, columns: predicted class) and
-    ``confusion_matrix.png`` on rank zero, and logs the image as ``test/confusion_matrix`` to W&B when a
-    ``WandbLogger`` is in use. Modules without ``hparams.num_classes`` (not classifiers) are skipped.
+    Writes ``<dirpath>/confusion_matrix.csv`` (rows: true class, columns: predicted class, named by the
+    DataModule's ``class_names``) and ``confusion_matrix.png`` (counts in the cells) on rank zero, and logs the
+    image as ``test/confusion_matrix`` to W&B and TensorBoard. Modules without ``hparams.num_classes`` (not
+    classifiers) are skipped.
 
     Args:
         dirpath: Folder to write the files into (the run directory).
@@ -43,34 +45,19 @@ class ConfusionMatrix(L.Callback):
         if self.metric is None:
             return
         matrix = self.metric.compute().cpu()  # every rank takes part in the reduction
-        self.metric = None
+        metric, self.metric = self.metric, None
         if not trainer.is_global_zero:
             return
+        names = list(getattr(trainer.datamodule, "class_names", None) or [])
+        names = names if len(names) == len(matrix) else list(range(len(matrix)))
         self.dirpath.mkdir(parents=True, exist_ok=True)
         with (self.dirpath / "confusion_matrix.csv").open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["true\\pred", *range(len(matrix))])
-            writer.writerows([i, *row] for i, row in enumerate(matrix.tolist()))
-        png = self.dirpath / "confusion_matrix.png"
-        _plot(matrix, png)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image("test/confusion_matrix", [str(png)])
+            writer.writerow(["true\\pred", *names])
+            writer.writerows([name, *row] for name, row in zip(names, matrix.tolist(), strict=True))
+        n = len(matrix)
+        fig, ax = pyplot().subplots(figsize=(0.7 * n + 3, 0.7 * n + 2.5), constrained_layout=True)
+        metric.plot(val=matrix, ax=ax, labels=[str(name) for name in names], cmap="Blues")  # counts in the cells
+        ax.set_title("Test confusion matrix")
+        png = publish_figure(trainer, fig, self.dirpath / "confusion_matrix.png", "test/confusion_matrix")
         log.info("Confusion matrix written to %s", png)
-
-
-def _plot(matrix: torch.Tensor, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(matrix)
-    fig, ax = plt.subplots(figsize=(0.5 * n + 2, 0.5 * n + 1.5))
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax)
-    ax.set(xlabel="predicted class", ylabel="true class", xticks=range(n), yticks=range(n),
-           title="Test confusion matrix")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

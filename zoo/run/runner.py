@@ -19,6 +19,7 @@ from zoo.errors import ConfigError
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.cli import storage_errors
 from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
+from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
 from zoo.run.files import atomic_write
@@ -135,6 +136,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
     """
     _use_hydra_config(cfg)
+    silence_noise(cfg)  # extras.quiet
     with run_dir_lock(cfg.paths.output_dir) as owner:  # one run at a time per run dir; DDP ranks join theirs
         ckpt_path = _resolve_ckpt(cfg)
         changes: list[dict[str, Any]] = []
@@ -155,6 +157,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
     model: L.LightningModule = instantiate(cfg.model)
     if ckpt_path is not None:
         check_checkpoint(ckpt_path, model, cfg)  # errors before anything runs
+    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # extras.print_config
     record = RunRecord(cfg, changes)  # config, fit time and metrics so far, kept in every checkpoint
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
@@ -170,13 +173,12 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
         logger.log_hyperparams({**hparams, "params": params})
 
     # Same seed, same numbers on the same machine with the same thread count (see README): record it.
-    metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed),
-                                 "threads": float(torch.get_num_threads())}
+    metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed), "threads": torch.get_num_threads()}
     if cfg.get("train", True):
         with exit_code_on_signal(cfg, trainer, "fit"):  # SIGTERM/SIGINT: exit 143/130, never 0
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics["fit_seconds"] = record.fit_seconds()  # earlier sessions of a resumed run included
-        metrics["epochs"] = float(trainer.current_epoch)
+        metrics["epochs"] = trainer.current_epoch
         metrics.update(record.last_metrics())  # a resumed run that had finished fitting keeps its val/*, train/*
 
     if cfg.get("test", True):
@@ -189,7 +191,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
         if ckpt is None and cfg.get("train", True):
             log.warning("No best checkpoint was kept: testing the final weights.")
         with exit_code_on_signal(cfg, trainer, "test"):
-            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt)
+            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)  # print_summary's table
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     if trainer.is_global_zero:

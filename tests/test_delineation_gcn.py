@@ -1,19 +1,12 @@
-"""Graph side: the seed's operator, the dual-weight layer, masking, rounds, and the NYC/Cora loaders on fakes."""
+"""The delineation network (zoo/nets/delineation_gcn.py) and its layer (zoo/nets/layers/dual_weight_conv.py):
+the seed's operator, caching, normalisations, initialisation, masking."""
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch_geometric.utils import to_dense_adj
 
-from datamodules.cora import CoraDataModule
-from datamodules.nyc_zip import NYCZipDataModule, stratified_masks
-from datamodules.nyc_zip_dataset import NYCZipDataset, read_features, read_flows
-from tests.graph_fakes import FAKE_ACS_MISSING, FAKE_HOME_ONLY, FAKE_ZIPS
-from zoo.errors import ConfigError, DataNotFoundError
 from zoo.nets.delineation_gcn import DelineationGCN
 from zoo.nets.layers.dual_weight_conv import DualWeightConv, mean_norm, seed_norm
-from zoo.run.runner import train
 
 
 def random_graph(n: int = 9, e: int = 30, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,88 +128,3 @@ def test_all_zero_rows_stay_zero_instead_of_nan():
 def test_delineation_gcn_refuses_feature_width_it_cannot_read_as_scores():
     with pytest.raises(ValueError, match="input_projection=true"):
         DelineationGCN(7, 5)
-
-
-def test_nyc_preprocessing_of_fake_csvs(data_dir):
-    raw = data_dir / "nyc_zip" / "raw"
-    zips, nodes, edges = read_flows(raw)
-    assert list(zips) == sorted(FAKE_ZIPS) and FAKE_HOME_ONLY not in set(edges.h_zip)
-    features = read_features(raw, zips)
-    assert list(features.index) == list(zips)  # aligned by ZIP, not by row position
-    missing = features.loc[list(FAKE_ACS_MISSING)]
-    assert missing[["population", "house_value", "income"]].isna().all().all()
-    assert missing[["area", "jobs"]].notna().all().all()
-    area = pd.read_csv(raw / "zips_area.csv")
-    first = sorted(FAKE_ZIPS)[0]
-    assert features.loc[first, "area"] == pytest.approx(area.loc[area.ZIPCODE.eq(first), "AREA"].sum())
-    jobs = pd.read_csv(raw / "zipcode_population_Jobs.csv").set_index("ZIPCODE")
-    assert np.allclose(features["jobs"], jobs.loc[zips, "totalJobs"])
-
-    data = NYCZipDataset(data_dir / "nyc_zip", download=False)[0]
-    assert data.num_nodes == len(FAKE_ZIPS) and data.x.shape == (len(FAKE_ZIPS), 5)
-    assert torch.equal(data.zip, torch.tensor(sorted(FAKE_ZIPS)))
-    assert torch.equal(data.y, torch.tensor([FAKE_ZIPS[z] - 1 for z in sorted(FAKE_ZIPS)]))
-    assert data.initial_feat.shape == data.y.shape and (data.initial_feat != data.y).any()
-    rows = [sorted(FAKE_ZIPS).index(z) for z in FAKE_ACS_MISSING]
-    assert data.x_missing[rows][:, [0, 1, 3]].all() and data.x_missing.sum() >= 6  # + the empty income value
-    assert data.x.min() >= 0 and data.x.max() <= 1 and torch.isfinite(data.x).all()
-    merged = pd.read_csv(raw / "zips_merged.csv")
-    kept = merged[merged.h_zip != FAKE_HOME_ONLY]
-    assert data.edge_index.size(1) == len(kept) and data.edge_weight.sum() == kept.total.sum()
-
-
-def test_nyc_split_is_seeded_stratified_and_disjoint():
-    y = torch.arange(50) % 5
-    a, b = stratified_masks(y, 0.6, 0.2, seed=3), stratified_masks(y, 0.6, 0.2, seed=3)
-    assert all(torch.equal(m, n) for m, n in zip(a, b, strict=True))
-    assert not torch.equal(a[0], stratified_masks(y, 0.6, 0.2, seed=4)[0])
-    assert (a[0].int() + a[1].int() + a[2].int() == 1).all()
-    assert all(int(a[0][y == c].sum()) == 6 for c in range(5))
-
-
-def test_nyc_feature_options(data_dir):
-    dm = NYCZipDataModule(data_dir, download=False, include_acs=False, include_prior=True)
-    data = dm.load()
-    assert data.x.shape[1] == 5 and torch.equal(data.x.argmax(1), data.initial_feat)
-
-
-def test_missing_graph_files_name_folder_and_fix(tmp_path):
-    with pytest.raises(DataNotFoundError, match=r"zips_merged\.csv.*data\.download=true"):
-        NYCZipDataset(tmp_path / "nyc_zip", download=False)
-    with pytest.raises(DataNotFoundError, match=r"ind\.cora\.x.*data_dir"):
-        CoraDataModule(tmp_path, download=False).load()
-
-
-def test_cora_fake_loads_with_public_split(data_dir):
-    data = CoraDataModule(data_dir, download=False).load()
-    assert data.num_node_features == 1433 and int(data.y.max()) + 1 == 7
-    assert int(data.train_mask.sum()) == 14 and int(data.val_mask.sum()) == 500 and int(data.test_mask.sum()) == 30
-    torch.testing.assert_close(data.x.sum(1), torch.ones(data.num_nodes))  # NormalizeFeatures
-
-
-@pytest.mark.parametrize(("model", "data"), [("gcn", "mnist"), ("cnn", "cora"), ("rnn", "nyc_zip")])
-def test_graph_and_image_models_do_not_mix(make_cfg, model, data):
-    with pytest.raises(ConfigError, match=rf"^model={model} works on \w+ data, but data={data} is \w+ data: use"):
-        train(make_cfg(f"model={model}", f"data={data}"))
-
-
-def test_delineation_rounds_write_history_and_predictions(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=delineation_nyc_zip", "model.epochs_per_round=3", "model.max_rounds=2",
-                   "model.tol=-1.0", "trainer.max_epochs=6")
-    metrics, objects = train(cfg)
-    rounds = pd.read_csv(tmp_path / "rounds.csv")
-    assert list(rounds["round"]) == [0, 1]
-    assert {"round/train_acc", "round/val_acc", "round/test_acc"} <= set(rounds.columns)
-    model = objects["model"]  # the tested (best) checkpoint carries its round's input tracks
-    assert model.track_train.numel() == (0 if int(model.round) == 0 else len(FAKE_ZIPS) * 5)
-    table = pd.read_csv(tmp_path / "predictions.csv")
-    assert len(table) == len(FAKE_ZIPS) and set(table.split) == {"train", "val", "test"}
-    assert table.loc[table.split == "test", "correct"].mean() == pytest.approx(metrics["test/acc"])
-
-
-def test_nyc_map_is_skipped_with_a_warning_without_shapefile(tmp_path):
-    from zoo.callbacks.nyc_outputs import plot_map
-
-    table = pd.DataFrame({"zip": [10001], "split": ["test"], "predicted_borough": ["Manhattan"], "correct": [True]})
-    with pytest.warns(UserWarning, match="shapefile"):
-        assert plot_map(table, tmp_path / "none.shp", tmp_path / "map.png", ("Manhattan",)) is None

@@ -1,0 +1,52 @@
+"""What a run prints (zoo/run/console.py): the resolved config tree, one test table, no library noise."""
+
+import logging
+import warnings
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelSummary
+from omegaconf import OmegaConf
+
+from tests.runs import TINY
+from zoo.run import console
+from zoo.run.runner import train
+
+
+def test_config_tree_and_one_test_table(make_cfg, tmp_path, capsys):
+    train(make_cfg("model=logreg", "data=mnist", *TINY))
+    out = capsys.readouterr().out
+    tree = (tmp_path / "config_tree.log").read_text()
+    assert tree.startswith("CONFIG") and tree in out
+    assert "facts" in tree and "num_classes: 10" in tree and "${" not in tree  # resolved, facts filled
+    assert tree.index("── data") < tree.index("── model") < tree.index("── trainer")
+    assert "Test metric" not in out and "logreg on mnist" in out  # Lightning's table off, Zoo's summary on
+
+
+def test_no_tree_when_switched_off(make_cfg, tmp_path, capsys):
+    cfg = make_cfg("extras.print_config=false")
+    console.print_config_tree(cfg, save_to=tmp_path / "config_tree.log")
+    assert "CONFIG" not in capsys.readouterr().out and not (tmp_path / "config_tree.log").exists()
+
+
+def test_lightning_tips_and_deprecations_are_silenced(caplog):
+    def trainer_messages() -> str:
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            L.Trainer(logger=False, callbacks=[ModelSummary()], enable_progress_bar=False, accelerator="cpu")
+        return caplog.text
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).removeFilter(console._NOISE_FILTER)  # as in a fresh process
+    noisy = trainer_messages()
+    assert "💡 Tip" in noisy and "already configured with model summary" in noisy
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        console.silence_noise(OmegaConf.create({"extras": {"quiet": True}}))
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+        warnings.warn("will change", FutureWarning, stacklevel=1)
+        warnings.warn("The number of training batches (5) is smaller than the logging interval", UserWarning,
+                      stacklevel=1)
+        warnings.warn("look at this", UserWarning, stacklevel=1)
+        quiet = trainer_messages()
+    assert [str(w.message) for w in caught] == ["look at this"]
+    assert "Tip" not in quiet and "already configured" not in quiet and "GPU available" in quiet

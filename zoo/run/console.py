@@ -1,0 +1,66 @@
+"""What a run prints: the resolved config as a tree at the start, and no library noise (``configs/extras/``)."""
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+# Lightning's info lines that say nothing about the run (``rank_zero_info`` messages, by their start).
+LIGHTNING_NOISE = (
+    "💡 Tip:",  # adverts for litlogger / litmodels
+    "Trainer already configured with model summary callbacks",  # configs/callbacks/default.yaml sets one on purpose
+)
+PRINT_ORDER = ("data", "model", "callbacks", "logger", "trainer", "paths", "extras")
+
+
+class _DropLightningNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(LIGHTNING_NOISE)
+
+
+_NOISE_FILTER = _DropLightningNoise()
+
+
+def silence_noise(cfg: DictConfig) -> None:
+    """With ``extras.quiet`` (default true): drop Lightning's tips, its overfit and logging-interval warnings
+    (both beside the point for Zoo's loaders and per-epoch metrics), and libraries' deprecation/future warnings."""
+    if not cfg.get("extras", {}).get("quiet", False):
+        return
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if _NOISE_FILTER not in logger.filters:
+            logger.addFilter(_NOISE_FILTER)
+    for category in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
+    # debug=overfit: Zoo's loaders stop shuffling themselves; Lightning only recognises torch's samplers.
+    warnings.filterwarnings("ignore", message="You requested to overfit but enabled")
+    # Short runs (debug=limit): Zoo's tasks log once per epoch, so log_every_n_steps does not matter.
+    warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging interval")
+
+
+@rank_zero_only
+def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_to: Path | None = None) -> None:
+    """Print the resolved config as a rich tree, one branch per top-level key (as lightning-hydra-template does).
+
+    With ``extras.print_config`` (default true). ``save_to``: also write the tree there as plain text.
+    """
+    if not cfg.get("extras", {}).get("print_config", False):
+        return
+    import rich
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("CONFIG", style="dim", guide_style="dim")
+    keys = [k for k in order if k in cfg] + [k for k in cfg if k not in order and k != "hydra"]
+    for key in keys:
+        value = cfg[key]
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else str(value)
+        tree.add(key, style="dim", guide_style="dim").add(Syntax(text, "yaml"))
+    rich.print(tree)
+    if save_to is not None:
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        with save_to.open("w") as f:
+            rich.print(tree, file=f)
