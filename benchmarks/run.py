@@ -34,6 +34,8 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {},
         "cora": {"epochs": 200},
         "delineation": {"sizes": (208, 2_000, 10_000, 50_000), "epochs": 20},
+        "fixed_cost": {},
+        "sweeps": {"limit_batches": 200, "repeats": 3},
     },
     "quick": {
         "pipeline": {"max_batches": 100},
@@ -41,13 +43,15 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {"limit_batches": 5},
         "cora": {"epochs": 50},
         "delineation": {"sizes": (208, 2_000, 50_000), "epochs": 3},
+        "fixed_cost": {},
+        "sweeps": {"limit_batches": 10, "repeats": 1},
     },
 }
 
 
 def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
     """Comparison number -> (sizes key, function). Imported lazily so a broken one cannot stop the rest."""
-    from benchmarks import graph, image
+    from benchmarks import graph, image, process
 
     return {
         "1": ("pipeline", image.image_pipeline),
@@ -55,6 +59,8 @@ def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
         "3": ("speed_run", image.mnist_speed_run),
         "4": ("cora", graph.cora_gcn),
         "5": ("delineation", graph.delineation_gcn),
+        "7": ("fixed_cost", process.fixed_cost),
+        "8": ("sweeps", process.sweep_throughput),
     }
 
 
@@ -64,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes on a CPU")
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", "data")),
                    help="folder with MNIST/raw, Cora/raw, nyc_zip/ (default: $ZOO_DATA_DIR or ./data)")
-    p.add_argument("--only", default="1,2,3,4,5", help="comma-separated comparison numbers")
+    p.add_argument("--only", default="1,2,3,4,5,7,8", help="comma-separated comparison numbers")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per side (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads for both sides (default on cpu: 1, see benchmarks/README.md; "

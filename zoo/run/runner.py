@@ -24,6 +24,7 @@ from zoo.run.checkpoints import check_checkpoint
 from zoo.run.compatibility import CONFIG_DIR, check_compatible
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.hparams import check_hparams
+from zoo.run.threads import apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
     """
     cfg = prepare(cfg)
+    threads = apply_threads(cfg)  # before anything builds: intra-op threads of every operator below
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
 
@@ -158,7 +160,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     for logger in trainer.loggers:
         logger.log_hyperparams({**hparams, "params": params})
 
-    metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed)}
+    metrics: dict[str, float] = {"params": float(params), "seed": float(cfg.seed), "threads": float(threads)}
     if cfg.get("train", True):
         start = time.perf_counter()
         try:
