@@ -124,7 +124,8 @@ CPU_GRID = ("model=logreg,mlp", "seed=1,2")  # 4 jobs: what a 2-core machine can
 
 
 def sweep_throughput(ctx: Context, grid: tuple[str, ...] | None = None, n_jobs: int | None = None,
-                     limit_batches: int | None = 50, repeats: int | None = None) -> list[Row]:
+                     limit_batches: int | None = 50, repeats: int | None = None,
+                     overrides: tuple[str, ...] = ()) -> list[Row]:
     """Jobs per hour of a grid run by ``hydra/launcher=joblib`` (``n_jobs`` processes) vs the basic launcher.
 
     Both sides run the same ``python train.py -m <grid>`` command (fresh interpreter, imports included) with
@@ -150,7 +151,7 @@ def sweep_throughput(ctx: Context, grid: tuple[str, ...] | None = None, n_jobs: 
         def run() -> float:
             count["n"] += 1
             log_dir = work / f"sweep{count['n']}"
-            command = [sys.executable, str(ROOT / "train.py"), "-m", *launcher, *grid, *job,
+            command = [sys.executable, str(ROOT / "train.py"), "-m", *launcher, *grid, *job, *overrides,
                        f"trainer.accelerator={ctx.accelerator}", "data.download=false",
                        f"paths.data_dir={ctx.data_dir}", f"paths.log_dir={log_dir}"]
             seconds, _ = _run(command, env, work)

@@ -9,6 +9,7 @@ A comparison whose data is missing is recorded as ``skipped: <reason>``; the oth
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -79,6 +80,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def earlier_rows(path: Path, numbers: list[str], env: dict) -> list[Row]:
+    """Rows of comparisons not rerun now, from an earlier results file, so that ``--only`` updates it in place.
+
+    Each row keeps when and at which commit it was measured (``extra["measured"]``); ``env["kept_rows"]`` lists them.
+    """
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
+    old = saved.get("environment", {})
+    rows = [Row(**r) for r in saved["rows"] if r["comparison"].split()[0] not in numbers]
+    for r in rows:
+        r.extra.setdefault("measured", f"{old.get('date', '?')} at commit {old.get('git_commit', '?')}")
+    if rows:
+        env["kept_rows"] = "; ".join(sorted({f"{r.comparison.split()[0]}: {r.extra['measured']}" for r in rows}))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -97,16 +115,23 @@ def main(argv: list[str] | None = None) -> list[Row]:
     env = environment(device)
     env["mode"] = mode
 
+    numbers = [n.strip() for n in args.only.split(",")]
+    kept = earlier_rows(args.out / f"{name}.json", numbers, env)
+
     def save() -> tuple[Path, Path]:
         env["total_seconds"] = round(time.perf_counter() - start, 1)
-        return write_results(rows, env, args.out, name)
+        for r in rows:
+            r.extra.setdefault("measured", f"{env['date']} at commit {env['git_commit']}")
+        order = {n: i for i, n in enumerate(comparisons())}
+        merged = sorted([*kept, *rows], key=lambda r: order.get(r.comparison.split()[0], len(order)))
+        return write_results(merged, env, args.out, name)
 
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as work:
         ctx = Context(device=device, data_dir=args.data_dir.expanduser().resolve(), work_dir=Path(work),
                       quick=args.quick, repeats=repeats, warmup=1)
         registry = comparisons()
-        for number in args.only.split(","):
-            key, fn = registry[number.strip()]
+        for number in numbers:
+            key, fn = registry[number]
             t0 = time.perf_counter()
             try:
                 new = fn(ctx, **SIZES[mode][key])
