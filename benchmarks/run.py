@@ -36,7 +36,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "cora": {"epochs": 200},
         "delineation": {"sizes": (208, 2_000, 10_000, 50_000), "epochs": 20},
         "fixed_cost": {},
-        "sweeps": {"limit_batches": 200, "repeats": 3},
+        "sweeps": {"limit_batches": 200, "repeats": 2},
     },
     "quick": {
         "pipeline": {"max_batches": 100},
