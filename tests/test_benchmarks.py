@@ -89,3 +89,9 @@ def test_fixed_cost_and_sweep_comparisons_run_commands(ctx: Context) -> None:
     (sweep,) = process.sweep_throughput(ctx, limit_batches=2, repeats=1, overrides=("data.val_size=100",))
     assert sweep.status == "ok", sweep.status
     assert sweep.extra["jobs"] == 4 and sweep.ours > 0 and sweep.baseline > 0
+
+
+def test_ablation_metric_updates_lists_before_now_and_raw() -> None:
+    rows = ablation.metric_updates(n=10)
+    assert [name for name, _, _ in rows][-1] == "three raw in-place sums" and rows[-1][2] == 1.0
+    assert len(rows) == 3 and all(us > 0 for _, us, _ in rows)

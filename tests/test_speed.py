@@ -67,3 +67,24 @@ def test_joblib_sweep_runs_jobs_in_parallel_processes_and_survives_a_failed_job(
     assert failed == ["1_logreg-fashion_mnist", "3_logreg-fashion_mnist"]
     assert "Sweep finished with 2 FAILED job(s)" in text
     assert json.loads((sweep / "0_logreg-mnist" / "metrics.json").read_text())["threads"] == 1
+
+
+def test_loss_accuracy_matches_torchmetrics_over_uneven_batches():
+    from torchmetrics import MeanMetric
+    from torchmetrics.classification import MulticlassAccuracy
+
+    from zoo.tasks.epoch_metrics import LossAccuracy
+
+    torch.manual_seed(0)
+    ours, mean, acc = LossAccuracy(), MeanMetric(), MulticlassAccuracy(5, average="micro")
+    for batch in (7, 64, 3):
+        logits, y = torch.randn(batch, 5), torch.randint(0, 5, (batch,))
+        losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        ours.update(losses, logits, y)
+        mean.update(losses)
+        acc.update(logits, y)
+    loss, accuracy = ours.compute()
+    assert loss.item() == pytest.approx(mean.compute().item(), rel=1e-6)
+    assert accuracy.item() == pytest.approx(acc.compute().item(), abs=1e-7)
+    ours.reset()
+    assert ours.update_count == 0 and ours.total.item() == 0
