@@ -4,12 +4,15 @@ import hydra
 from omegaconf import DictConfig
 
 from zoo.run.cli import reported_as_message
-from zoo.run.runner import train
 from zoo.run.sweeps import run_job
 
 
 def optimized_value(cfg: DictConfig) -> float | None:
     """Train, and return ``optimized_metric`` (e.g. ``val/acc_best``) for sweepers (Optuna)."""
+    # Imported here, in the process that trains: a parallel sweep's launcher process (hydra/launcher=joblib,
+    # slurm) then never imports torch and Lightning, and `--help`/`--cfg` answer without them.
+    from zoo.run.runner import train
+
     metrics, _ = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
 

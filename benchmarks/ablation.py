@@ -3,6 +3,7 @@
     python benchmarks/ablation.py variants [--model mlp]     # the zoo's epoch without each piece, vs the raw loop
     python benchmarks/ablation.py compile [--models mlp,cnn] # raw loop: eager vs torch.compile
     python benchmarks/ablation.py cprofile [--model mlp]     # one zoo epoch under cProfile, top functions
+    python benchmarks/ablation.py metrics                    # per-step cost of the epoch-metric updates
 
 Same data, sizes and timing rules as ``benchmarks/run.py`` (comparison 2): one MNIST epoch, batch 128, sides in
 alternating order after a warm-up, medians. Prints a table; writes nothing.
@@ -68,9 +69,40 @@ def profile(ctx: Context, setup: OverheadSetup, top: int) -> str:
     return f"one epoch: {seconds:.3f} s (profiled)\n" + out.getvalue().replace(sys.prefix + "/", "")
 
 
+def metric_updates(batch_size: int = 128, num_classes: int = 10, n: int = 3000) -> list[tuple[str, float, float]]:
+    """(update, µs per step, ratio to the raw sums) for the epoch-metric updates of one training step."""
+    import timeit
+
+    import torch.nn.functional as F
+    from torchmetrics import MeanMetric
+    from torchmetrics.classification import MulticlassAccuracy
+
+    from zoo.tasks.epoch_metrics import LossAccuracy
+
+    logits, y = torch.randn(batch_size, num_classes), torch.randint(0, num_classes, (batch_size,))
+    losses = F.cross_entropy(logits, y, reduction="none")
+    mean, acc = MeanMetric(nan_strategy="disable"), MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+    ours = LossAccuracy()
+    sums = [torch.zeros(()), torch.zeros((), dtype=torch.long), torch.zeros((), dtype=torch.long)]
+
+    def raw() -> None:
+        sums[0] += losses.sum()
+        sums[1] += (logits.argmax(-1) == y).sum()
+        sums[2] += y.numel()
+
+    sides = {
+        "MeanMetric + MulticlassAccuracy (before)": lambda: (mean.update(losses), acc.update(logits, y)),
+        "LossAccuracy (now)": lambda: ours.update(losses, logits, y),
+        "three raw in-place sums": raw,
+    }
+    times = {name: min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e6 for name, fn in sides.items()}
+    base = times["three raw in-place sums"]
+    return [(name, t, t / base) for name, t in times.items()]
+
+
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("variants", "compile", "cprofile"))
+    p.add_argument("what", choices=("variants", "compile", "cprofile", "metrics"))
     p.add_argument("--model", "--models", dest="models", default=None, help="mlp (variants, cprofile); mlp,cnn (compile)")
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", "data")))
     p.add_argument("--limit-batches", type=int, default=None, help="training batches per epoch (default: all 430)")
@@ -87,6 +119,9 @@ def main(argv: list[str] | None = None) -> str:
         with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory(prefix="zoo-ablation-") as work:
             ctx = Context(device=torch.device("cpu"), data_dir=args.data_dir.expanduser().resolve(), work_dir=Path(work),
                           repeats=args.repeats, warmup=1)
+            if args.what == "metrics":
+                lines += [f"| {name} | {us:.1f} µs | {r:.2f}x |" for name, us, r in metric_updates()]
+                models = []
             for model in models:
                 setup = overhead_setup(ctx, model, args.limit_batches, val_size=args.val_size)
                 if isinstance(setup, Row):
@@ -98,7 +133,8 @@ def main(argv: list[str] | None = None) -> str:
                     lines += [f"| {name} | {s:.3f} s | {r:.2f}x |" for name, s, r in fn(ctx, setup)]
     finally:
         torch.set_num_threads(threads)
-    head = [] if args.what == "cprofile" else ["| side | s/epoch | ratio |", "|---|---|---|"]
+    unit = "per step" if args.what == "metrics" else "s/epoch"
+    head = [] if args.what == "cprofile" else [f"| side | {unit} | ratio |", "|---|---|---|"]
     text = "\n".join(head + lines)
     print(text)
     return text

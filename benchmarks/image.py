@@ -271,7 +271,7 @@ def mnist_speed_run(ctx: Context, limit_batches: int | None = None, extra_overri
     metrics = run()
     acc, fit = metrics.get("test/acc", float("nan")), metrics["fit_seconds"]
     judged = limit_batches is None
-    fit_goal = 3.0 if ctx.cuda else None
+    fit_goal = 1.0 if ctx.cuda else None
     met = None
     if judged:
         met = acc >= 0.99 and (fit_goal is None or fit <= fit_goal)

@@ -9,6 +9,7 @@ A comparison whose data is missing is recorded as ``skipped: <reason>``; the oth
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from benchmarks.harness import Context, Row, environment, table, write_results  
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-# Sizes per mode: `quick` keeps the whole run under 2 minutes on a 2-core CPU.
+# Sizes per mode: `quick` keeps comparisons 1-5 under 2 minutes on an idle 2-core CPU (7 and 8 time whole commands).
 SIZES: dict[str, dict[str, dict]] = {
     "full": {
         "pipeline": {},
@@ -34,6 +35,8 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {},
         "cora": {"epochs": 200},
         "delineation": {"sizes": (208, 2_000, 10_000, 50_000), "epochs": 20},
+        "fixed_cost": {},
+        "sweeps": {"limit_batches": 200, "repeats": 2},
     },
     "quick": {
         "pipeline": {"max_batches": 100},
@@ -41,13 +44,15 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {"limit_batches": 5},
         "cora": {"epochs": 50},
         "delineation": {"sizes": (208, 2_000, 50_000), "epochs": 3},
+        "fixed_cost": {},
+        "sweeps": {"limit_batches": 10, "repeats": 1},
     },
 }
 
 
 def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
     """Comparison number -> (sizes key, function). Imported lazily so a broken one cannot stop the rest."""
-    from benchmarks import graph, image
+    from benchmarks import graph, image, process
 
     return {
         "1": ("pipeline", image.image_pipeline),
@@ -55,22 +60,41 @@ def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
         "3": ("speed_run", image.mnist_speed_run),
         "4": ("cora", graph.cora_gcn),
         "5": ("delineation", graph.delineation_gcn),
+        "7": ("fixed_cost", process.fixed_cost),
+        "8": ("sweeps", process.sweep_throughput),
     }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes on a CPU")
+    p.add_argument("--quick", action="store_true", help="small sizes: 1-5 in under 2 minutes on an idle CPU")
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", "data")),
                    help="folder with MNIST/raw, Cora/raw, nyc_zip/ (default: $ZOO_DATA_DIR or ./data)")
-    p.add_argument("--only", default="1,2,3,4,5", help="comma-separated comparison numbers")
+    p.add_argument("--only", default="1,2,3,4,5,7,8", help="comma-separated comparison numbers")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per side (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads for both sides (default on cpu: 1, see benchmarks/README.md; "
                         "0 keeps PyTorch's choice, one per core)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
     return p.parse_args(argv)
+
+
+def earlier_rows(path: Path, numbers: list[str], env: dict) -> list[Row]:
+    """Rows of comparisons not rerun now, from an earlier results file, so that ``--only`` updates it in place.
+
+    Each row keeps when and at which commit it was measured (``extra["measured"]``); ``env["kept_rows"]`` lists them.
+    """
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
+    old = saved.get("environment", {})
+    rows = [Row(**r) for r in saved["rows"] if r["comparison"].split()[0] not in numbers]
+    for r in rows:
+        r.extra.setdefault("measured", f"{old.get('date', '?')} at commit {old.get('git_commit', '?')}")
+    if rows:
+        env["kept_rows"] = "; ".join(sorted({f"{r.comparison.split()[0]}: {r.extra['measured']}" for r in rows}))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
@@ -91,16 +115,24 @@ def main(argv: list[str] | None = None) -> list[Row]:
     env = environment(device)
     env["mode"] = mode
 
+    numbers = [n.strip() for n in args.only.split(",")]
+    kept = earlier_rows(args.out / f"{name}.json", numbers, env)
+
     def save() -> tuple[Path, Path]:
         env["total_seconds"] = round(time.perf_counter() - start, 1)
-        return write_results(rows, env, args.out, name)
+        for r in rows:
+            r.extra.setdefault("measured", f"{env['date']} at commit {env['git_commit']}, load average "
+                                           f"{env['load_average_1min']}")
+        order = {n: i for i, n in enumerate(comparisons())}
+        merged = sorted([*kept, *rows], key=lambda r: order.get(r.comparison.split()[0], len(order)))
+        return write_results(merged, env, args.out, name)
 
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as work:
         ctx = Context(device=device, data_dir=args.data_dir.expanduser().resolve(), work_dir=Path(work),
                       quick=args.quick, repeats=repeats, warmup=1)
         registry = comparisons()
-        for number in args.only.split(","):
-            key, fn = registry[number.strip()]
+        for number in numbers:
+            key, fn = registry[number]
             t0 = time.perf_counter()
             try:
                 new = fn(ctx, **SIZES[mode][key])

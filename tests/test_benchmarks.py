@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import ablation, graph, image, run
+from benchmarks import ablation, graph, image, process, run
 from benchmarks.harness import Context
 
 
@@ -66,3 +66,32 @@ def test_ablation_variants_and_profile_run_on_fake_mnist(data_dir: Path) -> None
     assert table.splitlines()[-1].endswith("| 1.00x |")  # the raw loop is the reference
     profile = ablation.main(["cprofile", "--data-dir", str(data_dir), "--limit-batches", "2", "--top", "5", "--val-size", "100"])
     assert profile.startswith("one epoch: ") and "zoo/run/runner.py" in profile
+
+
+def test_only_updates_the_results_file_in_place(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "results"
+    run.main(["--quick", "--data-dir", str(empty), "--only", "1,4", "--out", str(out), "--threads", "0"])
+    run.main(["--quick", "--data-dir", str(empty), "--only", "4", "--out", str(out), "--threads", "0"])
+    saved = json.loads((out / "cpu-quick.json").read_text())
+    assert [r["comparison"].split()[0] for r in saved["rows"]] == ["1", "4"]  # 1 kept, 4 measured again
+    assert saved["environment"]["kept_rows"].startswith("1: ")
+    assert all("measured" in r["extra"] for r in saved["rows"])
+
+
+@pytest.mark.slow
+def test_fixed_cost_and_sweep_comparisons_run_commands(ctx: Context) -> None:
+    (fixed,) = process.fixed_cost(ctx, overrides=("data.val_size=100",))
+    assert fixed.status == "ok", fixed.status
+    assert fixed.ours > 0 and fixed.baseline > 0 and fixed.met is not None
+    assert fixed.extra["unneeded_packages"] == [], fixed.notes  # an image run imports no PyG, pandas, W&B ...
+    (sweep,) = process.sweep_throughput(ctx, limit_batches=2, repeats=1, overrides=("data.val_size=100",))
+    assert sweep.status == "ok", sweep.status
+    assert sweep.extra["jobs"] == 4 and sweep.ours > 0 and sweep.baseline > 0
+
+
+def test_ablation_metric_updates_lists_before_now_and_raw() -> None:
+    rows = ablation.metric_updates(n=10)
+    assert [name for name, _, _ in rows][-1] == "three raw in-place sums" and rows[-1][2] == 1.0
+    assert len(rows) == 3 and all(us > 0 for _, us, _ in rows)

@@ -21,6 +21,8 @@ class CNN(nn.Module):
         batch_norm: Add batch normalisation after each convolution.
         hidden: Width of the hidden linear layer of the head (0: none).
         dropout: Dropout probability in the head.
+        channels_last: Run the convolutions in channels-last memory layout (NHWC), which cuDNN's fastest
+            kernels use on tensor-core GPUs, with mixed precision especially; the same numbers either way.
     """
 
     input_kinds: ClassVar[tuple[str, ...]] = ("image",)
@@ -37,6 +39,7 @@ class CNN(nn.Module):
         batch_norm: bool = True,
         hidden: int = 128,
         dropout: float = 0.25,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
@@ -51,6 +54,9 @@ class CNN(nn.Module):
             blocks.append(nn.MaxPool2d(2))
             height, width = height // 2, width // 2
         self.features = nn.Sequential(*blocks)
+        self.channels_last = channels_last
+        if channels_last:
+            self.features.to(memory_format=torch.channels_last)
         flat = c_in * height * width
         head: list[nn.Module] = [nn.Flatten(), nn.Dropout(dropout)]
         if hidden:
@@ -61,4 +67,6 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [B, C, H, W] -> features [B, C', H / 2^k, W / 2^k] -> logits [B, num_classes]
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.head(self.features(x))

@@ -28,6 +28,7 @@ from zoo.run.lock import run_dir_lock
 from zoo.run.resume import RunRecord, finished_metrics, keep_history, reconcile
 from zoo.run.rundir import check_run_dir
 from zoo.run.signals import exit_code_on_signal
+from zoo.run.threads import apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
             cfg.seed = random.SystemRandom().randrange(2**31)
     keep_full_batch_on_one_device(cfg)  # before the device count is checked
     check_hparams(cfg)  # what resolves before the data is loaded (the model's sizes come from it)
+    apply_threads(cfg)  # before anything is built: the intra-op threads of every operator below
     datamodule = load_data(cfg)
     check_keys(cfg)
     check_hparams(cfg)

@@ -8,10 +8,10 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics import MaxMetric
 
 from zoo.errors import ConfigError
+from zoo.tasks.epoch_metrics import LossAccuracy
 from zoo.tasks.rng_state import get_rng_state, set_rng_state
 
 Stage = str  # "train" | "val" | "test"
@@ -30,7 +30,7 @@ class Classifier(L.LightningModule):
     Args:
         net: Network mapping inputs to logits ``[B, num_classes]``.
         optimizer: Optimizer factory (a Hydra ``_partial_``) called with the parameters.
-        num_classes: Number of classes (for the accuracy metrics).
+        num_classes: Number of classes (kept in the hyperparameters).
         scheduler: Optional LR-scheduler factory (a Hydra ``_partial_``) called with the optimizer.
         scheduler_monitor: Metric a ``ReduceLROnPlateau`` scheduler watches.
         scheduler_interval: ``epoch`` or ``step`` (per optimizer step, e.g. ``OneCycleLR``); a step-wise
@@ -55,14 +55,11 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        # Epoch metrics per stage, updated every step and logged once per epoch (see `log_epoch_metrics`).
-        # Keys are "<stage>_acc": a ModuleDict key "train" would clash with nn.Module.train. Cheap updates:
-        # no per-batch input validation (cross_entropy already rejects bad targets) and no NaN checks (each
-        # would wait for the device; FiniteLossCheck watches the training loss).
-        self.accuracy = nn.ModuleDict(
-            {f"{s}_acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False) for s in STAGES}
-        )
-        self.mean_loss = nn.ModuleDict({f"{s}_loss": MeanMetric(nan_strategy="disable") for s in STAGES})
+        # Epoch loss and accuracy per stage, updated every step and logged once per epoch (see
+        # `log_epoch_metrics`). Keys are "<stage>_metrics": a ModuleDict key "train" would clash with
+        # nn.Module.train. Cheap updates: no per-batch input validation (cross_entropy already rejects bad
+        # targets) and no NaN checks (each would wait for the device; FiniteLossCheck watches the training loss).
+        self.epoch_metrics = nn.ModuleDict({f"{s}_metrics": LossAccuracy() for s in STAGES})
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints: a resumed run knows its best epoch
 
@@ -82,10 +79,8 @@ class Classifier(L.LightningModule):
         losses = F.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing)  # [B]
         # `update`, not `__call__`: no per-batch value is computed, and no `self.log` per step (Lightning's
         # bookkeeping of a logged value costs ~1 ms a call on a CPU, as much as a small model's whole step).
-        # Every sample's loss goes in, so the epoch loss is the mean over samples, uneven last batch included
-        # (not `update(loss, weight=B)`: with nan_strategy="disable", torchmetrics 1.9 ignores the weight).
-        self.mean_loss[f"{stage}_loss"].update(losses.detach())
-        self.accuracy[f"{stage}_acc"].update(logits.detach(), y)
+        # Every sample's loss goes in, so the epoch loss is the mean over samples, uneven last batch included.
+        self.epoch_metrics[f"{stage}_metrics"].update(losses, logits, y)
         return losses.mean()
 
     def log_epoch_metrics(self, stage: Stage) -> dict[str, torch.Tensor]:
@@ -94,18 +89,18 @@ class Classifier(L.LightningModule):
         torchmetrics' ``compute`` gathers the states of every DDP process, so the values are already global
         (``sync_dist`` then averages equal values; it only keeps Lightning from warning).
         """
-        loss, acc = self.mean_loss[f"{stage}_loss"], self.accuracy[f"{stage}_acc"]
-        if acc.update_count == 0:  # no batch ran in this stage (e.g. limit_val_batches=0)
+        metric = self.epoch_metrics[f"{stage}_metrics"]
+        if metric.update_count == 0:  # no batch ran in this stage (e.g. limit_val_batches=0)
             return {}
-        values = {f"{stage}/loss": loss.compute(), f"{stage}/acc": acc.compute()}
+        loss, acc = metric.compute()
+        values = {f"{stage}/loss": loss, f"{stage}/acc": acc}
         self.reset_epoch_metrics(stage)
         self.log(f"{stage}/loss", values[f"{stage}/loss"], sync_dist=True)
         self.log(f"{stage}/acc", values[f"{stage}/acc"], prog_bar=stage != "train", sync_dist=True)
         return values
 
     def reset_epoch_metrics(self, stage: Stage) -> None:
-        self.mean_loss[f"{stage}_loss"].reset()
-        self.accuracy[f"{stage}_acc"].reset()
+        self.epoch_metrics[f"{stage}_metrics"].reset()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self.step(batch, "train")
