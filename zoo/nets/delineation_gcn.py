@@ -106,16 +106,29 @@ class DelineationGCN(nn.Module):
         update_mask: torch.Tensor | None = None,
         project: bool = True,
         known: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rows: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and scores ``[N, num_classes]``: the layers' output on ``update_mask`` rows, the input elsewhere.
 
         ``x`` is ``[N, in_features]`` (``project=True``) or a later round's input scores ``[N, num_classes]``.
         ``known = (mask [N], scores [N, C])``: rows every layer's operator gathers from these fixed scores instead
         of the current ones (the training labels, as label propagation does); the rows' own ``H W1`` term never
-        reads them.
+        reads them. ``rows`` (a mask or index of updated rows): return only these rows ``[R, C]``; with one layer
+        only they are computed (the training steps of a round).
         """
+        if rows is not None and len(self.layers) > 1:  # every row is needed, then the selected ones
+            logits, out = self.logits(x, edge_index, edge_weight, update_mask, project, known)
+            return logits[rows], out[rows]
         h = self.initial_scores(x) if project else x  # [N, C]
         edge_index, edge_weight = self.edges(edge_index, edge_weight)
+        if rows is not None:
+            messages = None if known is None else torch.where(known[0].view(-1, 1), known[1], h)  # [N, C]
+            z = self.layers[0](h, edge_index, edge_weight, messages, rows)  # [R, C]
+            if self.activation == "none":
+                return z, z.softmax(dim=1)
+            out = torch.clamp(z, 0.0, 1.0)
+            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+            return (torch.log(out.clamp_min(1e-6)) if self.log_output else out), out
         out = h
         for layer in self.layers:
             messages = None if known is None else torch.where(known[0].view(-1, 1), known[1], out)  # [N, C]

@@ -93,8 +93,8 @@ class DelineationClassifier(NodeClassifier):
     def track(self, stage: Stage) -> torch.Tensor:
         return getattr(self, f"track_{stage}")
 
-    def _pass(self, data: Any, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and scores ``[N, C]`` of all nodes in ``stage``'s pass."""
+    def _inputs(self, data: Any, stage: Stage) -> dict[str, Any]:
+        """Keyword arguments of ``net.logits`` for ``stage``'s pass (fixed within a round)."""
         track = self.track("train" if self.hparams.label_input else stage)
         project = track.numel() == 0 and self.hparams.initial_scores == "features"
         if track.numel():
@@ -108,7 +108,12 @@ class DelineationClassifier(NodeClassifier):
         if self.hparams.label_input:  # one pass updates every node; training rows send their labels
             labels = F.one_hot(data.y.where(data.train_mask, 0), self.hparams.num_classes).to(x.dtype)
             known, mask = (data.train_mask, labels), None
-        return self.net.logits(x, data.edge_index, data.get("edge_weight"), mask, project, known)
+        return {"x": x, "edge_index": data.edge_index, "edge_weight": data.get("edge_weight"), "update_mask": mask,
+                "project": project, "known": known}
+
+    def _pass(self, data: Any, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and scores ``[N, C]`` of all nodes in ``stage``'s pass."""
+        return self.net.logits(**self._inputs(data, stage))
 
     def scores(self, data: Any, stage: Stage) -> torch.Tensor:
         """All nodes' scores ``[N, C]`` of ``stage``'s pass (its nodes updated, the others as in its track)."""
@@ -133,34 +138,35 @@ class DelineationClassifier(NodeClassifier):
         here, once per epoch, before anything is validated or saved.
         """
         optimizer = self.optimizers().optimizer
-        rows = slice(None) if self.hparams.loss_nodes == "all" else batch.train_mask
-        y = batch.y[rows]
+        all_nodes = self.hparams.loss_nodes == "all"
+        mask = batch.train_mask
+        y = batch.y if all_nodes else batch.y[mask]
+        inputs = {**self._inputs(batch, "train"), "rows": None if all_nodes else mask}  # resolved once an epoch
+        logits_of = self.net.logits
+        round_loss = self.round_loss
         params = list(self.net.parameters())
         keep = self.hparams.round_output == "lowest_loss"
         if keep and not self._lowest:
             self._lowest = [p.detach().clone() for p in params]
-        bad = torch.zeros((), dtype=torch.bool, device=y.device)
         for _ in range(self.hparams.steps_per_epoch):
-            logits = self._pass(batch, "train")[0][rows]  # [rows, C]
+            logits = logits_of(**inputs)[0]  # [N_train, C] (all nodes: [N, C])
             loss = F.cross_entropy(logits, y)
             value = loss.detach()
-            bad |= ~torch.isfinite(value)
             if keep:  # the weights of the lowest-loss step (the seed's best_output), without a device read
-                better = value < self.round_loss
+                better = value < round_loss
                 for kept, p in zip(self._lowest, params, strict=True):
                     torch.where(better, p.detach(), kept, out=kept)
-            torch.minimum(self.round_loss, value, out=self.round_loss)
+            torch.minimum(round_loss, value, out=round_loss)  # a NaN loss stays in the minimum
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if bool(bad):
+        if not bool(torch.isfinite(round_loss) & torch.isfinite(value)):
             raise NonFiniteLossError(
                 f"The training loss became NaN or infinite in epoch {self.current_epoch} (round {int(self.round)}). "
                 f"Training stopped; the broken weights were not saved. Likely fix: a smaller learning rate "
                 f"(model.optimizer.lr)."
             )
-        mask = batch.train_mask
-        train_logits = logits if self.hparams.loss_nodes == "train" else logits[mask]
+        train_logits = logits[mask] if all_nodes else logits
         self.mean_loss["train_loss"].update(F.cross_entropy(train_logits, batch.y[mask], reduction="none").detach())
         self.accuracy["train_acc"].update(train_logits.detach(), batch.y[mask])
         return value

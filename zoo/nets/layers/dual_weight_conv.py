@@ -87,7 +87,7 @@ class DualWeightConv(MessagePassing):
             ``None``: :data:`DENSE_BELOW` of the device type.
     """
 
-    MAX_CACHED_INPUTS = 4  # distinct gradient-free inputs whose Â M is kept (the delineation task has 3 stages)
+    MAX_CACHED_INPUTS = 8  # distinct gradient-free inputs whose Â M is kept (3 stages, with and without rows)
 
     def __init__(self, in_features: int, out_features: int, w2_init: str = "zeros",
                  normalization: str = "seed", cached: bool = False, directions: int = 1,
@@ -101,8 +101,8 @@ class DualWeightConv(MessagePassing):
             raise ValueError(f"directions must be 1 or 2, got {directions!r}.")
         self.normalization, self.cached, self.directions, self.dense_below = normalization, cached, directions, dense_below
         self._adj_t: list[torch.Tensor] | None = None  # cached Â (and Â_rev), [N, N] CSR or dense (row j gathers)
-        # id(M) -> (M, M._version, [Â M, ...]): holding M keeps its id unique; the version changes on in-place edits.
-        self._ax: dict[int, tuple[torch.Tensor, int, list[torch.Tensor]]] = {}
+        # ids of (x, M[, rows]) -> (the tensors, their versions, (x, [Â M, ...]) of the rows); see cached_inputs.
+        self._ax: dict[tuple[int, ...], tuple] = {}
         self.in_features, self.out_features, self.w2_init = in_features, out_features, w2_init
         self.weight1 = nn.Parameter(torch.empty(in_features, out_features))
         self.weight2 = nn.Parameter(torch.empty(in_features, out_features))
@@ -130,19 +130,21 @@ class DualWeightConv(MessagePassing):
         return [edge_index] if self.directions == 1 else [edge_index, edge_index.flip(0)]
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None,
-                messages: torch.Tensor | None = None) -> torch.Tensor:
-        # x: [N, in], messages: [N, in] (default x) -> [N, out]
+                messages: torch.Tensor | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
+        # x: [N, in], messages: [N, in] (default x) -> [N, out], or [R, out] for the R selected `rows`
         m = x if messages is None else messages
         if self.cached:
             if self._adj_t is None or self._adj_t[0].device != x.device:
                 self.reset_cache()
                 self._adj_t = [self.operator(e, edge_weight, x.size(0)) for e in self.directed(edge_index)]
-            axs = self.cached_products(m)  # [Â m, ...]: [N, in] each
+            x, axs = self.cached_inputs(x, m, rows)  # x and [Â m, ...], their `rows` only: [N or R, in] each
         else:
             axs = []
             for e in self.directed(edge_index):
                 index, norm = NORMS[self.normalization](e, edge_weight, x.size(0))  # [2, E'], [E']
                 axs.append(self.propagate(index, x=m, edge_weight=norm))  # Â m: [N, in]
+            if rows is not None:
+                x, axs = x[rows], [ax[rows] for ax in axs]
         out = torch.addmm(axs[0] @ self.weight2, x, self.weight1)  # H W1 + Â M W2 in one fused op: [N, out]
         if len(axs) == 2:
             out = torch.addmm(out, axs[1], self.weight2_reverse)  # + Â_rev M W2_rev
@@ -169,20 +171,33 @@ class DualWeightConv(MessagePassing):
             return torch.sparse_csr_tensor(adj.crow_indices().to(dtype), adj.col_indices().to(dtype), adj.values(),
                                            (n, n), check_invariants=False)
 
-    def cached_products(self, m: torch.Tensor) -> list[torch.Tensor]:
-        """``Â m`` of each direction with the cached ``Â``; remembered when ``m`` carries no gradient, until it changes."""
-        if m.requires_grad or torch.is_inference_mode_enabled() or m.is_inference():
+    def cached_inputs(self, x: torch.Tensor, m: torch.Tensor, rows: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``x`` and ``Â m`` of each direction (their ``rows`` only, if given) with the cached ``Â``.
+
+        Remembered while ``x``, ``m`` and ``rows`` carry no gradient and stay the same, unchanged tensors (a
+        round's fixed input scores): the steps of a round then do no product and no indexing at all.
+        """
+        keyed = (x, m) if rows is None else (x, m, rows)
+
+        def compute() -> tuple[torch.Tensor, list[torch.Tensor]]:
+            axs = [adj @ m for adj in self._adj_t]  # sparse (CSR) or dense x dense products: [N, in] each
+            return (x, axs) if rows is None else (x[rows], [ax[rows] for ax in axs])
+
+        if torch.is_inference_mode_enabled() or any(t.requires_grad or t.is_inference() for t in keyed):
             # A learned projection's or a previous layer's output (new every step), or a validation/test pass
             # under inference mode, whose tensors have no version counter and cannot be used in training later.
-            return [adj @ m for adj in self._adj_t]  # sparse (CSR) or dense x dense products
-        hit = self._ax.get(id(m))
-        if hit is not None and hit[0] is m and hit[1] == m._version:
+            return compute()
+        key = tuple(id(t) for t in keyed)
+        hit = self._ax.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], keyed, strict=True)) and \
+                hit[1] == tuple(t._version for t in keyed):
             return hit[2]
         if len(self._ax) >= self.MAX_CACHED_INPUTS:
             self._ax.clear()
-        axs = [adj @ m for adj in self._adj_t]
-        self._ax[id(m)] = (m, m._version, axs)
-        return axs
+        result = compute()
+        self._ax[key] = (keyed, tuple(t._version for t in keyed), result)  # holding the tensors keeps ids unique
+        return result
 
     def reset_cache(self) -> None:
         """Forget the cached ``Â`` and ``Â M`` (see ``cached``)."""
