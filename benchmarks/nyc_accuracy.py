@@ -49,6 +49,24 @@ def propagate(op: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, steps
     return f
 
 
+def logistic_regression(features: torch.Tensor, y: torch.Tensor, train: torch.Tensor, l2: float = 1e-2
+                        ) -> torch.Tensor:
+    """Multinomial logistic regression (L-BFGS, L2 penalty ``l2 / 2 |W|^2`` on the summed loss) -> logits [N, C]."""
+    c = int(y.max()) + 1
+    w = torch.zeros(features.size(1), c, requires_grad=True)
+    b = torch.zeros(c, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(features[train] @ w + b, y[train], reduction="sum") + 0.5 * l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return (features @ w + b).detach()
+
+
 def baselines(adj: torch.Tensor) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """Name -> ``f(labels [N, C] one-hot on training rows, train mask) -> scores [N, C]``.
 
@@ -63,6 +81,10 @@ def baselines(adj: torch.Tensor) -> dict[str, Callable[[torch.Tensor, torch.Tens
         "flow vote (all four shares)": lambda y, tr: (out_share + in_share + col_out + col_in) @ y,
         "label propagation (row-normalised, both directions)": lambda y, tr: propagate(out_share + in_share, y, tr),
         "label propagation (column-normalised, both directions)": lambda y, tr: propagate(col_out + col_in, y, tr),
+        # Linear, on the model's own round-0 inputs: the shares of a ZIP's flows to / from each borough's
+        # training ZIPs (10 features).
+        "logistic regression (in + out shares)": lambda y, tr: logistic_regression(
+            torch.cat([out_share @ y, in_share @ y], 1), y.argmax(1), tr),
     }
 
 
