@@ -1,4 +1,5 @@
-"""Comparisons 4-5: Cora GCN through the zoo's stack vs a raw PyG loop; sparse vs dense delineation layer."""
+"""Comparisons 4-6: Cora GCN through the zoo's stack vs a raw PyG loop; sparse vs dense delineation layer;
+experiment=delineation_seed vs the notebook's own loop."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from benchmarks.harness import (
 from datamodules.cora import CoraDataModule
 from zoo.errors import DataNotFoundError
 from zoo.nets.delineation_gcn import DelineationGCN
+from zoo.nets.layers.dual_weight_conv import DENSE_BELOW
 from zoo.run.runner import train
 
 CORA = "4 Cora GCN"
@@ -273,7 +275,8 @@ def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 
         s_setup, s_epoch, s_mem = _side_times(ctx, sparse_setup, epochs)
         _, r_epoch, _ = _side_times(ctx, lambda data=data: sparse_setup(data, recompute=True), epochs)
         need = dense_bytes(n)
-        extra = {"nodes": n, "edges": e, "sparse_setup_s": s_setup, "sparse_peak_bytes": s_mem,
+        ours_path = "dense" if n < DENSE_BELOW.get(ctx.device.type, 0) else "sparse"  # the layer's own choice
+        extra = {"nodes": n, "edges": e, "ours_path": ours_path, "sparse_setup_s": s_setup, "sparse_peak_bytes": s_mem,
                  "sparse_recompute_s": r_epoch, "dense_estimate_bytes": need,
                  "sparse_us_per_edge": 1e6 * r_epoch / e}
         if need > limit:
@@ -293,7 +296,7 @@ def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 
             comparison=DELINEATION, case=f"N={n:,}, E={e:,}", unit="s/epoch", ours=s_epoch, baseline=d_epoch,
             ratio=None if d_epoch is None else d_epoch / s_epoch, goal="faster; runs at 50k",
             met=(d_epoch is None or d_epoch > s_epoch),
-            notes=(f"peak MiB sparse {mem} / dense {dmem}" + (f"; {status}" if status else "") + recompute
+            notes=(f"ours: {ours_path} operator (DENSE_BELOW); peak MiB ours {mem} / dense {dmem}" + (f"; {status}" if status else "") + recompute
                    + f" = {1e6 * r_epoch / e:.3g} us/edge"),
             extra=extra,
         ))

@@ -34,6 +34,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {},
         "cora": {"epochs": 200},
         "delineation": {"sizes": (208, 2_000, 10_000, 50_000), "epochs": 20},
+        "seed_experiment": {"rounds": 1, "epochs": 10_000},  # one round at the configured size
     },
     "quick": {
         "pipeline": {"max_batches": 100},
@@ -41,6 +42,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {"limit_batches": 5},
         "cora": {"epochs": 50},
         "delineation": {"sizes": (208, 2_000, 50_000), "epochs": 3},
+        "seed_experiment": {"rounds": 1, "epochs": 1_000},
     },
 }
 
@@ -55,6 +57,7 @@ def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
         "3": ("speed_run", image.mnist_speed_run),
         "4": ("cora", graph.cora_gcn),
         "5": ("delineation", graph.delineation_gcn),
+        "6": ("seed_experiment", graph.seed_experiment),
     }
 
 
@@ -64,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes on a CPU")
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", "data")),
                    help="folder with MNIST/raw, Cora/raw, nyc_zip/ (default: $ZOO_DATA_DIR or ./data)")
-    p.add_argument("--only", default="1,2,3,4,5", help="comma-separated comparison numbers")
+    p.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated comparison numbers")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per side (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads for both sides (default on cpu: 1, see benchmarks/README.md; "
