@@ -45,8 +45,9 @@ class DelineationClassifier(NodeClassifier):
         tol: A round must lower the lowest training loss by more than ``tol`` to start another one.
         loss_nodes: ``train`` (cross-entropy over the training nodes) or ``all`` (the seed: over every node, the
             non-training rows being their unchanged inputs; needs all labels, so only for reproducing the seed).
-        round_output: What the next round reads: ``final`` (the round's final weights' output) or ``lowest_loss``
-            (the seed: the output of the weights of the step with the lowest training loss).
+        round_output: A round's model: its final weights (``final``) or the weights of its step with the lowest
+            training loss (``lowest_loss``, the seed), restored at the round's end: validation, checkpoints,
+            ``rounds.csv`` and the next round's input all use them.
         label_input: Feed the training labels to the operator (see above).
         initial_scores: Round 0's input: ``features`` (the node features, projected if the net does) or
             ``uniform`` (``1 / C`` everywhere: the graph and the training labels alone).
@@ -166,6 +167,11 @@ class DelineationClassifier(NodeClassifier):
                 f"Training stopped; the broken weights were not saved. Likely fix: a smaller learning rate "
                 f"(model.optimizer.lr)."
             )
+        if keep and (self.current_epoch + 1) % self.hparams.epochs_per_round == 0:
+            # The round ends: its model is the lowest-loss step's (validation, checkpoint, rounds.csv, next input).
+            with torch.no_grad():
+                for p, kept in zip(params, self._lowest, strict=True):
+                    p.copy_(kept)
         train_logits = logits[mask] if all_nodes else logits
         self.mean_loss["train_loss"].update(F.cross_entropy(train_logits, batch.y[mask], reduction="none").detach())
         self.accuracy["train_acc"].update(train_logits.detach(), batch.y[mask])
@@ -188,9 +194,6 @@ class DelineationClassifier(NodeClassifier):
         """Every stage's scores become its next input; the layers restart from ``W1 = I, W2 = 0``."""
         was_training = self.training
         self.eval()
-        if self.hparams.round_output == "lowest_loss" and self._lowest:
-            for p, kept in zip(self.net.parameters(), self._lowest, strict=True):
-                p.copy_(kept)
         tracks = {s: self.scores(data, s) for s in STAGES}
         for s, t in tracks.items():
             setattr(self, f"track_{s}", t.detach().clone())
