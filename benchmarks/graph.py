@@ -31,7 +31,7 @@ from benchmarks.harness import (
 from datamodules.cora import CoraDataModule
 from zoo.errors import DataNotFoundError
 from zoo.nets.delineation_gcn import DelineationGCN
-from zoo.nets.layers.dual_weight_conv import DENSE_BELOW
+from zoo.nets.layers.dual_weight_conv import DENSE_BELOW, DualWeightConv
 from zoo.run.runner import train
 
 CORA = "4 Cora GCN"
@@ -285,11 +285,14 @@ def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 
                       f"limit {limit / 2**30:.1f} GiB); sparse runs")
         else:
             d_setup, d_epoch, d_mem = _side_times(ctx, dense_setup, epochs)
-            extra.update(dense_setup_s=d_setup, dense_peak_bytes=d_mem)
+            extra.update(dense_setup_s=d_setup, dense_peak_bytes=d_mem, **product_times(ctx, data, epochs))
             status = ""
         mem = "-" if s_mem is None else f"{s_mem / 2**20:,.0f}"
         dmem = "-" if d_mem is None else f"{d_mem / 2**20:,.0f}"
         recompute = f"; Â H recomputed every epoch: {r_epoch:.3g} s"
+        if "product_sparse_s" in extra:
+            recompute += (f"; one Â H product: CSR {1e3 * extra['product_sparse_s']:.3g} ms / dense "
+                          f"{1e3 * extra['product_dense_s']:.3g} ms")
         if d_epoch is not None:
             recompute += f" ({d_epoch / r_epoch:.2f}x faster than dense)"
         rows.append(Row(
@@ -302,6 +305,20 @@ def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 
         ))
     _growth(rows)
     return rows
+
+
+def product_times(ctx: Context, data: Data, repeats: int) -> dict[str, float]:
+    """Median seconds of one ``Â H`` product with the layer's CSR operator and with the same operator dense
+    (what ``DENSE_BELOW`` decides between)."""
+    layer = DualWeightConv(NUM_CLASSES, NUM_CLASSES, cached=True, dense_below=0).to(ctx.device)
+    csr = layer.operator(data.edge_index, data.edge_weight, data.num_nodes)
+    dense = csr.to_dense()
+    x = data.x
+    out = {}
+    for name, adj in (("product_sparse_s", csr), ("product_dense_s", dense)):
+        adj @ x  # warm-up
+        out[name] = median([timed(ctx, lambda adj=adj: adj @ x) for _ in range(max(repeats, 20))])
+    return out
 
 
 def _growth(rows: list[Row]) -> None:
