@@ -1,4 +1,5 @@
-"""Comparisons 4-5: Cora GCN through the zoo's stack vs a raw PyG loop; sparse vs dense delineation layer."""
+"""Comparisons 4-6: Cora GCN through the zoo's stack vs a raw PyG loop; sparse vs dense delineation layer;
+experiment=delineation_seed vs the notebook's own loop."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from benchmarks.harness import (
 from datamodules.cora import CoraDataModule
 from zoo.errors import DataNotFoundError
 from zoo.nets.delineation_gcn import DelineationGCN
+from zoo.nets.layers.dual_weight_conv import DENSE_BELOW, DualWeightConv
 from zoo.run.runner import train
 
 CORA = "4 Cora GCN"
@@ -273,7 +275,8 @@ def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 
         s_setup, s_epoch, s_mem = _side_times(ctx, sparse_setup, epochs)
         _, r_epoch, _ = _side_times(ctx, lambda data=data: sparse_setup(data, recompute=True), epochs)
         need = dense_bytes(n)
-        extra = {"nodes": n, "edges": e, "sparse_setup_s": s_setup, "sparse_peak_bytes": s_mem,
+        ours_path = "dense" if n < DENSE_BELOW.get(ctx.device.type, 0) else "sparse"  # the layer's own choice
+        extra = {"nodes": n, "edges": e, "ours_path": ours_path, "sparse_setup_s": s_setup, "sparse_peak_bytes": s_mem,
                  "sparse_recompute_s": r_epoch, "dense_estimate_bytes": need,
                  "sparse_us_per_edge": 1e6 * r_epoch / e}
         if need > limit:
@@ -282,23 +285,40 @@ def delineation_gcn(ctx: Context, sizes: tuple[int, ...] = (208, 2_000, 10_000, 
                       f"limit {limit / 2**30:.1f} GiB); sparse runs")
         else:
             d_setup, d_epoch, d_mem = _side_times(ctx, dense_setup, epochs)
-            extra.update(dense_setup_s=d_setup, dense_peak_bytes=d_mem)
+            extra.update(dense_setup_s=d_setup, dense_peak_bytes=d_mem, **product_times(ctx, data, epochs))
             status = ""
         mem = "-" if s_mem is None else f"{s_mem / 2**20:,.0f}"
         dmem = "-" if d_mem is None else f"{d_mem / 2**20:,.0f}"
         recompute = f"; Â H recomputed every epoch: {r_epoch:.3g} s"
+        if "product_sparse_s" in extra:
+            recompute += (f"; one Â H product: CSR {1e3 * extra['product_sparse_s']:.3g} ms / dense "
+                          f"{1e3 * extra['product_dense_s']:.3g} ms")
         if d_epoch is not None:
             recompute += f" ({d_epoch / r_epoch:.2f}x faster than dense)"
         rows.append(Row(
             comparison=DELINEATION, case=f"N={n:,}, E={e:,}", unit="s/epoch", ours=s_epoch, baseline=d_epoch,
             ratio=None if d_epoch is None else d_epoch / s_epoch, goal="faster; runs at 50k",
             met=(d_epoch is None or d_epoch > s_epoch),
-            notes=(f"peak MiB sparse {mem} / dense {dmem}" + (f"; {status}" if status else "") + recompute
+            notes=(f"ours: {ours_path} operator (DENSE_BELOW); peak MiB ours {mem} / dense {dmem}" + (f"; {status}" if status else "") + recompute
                    + f" = {1e6 * r_epoch / e:.3g} us/edge"),
             extra=extra,
         ))
     _growth(rows)
     return rows
+
+
+def product_times(ctx: Context, data: Data, repeats: int) -> dict[str, float]:
+    """Median seconds of one ``Â H`` product with the layer's CSR operator and with the same operator dense
+    (what ``DENSE_BELOW`` decides between)."""
+    layer = DualWeightConv(NUM_CLASSES, NUM_CLASSES, cached=True, dense_below=0).to(ctx.device)
+    csr = layer.operator(data.edge_index, data.edge_weight, data.num_nodes)
+    dense = csr.to_dense()
+    x = data.x
+    out = {}
+    for name, adj in (("product_sparse_s", csr), ("product_dense_s", dense)):
+        adj @ x  # warm-up
+        out[name] = median([timed(ctx, lambda adj=adj: adj @ x) for _ in range(max(repeats, 20))])
+    return out
 
 
 def _growth(rows: list[Row]) -> None:
@@ -323,3 +343,133 @@ def check_same_operator(n: int = 208, seed: int = 0) -> float:
         a = sparse(data.x, data.edge_index, data.edge_weight, data.train_mask)
         b = dense(data.x.unsqueeze(0), seed_dense_norm(data.edge_index, data.edge_weight, n), data.train_mask)
     return float((a - b).abs().max())
+
+
+# ------------------------------------------------------------------------------------- 6 seed experiment
+SEED_EXPERIMENT = "6 delineation seed experiment"
+
+
+def notebook_normalize(adj: torch.Tensor) -> torch.Tensor:
+    """The notebook's ``normalize`` as written (``torch.bmm`` against dense diagonal matrices)."""
+    adj_id = torch.eye(adj.shape[1], device=adj.device).reshape(1, adj.shape[1], adj.shape[1]).repeat(adj.shape[0], 1, 1)
+    adj = adj + adj_id
+    rowsum = adj.sum(2)
+    degree_mat_inv_sqrt = torch.diag_embed(torch.float_power(rowsum, -0.5), dim1=-2, dim2=-1).float()
+    return torch.bmm(torch.transpose(torch.bmm(adj, degree_mat_inv_sqrt), 1, 2), degree_mat_inv_sqrt)
+
+
+class NotebookGNN1(nn.Module):
+    """The notebook's ``GNN1`` (one ``GNN1Layer``, batch size 1): masked ``rownorm(clamp(H W1 + Â H W2, 0, 1))``."""
+
+    def __init__(self, nfeat: int, ndim: int, first: bool) -> None:
+        super().__init__()
+        self.weight1 = nn.Parameter(torch.eye(nfeat, ndim).reshape(1, nfeat, ndim))
+        self.weight2 = nn.Parameter(torch.empty(1, nfeat, ndim) if first else torch.zeros(1, nfeat, ndim))
+        if first:
+            nn.init.kaiming_normal_(self.weight2, mode="fan_out")
+
+    def forward(self, x: torch.Tensor, adj: torch.Tensor, random_indices: torch.Tensor) -> torch.Tensor:
+        # x: [1, N, C], adj: [1, N, N] -> [1, N, C]
+        f = torch.clone(x)
+        x = torch.clamp(torch.bmm(x, self.weight1) + torch.bmm(torch.bmm(adj, x), self.weight2), 0, 1)
+        x = x / x.sum(axis=2).unsqueeze(2)
+        f[0][random_indices, : x.shape[2]] = x[0][random_indices, :]
+        return f[:, :, : x.shape[2]]
+
+
+def notebook_round(adj: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, random_indices: torch.Tensor,
+                   val_indices: torch.Tensor, val_features: torch.Tensor, epochs: int, first: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The notebook's ``train``: ``epochs`` epochs of a train step plus a no-grad validation pass, loss over every
+    node, the lowest-loss epoch's outputs returned (its progress printing every 1,000 epochs left out)."""
+    adj_norm = notebook_normalize(adj)
+    model = NotebookGNN1(features.shape[-1], NUM_CLASSES, first).to(adj.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-3)
+    criterion = nn.CrossEntropyLoss()
+    best_loss = best_output = best_val_output = None
+    for epoch in range(epochs):
+        model.train()
+        optimizer.zero_grad()
+        output = model(features, adj_norm, random_indices)
+        train_output = output[:, random_indices, :]
+        train_labels = labels[random_indices, :]
+        train_accuracy = torch.sum(torch.argmax(train_output, axis=2) == train_labels.reshape(1, -1)) / train_labels.shape[0]
+        with torch.no_grad():
+            val_output = model(val_features, adj_norm, val_indices)
+            val_accuracy = (torch.sum(torch.argmax(val_output[0][val_indices, :], axis=1)
+                                      == labels[val_indices, :].reshape(1, -1)) / labels[val_indices, :].shape[0])
+        loss = criterion(output[0], labels.reshape(-1).long())
+        loss.backward(retain_graph=True)
+        optimizer.step()
+        if epoch == 0 or loss < best_loss:
+            best_loss, best_output, best_val_output = loss, output, val_output
+            best_acc, best_val_acc = train_accuracy, val_accuracy  # noqa: F841  (printed by the notebook)
+    return best_loss, best_output, best_val_output
+
+
+def notebook_run(data: Data, epochs: int, rounds: int) -> float:
+    """``rounds`` rounds of the notebook's loop (its ``while loss < prev_loss`` run for a fixed count); seconds."""
+    n = data.num_nodes
+    adj = torch.zeros(1, n, n, device=data.x.device)
+    adj[0, data.edge_index[0], data.edge_index[1]] = data.edge_weight
+    labels = data.y.view(-1, 1).float()
+    train_idx, val_idx = data.train_mask.nonzero().view(-1), data.val_mask.nonzero().view(-1)
+    features = val_features = data.x.unsqueeze(0)
+    start = time.perf_counter()
+    for r in range(rounds):
+        _, op, val_op = notebook_round(adj, features, labels, train_idx, val_idx, val_features, epochs, first=r == 0)
+        features, val_features = op.detach(), val_op.detach()
+    if data.x.is_cuda:
+        torch.cuda.synchronize(data.x.device)
+    return time.perf_counter() - start
+
+
+def seed_experiment(ctx: Context, rounds: int | None = 1, epochs: int = 10_000) -> list[Row]:
+    """``experiment=delineation_seed`` through ``train`` vs the notebook's own dense loop, same graph, same epochs.
+
+    An "epoch" is one optimisation step on the full graph (the notebook's epoch; the zoo runs ``steps_per_epoch``
+    of them in one Lightning epoch). ``rounds``: rounds of ``epochs`` epochs per side (``None``: the zoo's
+    configured run, as many rounds as the loss keeps falling, and the notebook the same number).
+    """
+    from datamodules.nyc_zip import NYCZipDataModule
+
+    dm = NYCZipDataModule(ctx.data_dir, download=False, train_frac=0.8, val_frac=0.1, split_seed=0)
+    try:
+        with quiet_lightning():
+            data = dm.load().to(ctx.device)
+    except DataNotFoundError as err:
+        return [skipped(SEED_EXPERIMENT, f"no NYC ZIP data in {ctx.data_dir} ({str(err).split('(')[0].strip()})")]
+    run_dir = ctx.work_dir / "delineation_seed"
+    overrides = [
+        "experiment=delineation_seed", f"trainer.accelerator={ctx.accelerator}", "data.download=false",
+        "test=false", "seed=0", "callbacks.nyc_outputs=null", f"model.steps_per_epoch={epochs}",
+        "+callbacks.bench_timer._target_=benchmarks.harness.EpochTimer",
+        *([f"model.max_rounds={rounds}"] if rounds is not None else []),
+    ]
+    done: list[int] = []
+
+    def ours() -> float:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cfg = compose_cfg(overrides, run_dir, ctx.data_dir)
+        with quiet_lightning():
+            _, objects = train(cfg)
+        done.append(objects["trainer"].current_epoch)  # Lightning epochs = rounds (epochs_per_round: 1)
+        timer = next(c for c in objects["callbacks"] if isinstance(c, EpochTimer))
+        return timer.fit_seconds
+
+    def notebook() -> float:
+        return notebook_run(data, epochs, done[-1])
+
+    times = interleave({"ours": ours, "notebook": notebook}, max(1, ctx.repeats // 2), 0)
+    ours_s, nb_s = median(times["ours"]), median(times["notebook"])
+    steps = done[-1] * epochs
+    return [Row(
+        comparison=SEED_EXPERIMENT, case=f"{done[-1]} rounds x {epochs:,} epochs, N={data.num_nodes}",
+        unit="s/run", ours=ours_s, baseline=nb_s, ratio=nb_s / ours_s, goal=">= 2x faster",
+        met=nb_s / ours_s >= 2.0,
+        notes=(f"ours: train.py experiment=delineation_seed (one Lightning epoch of {epochs:,} steps a round, "
+               f"validation once a round); baseline: the notebook's loop (dense bmm, a validation pass every epoch); "
+               f"ms/epoch ours {1000 * ours_s / steps:.3f} / notebook {1000 * nb_s / steps:.3f}"),
+        extra={"ours_s": times["ours"], "baseline_s": times["notebook"], "rounds": done[-1], "epochs": epochs,
+               "ms_per_epoch_ours": 1000 * ours_s / steps, "ms_per_epoch_notebook": 1000 * nb_s / steps},
+    )]

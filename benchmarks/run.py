@@ -35,6 +35,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {},
         "cora": {"epochs": 200},
         "delineation": {"sizes": (208, 2_000, 10_000, 50_000), "epochs": 20},
+        "seed_experiment": {"rounds": 1, "epochs": 10_000},  # one round at the configured size
         "fixed_cost": {},
         "sweeps": {"limit_batches": 200, "repeats": 2},
     },
@@ -44,6 +45,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "speed_run": {"limit_batches": 5},
         "cora": {"epochs": 50},
         "delineation": {"sizes": (208, 2_000, 50_000), "epochs": 3},
+        "seed_experiment": {"rounds": 1, "epochs": 1_000},
         "fixed_cost": {},
         "sweeps": {"limit_batches": 10, "repeats": 1},
     },
@@ -60,6 +62,7 @@ def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
         "3": ("speed_run", image.mnist_speed_run),
         "4": ("cora", graph.cora_gcn),
         "5": ("delineation", graph.delineation_gcn),
+        "6": ("seed_experiment", graph.seed_experiment),
         "7": ("fixed_cost", process.fixed_cost),
         "8": ("sweeps", process.sweep_throughput),
     }
@@ -71,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: 1-5 in under 2 minutes on an idle CPU")
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", "data")),
                    help="folder with MNIST/raw, Cora/raw, nyc_zip/ (default: $ZOO_DATA_DIR or ./data)")
-    p.add_argument("--only", default="1,2,3,4,5,7,8", help="comma-separated comparison numbers")
+    p.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated comparison numbers")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per side (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads for both sides (default on cpu: 1, see benchmarks/README.md; "

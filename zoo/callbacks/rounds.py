@@ -35,7 +35,7 @@ class DelineationRounds(Callback):
         self._batch: Any = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        needed = self.epochs_per_round * self.max_rounds
+        needed = self.epochs_per_round * self.max_rounds  # Lightning epochs (each of steps_per_epoch steps)
         if not trainer.fast_dev_run and trainer.max_epochs not in (None, -1) and trainer.max_epochs < needed:
             log.warning(
                 "trainer.max_epochs=%d allows %d of the %d rounds (model.epochs_per_round=%d): set trainer.max_epochs="
@@ -45,9 +45,7 @@ class DelineationRounds(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        self._batch = batch  # full batch: the graph
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        pl_module.round_loss.fill_(min(float(pl_module.round_loss), float(loss)))
+        self._batch = batch  # full batch: the graph (the task's training_step keeps the round's lowest loss)
 
     @torch.no_grad()
     def accuracies(self, pl_module: "DelineationClassifier") -> dict[str, float]:

@@ -30,8 +30,12 @@ class DelineationGCN(nn.Module):
             its workers) instead of from the nodes pointing to it (the seed: a home ZIP from its residents' work ZIPs).
         normalization: ``seed`` (the notebook's ``D^-1/2 (A + I)^T D^-1/2``) or ``mean`` (flow-weighted mean).
         log_weights: Use ``log(1 + w)`` instead of the raw commuter counts as edge weights.
-        log_output: Return ``log(scores)`` instead of the scores.
+        log_output: Return ``log(scores)`` instead of the scores (with ``activation=clamp``).
         cached: Compute the normalised operator once (one fixed graph, transductive: the default in the configs).
+        activation: ``clamp`` (the seed: scores ``rownorm(clamp(z, 0, 1))``) or ``none`` (``z`` are the logits and
+            the scores their softmax; the clamp's flat regions stop the gradient of every clamped entry).
+        directions: 1 (one operator) or 2 (also the reversed flows, with their own ``W2``; see ``DualWeightConv``).
+        dense_below: Keep the cached operator dense on graphs with fewer nodes (faster there, see ``DualWeightConv``).
     """
 
     input_kinds: ClassVar[tuple[str, ...]] = ("graph",)
@@ -50,6 +54,9 @@ class DelineationGCN(nn.Module):
         log_weights: bool = False,
         log_output: bool = False,
         cached: bool = False,
+        activation: str = "clamp",
+        directions: int = 1,
+        dense_below: int | None = None,
     ) -> None:
         super().__init__()
         if not input_projection and in_features != num_classes:
@@ -58,14 +65,17 @@ class DelineationGCN(nn.Module):
                 f"seed does), which needs in_features == num_classes. Set model.net.input_projection=true to learn "
                 f"a projection from the features to the scores."
             )
+        if activation not in ("clamp", "none"):
+            raise ValueError(f"activation must be 'clamp' or 'none', got {activation!r}.")
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
         self.num_classes = num_classes
         self.symmetrize, self.reverse = symmetrize, reverse
-        self.log_weights, self.log_output = log_weights, log_output
+        self.log_weights, self.log_output, self.activation = log_weights, log_output, activation
         self.projection = nn.Linear(in_features, num_classes) if input_projection else None
         self.layers = nn.ModuleList(
-            DualWeightConv(num_classes, num_classes, w2_init, normalization, cached) for _ in range(num_layers)
+            DualWeightConv(num_classes, num_classes, w2_init, normalization, cached, directions, dense_below)
+            for _ in range(num_layers)
         )
 
     def reset_layers(self, w2_init: str = "zeros") -> None:
@@ -88,27 +98,56 @@ class DelineationGCN(nn.Module):
         """Input features ``[N, in_features]`` -> initial scores ``[N, num_classes]``."""
         return self.projection(x) if self.projection is not None else x
 
-    def scores(
+    def logits(
         self,
         x: torch.Tensor,
         edge_index: torch.Tensor,
         edge_weight: torch.Tensor | None = None,
         update_mask: torch.Tensor | None = None,
         project: bool = True,
-    ) -> torch.Tensor:
-        """Scores ``[N, num_classes]``: the layers' output on ``update_mask`` rows, the input scores elsewhere.
+        known: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rows: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and scores ``[N, num_classes]``: the layers' output on ``update_mask`` rows, the input elsewhere.
 
         ``x`` is ``[N, in_features]`` (``project=True``) or a later round's input scores ``[N, num_classes]``.
+        ``known = (mask [N], scores [N, C])``: rows every layer's operator gathers from these fixed scores instead
+        of the current ones (the training labels, as label propagation does); the rows' own ``H W1`` term never
+        reads them. ``rows`` (a mask or index of updated rows): return only these rows ``[R, C]``; with one layer
+        only they are computed (the training steps of a round).
         """
+        if rows is not None and len(self.layers) > 1:  # every row is needed, then the selected ones
+            logits, out = self.logits(x, edge_index, edge_weight, update_mask, project, known)
+            return logits[rows], out[rows]
         h = self.initial_scores(x) if project else x  # [N, C]
         edge_index, edge_weight = self.edges(edge_index, edge_weight)
+        if rows is not None:
+            messages = None if known is None else torch.where(known[0].view(-1, 1), known[1], h)  # [N, C]
+            z = self.layers[0](h, edge_index, edge_weight, messages, rows)  # [R, C]
+            if self.activation == "none":
+                return z, z.softmax(dim=1)
+            out = torch.clamp(z, 0.0, 1.0)
+            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+            return (torch.log(out.clamp_min(1e-6)) if self.log_output else out), out
         out = h
         for layer in self.layers:
-            out = torch.clamp(layer(out, edge_index, edge_weight), 0.0, 1.0)  # [N, C]
-            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)  # rows sum to 1; all-zero rows stay 0
-        if update_mask is not None:
-            out = torch.where(update_mask.view(-1, 1), out, h)  # other rows keep their input: [N, C]
-        return out
+            messages = None if known is None else torch.where(known[0].view(-1, 1), known[1], out)  # [N, C]
+            z = layer(out, edge_index, edge_weight, messages)  # [N, C]
+            if self.activation == "clamp":
+                out = torch.clamp(z, 0.0, 1.0)
+                out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)  # rows sum to 1; all-zero rows stay 0
+            else:
+                out = z.softmax(dim=1)
+        keep = None if update_mask is None else update_mask.view(-1, 1)
+        if keep is not None:
+            out = torch.where(keep, out, h)  # other rows keep their input: [N, C]
+        if self.activation == "none":
+            return (z if keep is None else torch.where(keep, z, torch.log(h.clamp_min(1e-6)))), out
+        return (torch.log(out.clamp_min(1e-6)) if self.log_output else out), out
+
+    def scores(self, *args: torch.Tensor | None, **kwargs: object) -> torch.Tensor:
+        """Scores ``[N, num_classes]`` (rows sum to 1): see :meth:`logits`."""
+        return self.logits(*args, **kwargs)[1]
 
     def forward(
         self,
@@ -117,7 +156,7 @@ class DelineationGCN(nn.Module):
         edge_weight: torch.Tensor | None = None,
         update_mask: torch.Tensor | None = None,
         project: bool = True,
+        known: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        # x: [N, in_features] or [N, C] -> logits [N, C] (the scores, or their log)
-        out = self.scores(x, edge_index, edge_weight, update_mask, project)
-        return torch.log(out.clamp_min(1e-6)) if self.log_output else out
+        # x: [N, in_features] or [N, C] -> logits [N, C] (the scores or their log; with activation=none: z)
+        return self.logits(x, edge_index, edge_weight, update_mask, project, known)[0]

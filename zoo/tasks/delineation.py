@@ -5,10 +5,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from zoo.callbacks.rounds import DelineationRounds
+from zoo.errors import NonFiniteLossError
 from zoo.tasks.classifier import STAGES, Stage
 from zoo.tasks.node_classifier import NodeClassifier
 
@@ -16,26 +19,39 @@ from zoo.tasks.node_classifier import NodeClassifier
 class DelineationClassifier(NodeClassifier):
     """Node classification with the seed notebook's rounds (needs a :class:`~zoo.nets.delineation_gcn.DelineationGCN`).
 
-    Like the seed, each stage keeps its own track of input scores: stage ``s``'s forward pass reads track ``s``
-    and only the ``s`` nodes take the network's output (the seed's masking: the training pass updates the
-    training rows, the validation pass the validation rows). In round 0 every track is the projected node features;
-    at the end of a round each track takes the stage's output, the layers restart from ``W1 = I, W2 = 0`` and the
-    optimizer state is cleared (see :class:`DelineationRounds`). The tracks and the round number are module
-    buffers, so checkpoints and resuming carry them.
+    **Epochs, steps and rounds.** One Lightning epoch runs ``steps_per_epoch`` optimisation steps on the full
+    graph (the notebook's "epochs"; several per Lightning epoch because Lightning's per-epoch bookkeeping costs
+    more than a step of this small model). A round is ``epochs_per_round`` Lightning epochs; ``trainer.max_epochs``
+    counts Lightning epochs, and the epoch metrics (``train/*``, ``val/*``) and checkpoints are per Lightning
+    epoch, so with ``epochs_per_round=1`` validation, checkpoints and model selection are per round.
 
-    Differences from the seed, on purpose: the loss covers the training nodes only (the seed's cross-entropy also
-    counted the unchanged non-training rows, a constant that only rescales the gradient); a round's next input is
-    the output of the round's final weights (the seed kept the lowest-loss epoch's output, with its tiny learning
-    rate the same up to noise).
+    **Tracks (the seed's masking).** Each stage keeps its own track of input scores: stage ``s``'s pass reads
+    track ``s`` and only the ``s`` nodes take the network's output (the training pass updates the training rows,
+    the validation pass the validation rows). In round 0 every track is the projected node features; at the end
+    of a round each track takes the stage's output, the layers restart from ``W1 = I, W2 = 0`` and the optimizer
+    state is cleared (see :class:`DelineationRounds`). Tracks and round number are buffers: checkpoints carry them.
+
+    **Training labels as input** (``label_input``): every node's output is computed in one pass from one track;
+    the operator gathers the one-hot TRAINING labels in the training rows (label propagation's clamping) and the
+    current scores elsewhere. Validation and test labels are never read.
 
     Args:
         net: A ``DelineationGCN``.
         optimizer: Optimizer factory (a Hydra ``_partial_``).
         num_classes: Number of classes.
-        epochs_per_round: Training epochs of one round.
+        epochs_per_round: Lightning epochs of one round.
+        steps_per_epoch: Optimisation steps (full-graph passes) of one Lightning epoch.
         max_rounds: Most rounds to run.
         tol: A round must lower the lowest training loss by more than ``tol`` to start another one.
-        scheduler: Optional LR-scheduler factory.
+        loss_nodes: ``train`` (cross-entropy over the training nodes) or ``all`` (the seed: over every node, the
+            non-training rows being their unchanged inputs; needs all labels, so only for reproducing the seed).
+        round_output: A round's model: its final weights (``final``) or the weights of its step with the lowest
+            training loss (``lowest_loss``, the seed), restored at the round's end: validation, checkpoints,
+            ``rounds.csv`` and the next round's input all use them.
+        label_input: Feed the training labels to the operator (see above).
+        initial_scores: Round 0's input: ``features`` (the node features, projected if the net does) or
+            ``uniform`` (``1 / C`` everywhere: the graph and the training labels alone).
+        scheduler: Optional LR-scheduler factory (stepped once per Lightning epoch).
         scheduler_monitor: Metric a ``ReduceLROnPlateau`` scheduler watches.
     """
 
@@ -44,29 +60,65 @@ class DelineationClassifier(NodeClassifier):
         net: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         num_classes: int,
-        epochs_per_round: int = 1000,
+        epochs_per_round: int = 1,
+        steps_per_epoch: int = 1,
         max_rounds: int = 10,
         tol: float = 0.0,
+        loss_nodes: str = "train",
+        round_output: str = "final",
+        label_input: bool = False,
+        initial_scores: str = "features",
         scheduler: Callable[..., Any] | None = None,
         scheduler_monitor: str = "val/loss",
     ) -> None:
         super().__init__(net, optimizer, num_classes, scheduler, scheduler_monitor)
         if not hasattr(net, "scores") or not hasattr(net, "reset_layers"):
             raise TypeError(f"DelineationClassifier needs a DelineationGCN-like net, got {type(net).__name__}.")
+        choices = {"loss_nodes": ("train", "all"), "round_output": ("final", "lowest_loss"),
+                   "initial_scores": ("features", "uniform")}
+        for key, allowed in choices.items():
+            if self.hparams[key] not in allowed:
+                raise ValueError(f"{key} must be one of {allowed}, got {self.hparams[key]!r}.")
+        if steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}.")
+        if label_input and loss_nodes == "all":
+            raise ValueError("label_input=true with loss_nodes=all would train on the held-out labels: use train.")
+        self.automatic_optimization = False  # several optimizer steps per training_step (see steps_per_epoch)
         for stage in STAGES:  # empty until the first round ends: round 0 reads the node features
             self.register_buffer(f"track_{stage}", torch.empty(0))
         self.register_buffer("round", torch.zeros((), dtype=torch.long))
         self.register_buffer("prev_round_loss", torch.tensor(math.inf))
         self.register_buffer("round_loss", torch.tensor(math.inf))
+        self._lowest: list[torch.Tensor] = []  # round_output=lowest_loss: the net's weights at the lowest-loss step
 
     def track(self, stage: Stage) -> torch.Tensor:
         return getattr(self, f"track_{stage}")
 
+    def _inputs(self, data: Any, stage: Stage) -> dict[str, Any]:
+        """Keyword arguments of ``net.logits`` for ``stage``'s pass (fixed within a round)."""
+        track = self.track("train" if self.hparams.label_input else stage)
+        project = track.numel() == 0 and self.hparams.initial_scores == "features"
+        if track.numel():
+            x = track
+        elif self.hparams.initial_scores == "uniform":
+            x = torch.full((data.num_nodes, self.hparams.num_classes), 1.0 / self.hparams.num_classes,
+                           device=data.y.device)
+        else:
+            x = data.x
+        known, mask = None, data[f"{stage}_mask"]
+        if self.hparams.label_input:  # one pass updates every node; training rows send their labels
+            labels = F.one_hot(data.y.where(data.train_mask, 0), self.hparams.num_classes).to(x.dtype)
+            known, mask = (data.train_mask, labels), None
+        return {"x": x, "edge_index": data.edge_index, "edge_weight": data.get("edge_weight"), "update_mask": mask,
+                "project": project, "known": known}
+
+    def _pass(self, data: Any, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and scores ``[N, C]`` of all nodes in ``stage``'s pass."""
+        return self.net.logits(**self._inputs(data, stage))
+
     def scores(self, data: Any, stage: Stage) -> torch.Tensor:
         """All nodes' scores ``[N, C]`` of ``stage``'s pass (its nodes updated, the others as in its track)."""
-        first = self.track(stage).numel() == 0
-        x = data.x if first else self.track(stage)
-        return self.net.scores(x, data.edge_index, data.get("edge_weight"), data[f"{stage}_mask"], project=first)
+        return self._pass(data, stage)[1]
 
     def forward_batch(self, batch: Any, stage: Stage) -> tuple[torch.Tensor, torch.Tensor]:
         if stage == "predict":  # each node from the pass of its own stage
@@ -75,11 +127,67 @@ class DelineationClassifier(NodeClassifier):
                 mask = batch[f"{s}_mask"]
                 logits[mask] = self.forward_batch(batch, s)[0]
             return logits, batch.y
-        first = self.track(stage).numel() == 0
-        x = batch.x if first else self.track(stage)
         mask = batch[f"{stage}_mask"]
-        logits = self.net(x, batch.edge_index, batch.get("edge_weight"), update_mask=mask, project=first)
+        logits = self._pass(batch, stage)[0]
         return logits[mask], batch.y[mask]
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """``steps_per_epoch`` optimisation steps on the full graph; the epoch metrics get the last step's pass.
+
+        The steps call the torch optimizer directly: Lightning's per-step hooks (``manual_backward``,
+        ``LightningOptimizer.step``) cost more than a step of this model. NaN/inf losses are therefore checked
+        here, once per epoch, before anything is validated or saved.
+        """
+        optimizer = self.optimizers().optimizer
+        all_nodes = self.hparams.loss_nodes == "all"
+        mask = batch.train_mask
+        y = batch.y if all_nodes else batch.y[mask]
+        inputs = {**self._inputs(batch, "train"), "rows": None if all_nodes else mask}  # resolved once an epoch
+        logits_of = self.net.logits
+        round_loss = self.round_loss
+        params = list(self.net.parameters())
+        keep = self.hparams.round_output == "lowest_loss"
+        if keep and not self._lowest:
+            self._lowest = [p.detach().clone() for p in params]
+        for _ in range(self.hparams.steps_per_epoch):
+            logits = logits_of(**inputs)[0]  # [N_train, C] (all nodes: [N, C])
+            loss = F.cross_entropy(logits, y)
+            value = loss.detach()
+            if keep:  # the weights of the lowest-loss step (the seed's best_output), without a device read
+                better = value < round_loss
+                for kept, p in zip(self._lowest, params, strict=True):
+                    torch.where(better, p.detach(), kept, out=kept)
+            torch.minimum(round_loss, value, out=round_loss)  # a NaN loss stays in the minimum
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if not bool(torch.isfinite(round_loss) & torch.isfinite(value)):
+            raise NonFiniteLossError(
+                f"The training loss became NaN or infinite in epoch {self.current_epoch} (round {int(self.round)}). "
+                f"Training stopped; the broken weights were not saved. Likely fix: a smaller learning rate "
+                f"(model.optimizer.lr)."
+            )
+        if keep and (self.current_epoch + 1) % self.hparams.epochs_per_round == 0:
+            # The round ends: its model is the lowest-loss step's (validation, checkpoint, rounds.csv, next input).
+            with torch.no_grad():
+                for p, kept in zip(params, self._lowest, strict=True):
+                    p.copy_(kept)
+        train_logits = logits[mask] if all_nodes else logits
+        self.mean_loss["train_loss"].update(F.cross_entropy(train_logits, batch.y[mask], reduction="none").detach())
+        self.accuracy["train_acc"].update(train_logits.detach(), batch.y[mask])
+        return value
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        scheduler = self.lr_schedulers()
+        if scheduler is None:
+            return
+        if isinstance(scheduler, ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(self.hparams.scheduler_monitor)
+            if value is not None:
+                scheduler.step(value)
+        else:
+            scheduler.step()
 
     @torch.no_grad()
     def next_round(self, data: Any) -> None:
@@ -89,6 +197,7 @@ class DelineationClassifier(NodeClassifier):
         tracks = {s: self.scores(data, s) for s in STAGES}
         for s, t in tracks.items():
             setattr(self, f"track_{s}", t.detach().clone())
+        self._lowest = []
         self.train(was_training)
         self.net.reset_layers("zeros")
         self.round += 1
@@ -96,6 +205,7 @@ class DelineationClassifier(NodeClassifier):
         self.round_loss.fill_(math.inf)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         # The tracks' shapes are only known after round 0: size the empty buffers before the state is loaded.
         state = checkpoint.get("state_dict", {})
         for s in STAGES:
