@@ -73,7 +73,7 @@ def test_dataset_facts_come_from_the_data(make_cfg, data):
 def test_a_data_option_that_changes_the_width_reaches_the_model(make_cfg):
     cfg = make_cfg("model=gcn", "data=nyc_zip", "data.include_prior=true")
     load_data(cfg)
-    assert cfg.facts.num_features == 10 and instantiate(cfg.model).net.gcn.convs[0].in_channels == 10
+    assert cfg.facts.num_features == 10 and instantiate(cfg.model).net.gnn.convs[0].in_channels == 10
 
 
 # Hydra refuses `data.num_classes=20` on the command line (no such key); `+key=...` or a key in an experiment file
