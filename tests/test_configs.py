@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import PAIRS
-from zoo.run.compatibility import CONFIG_DIR, data_kind, model_kinds
+from zoo.run.compatibility import CONFIG_DIR, data_kind, model_kinds, names
 from zoo.run.facts import load_data
 
 # (group, name) for every config file of every group, e.g. ("model", "mlp"), ("hydra/launcher", "slurm").
@@ -20,8 +20,19 @@ OPTIONS = sorted(
 )
 
 
+def _default_groups(group: str, name: str) -> set[str]:
+    """Config groups that the defaults list of ``configs/<group>/<name>.yaml`` selects (e.g. ``{"scheduler"}``)."""
+    defaults = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / group / f"{name}.yaml")).get("defaults") or []
+    return {k for d in defaults if isinstance(d, dict) for k in d}
+
+
 def _overrides(group: str, name: str) -> list[str]:
     """The overrides that select this option together with parts it fits."""
+    parent, _, sub = group.partition("/")
+    if parent in ("model", "data") and sub:
+        # A sub-group (model/scheduler, data/trainer): under a parent config that selects it, else appended.
+        owner = next((n for n in names(parent) if sub in _default_groups(parent, n)), None)
+        return [*_overrides(parent, owner), f"{group}={name}"] if owner else [f"+{group}={name}"]
     if group == "model":
         return [f"model={name}", f"data={next(d for m, d in PAIRS if m == name)}"]
     if group == "data":
@@ -73,7 +84,21 @@ def test_dataset_facts_come_from_the_data(make_cfg, data):
 def test_a_data_option_that_changes_the_width_reaches_the_model(make_cfg):
     cfg = make_cfg("model=gcn", "data=nyc_zip", "data.include_prior=true")
     load_data(cfg)
-    assert cfg.facts.num_features == 10 and instantiate(cfg.model).net.gcn.convs[0].in_channels == 10
+    assert cfg.facts.num_features == 10 and instantiate(cfg.model).net.gnn.convs[0].in_channels == 10
+
+
+def test_trainer_defaults_come_from_data_then_model_and_explicit_settings_win(make_cfg):
+    short = OmegaConf.load(CONFIG_DIR / "trainer" / "default.yaml").max_epochs
+    full_batch = OmegaConf.load(CONFIG_DIR / "data" / "trainer" / "full_batch.yaml")
+    assert make_cfg("model=mlp", "data=mnist").trainer.max_epochs == short != full_batch.max_epochs
+    for data in ("cora", "nyc_zip"):
+        trainer = make_cfg("model=gcn", f"data={data}").trainer
+        assert (trainer.max_epochs, trainer.log_every_n_steps) == (full_batch.max_epochs, 1)
+    # A model's trainer defaults come after the data's; an experiment and the command line come after both.
+    assert make_cfg("model=gcn", "data=cora", "+model/trainer=rounds").trainer.max_epochs == -1
+    assert make_cfg("experiment=gcn_nyc_zip").trainer.log_every_n_steps == 10
+    assert make_cfg("model=gcn", "data=cora", "trainer.max_epochs=7").trainer.max_epochs == 7
+    assert make_cfg("model=gcn", "data=cora", "trainer=ddp_cpu").trainer.max_epochs == full_batch.max_epochs
 
 
 # Hydra refuses `data.num_classes=20` on the command line (no such key); `+key=...` or a key in an experiment file

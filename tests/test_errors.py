@@ -105,6 +105,9 @@ BAD_HPARAMS = [
     (["data.batch_size=1.5"], "data.batch_size=1.5: must be an integer"),
     (["data.eval_batch_size=-5"], "data.eval_batch_size=-5: must be an integer >= 1"),
     (["trainer.max_epochs=0"], "trainer.max_epochs=0: must be >= 1"),
+    (["model=gcnii", "data=cora", "model.net.conv_weight_decay=-0.01"],
+     "model.net.conv_weight_decay=-0.01: must be >= 0"),
+    (["model=gat", "data=cora", "model.net.heads=0"], "model.net.heads=0: must be >= 1"),
 ]
 
 

@@ -75,3 +75,36 @@ def test_cnn_convs_per_block():
     assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 4), (4, 4), (4, 8), (8, 8), (8, 16), (16, 16)]
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == 3
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)  # 28 -> 14 -> 7 -> 3: the head's width fits
+
+
+def _graph(num_nodes: int = 6, in_features: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A small undirected ring with random features and random positive edge weights."""
+    src = torch.arange(num_nodes)
+    edge_index = torch.cat([torch.stack([src, (src + 1) % num_nodes]), torch.stack([(src + 1) % num_nodes, src])], 1)
+    return torch.randn(num_nodes, in_features), edge_index, torch.rand(edge_index.shape[1]) + 0.1
+
+
+@pytest.mark.parametrize(("name", "reads_weights"), [("gcn.GCN", True), ("appnp.APPNP", True), ("sgc.SGC", True),
+                                                     ("gcnii.GCNII", True), ("gat.GAT", False),
+                                                     ("graphsage.GraphSAGE", False), ("gin.GIN", False)])
+def test_graph_nets_read_edge_weights_only_where_their_convolution_takes_them(name, reads_weights):
+    from hydra.utils import get_class
+
+    torch.manual_seed(0)
+    kwargs = {"num_layers": 2} if name.startswith("gcnii") else {}
+    net = get_class(f"zoo.nets.{name}")(in_features=4, num_classes=3, **kwargs).eval()
+    x, edge_index, edge_weight = _graph()
+    with torch.no_grad():
+        changed = not torch.allclose(net(x, edge_index), net(x, edge_index, edge_weight))
+    assert changed == reads_weights
+
+
+def test_gcnii_gives_its_convolutions_their_own_weight_decay(make_cfg):
+    cfg = make_cfg("model=gcnii", "data=cora", "model.net.num_layers=2")
+    load_data(cfg)
+    task = instantiate(cfg.model)
+    optimizer = task.configure_optimizers()
+    decays = [g["weight_decay"] for g in optimizer.param_groups]
+    assert decays == [cfg.model.net.conv_weight_decay, cfg.model.optimizer.weight_decay]
+    grouped = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert grouped == {id(p) for p in task.parameters()}  # every parameter is trained, once

@@ -1,14 +1,11 @@
-"""Graph convolutional network (Kipf & Welling, 2017) from PyG's ``GCNConv`` layers."""
+"""Graph convolutional network (Kipf & Welling, 2017): PyG's ``GCN`` (``GCNConv`` layers)."""
 
-from typing import ClassVar
-
-import torch
-import torch.nn.functional as F
-from torch import nn
 from torch_geometric.nn.models import GCN as PyGGCN
 
+from zoo.nets.basic_gnn import BasicGNNNet
 
-class GCN(nn.Module):
+
+class GCN(BasicGNNNet):
     """Dropout on the input, then PyG's ``GCN`` (GCNConv / ReLU / dropout ... GCNConv to the class logits).
 
     Defaults are the paper's: 2 layers, 16 hidden units, dropout 0.5 (also on the input features).
@@ -23,18 +20,8 @@ class GCN(nn.Module):
         cached: Cache the normalised adjacency (only for one fixed full-batch graph).
     """
 
-    input_kinds: ClassVar[tuple[str, ...]] = ("graph",)
-    uses_edges: ClassVar[bool] = True
+    pyg_model = PyGGCN
 
     def __init__(self, in_features: int, num_classes: int, hidden_channels: int = 16, num_layers: int = 2,
                  dropout: float = 0.5, cached: bool = False) -> None:
-        super().__init__()
-        self.dropout = dropout
-        self.gcn = PyGGCN(in_features, hidden_channels, num_layers, out_channels=num_classes, dropout=dropout,
-                          cached=cached)
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None
-                ) -> torch.Tensor:
-        # x: [N, in_features] -> logits [N, num_classes]
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        return self.gcn(x, edge_index, edge_weight=edge_weight)
+        super().__init__(in_features, num_classes, hidden_channels, num_layers, dropout, cached=cached)

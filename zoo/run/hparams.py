@@ -50,7 +50,7 @@ RULES: list[tuple[str, Check, str, bool]] = [
     (r"limit_(val|test|predict)_batches", lambda v: _fraction_or_count(v, 0),
      "must be a number of batches >= 0 or a fraction in [0, 1]", False),
     (r"(.*_)?lr|learning_rate", lambda v: v > 0 and math.isfinite(v), "must be > 0", False),
-    (r"weight_decay|momentum|gradient_clip_val", lambda v: 0 <= v < math.inf, "must be >= 0", False),
+    (r"(.*_)?weight_decay|momentum|gradient_clip_val", lambda v: 0 <= v < math.inf, "must be >= 0", False),
     (r"(.*_)?dropout(_.*)?|p_drop", lambda v: 0 <= v < 1, "must be in [0, 1)", False),
     # CNN's `hidden: 0` means "no hidden layer"; every other size must be positive.
     (r"hidden", lambda v: v >= 0, "must be >= 0 (0: no hidden layer)", True),

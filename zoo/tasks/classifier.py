@@ -180,7 +180,9 @@ class Classifier(L.LightningModule):
         return logits.softmax(dim=-1)
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        # A network with its own optimizer settings per part (e.g. GCNII's weight decays) exposes param_groups().
+        param_groups = getattr(self.net, "param_groups", None)
+        optimizer = self.optimizer_factory(params=param_groups() if callable(param_groups) else self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         interval = self.hparams.get("scheduler_interval", "epoch")
