@@ -1,7 +1,7 @@
 """Which flow operator? Validation and test accuracy of the rule baselines for every direction x normalisation.
 
 ``python benchmarks/nyc_operators.py [--data-dir DIR] [--seeds 10]`` prints a markdown table: ``flow_vote`` and
-``label_propagation`` (1, 3 and 10 steps, alpha 0.9) for each operator of :mod:`zoo.nets.flow_operator`, mean ±
+``label_propagation`` (1, 3 and 10 steps, alpha 0.9) for each operator of :mod:`zoo.nets.layers.flow_operator`, mean ±
 std over split seeds 0..9 (the splits of ``data=nyc_zip seed=<s>``). The rule nets train only a temperature, which
 never changes their argmax, so their untrained predictions here are exactly those of ``python train.py
 model=<net> data=nyc_zip``. Choose by the validation column; the NYC experiments did.
@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from datamodules.nyc_zip import NYCZipDataModule
-from zoo.nets.flow_operator import DIRECTIONS, NORMALIZATIONS
 from zoo.nets.flow_vote import FlowVote
 from zoo.nets.label_propagation import LabelPropagation
+from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS
 
 
 def candidates() -> dict[str, torch.nn.Module]:

@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
 from zoo.errors import ConfigError, DataNotFoundError
-from zoo.nets.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_votes
+from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_votes
 
 
 def stratified_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed: int
@@ -47,7 +47,7 @@ class NYCZipDataModule(GraphDataModule):
     Node features ``x``: the 5 scaled ZIP features (``include_acs``); ``include_prior`` appends the one-hot ``initialFeat`` prior (the
     borough with the nearest centroid: geometry, not the label; 5 columns), ``missing_indicator`` appends 5 0/1 columns
     marking imputed values, ``flow_shares`` appends 5 flow shares per direction in ``flow_directions``: each ZIP's
-    share of its flows to the TRAINING ZIPs of each borough (:func:`~zoo.nets.flow_operator.flow_votes` with that
+    share of its flows to the TRAINING ZIPs of each borough (:func:`~zoo.nets.layers.flow_operator.flow_votes` with that
     direction and ``flow_normalization``; computed from the training labels only, so no validation or test label
     enters the features). Models read the resulting width as ``${facts.num_features}``.
 
@@ -63,7 +63,7 @@ class NYCZipDataModule(GraphDataModule):
         flow_shares: Append the flow shares to the training ZIPs of each borough (5 columns per direction).
         flow_directions: Operators of the flow shares, each of ``out`` (a work ZIP reads its workers' home ZIPs),
             ``in`` (a home ZIP reads its residents' work ZIPs) or ``symmetric``.
-        flow_normalization: ``raw``, ``row`` or ``column`` (see :mod:`zoo.nets.flow_operator`).
+        flow_normalization: ``raw``, ``row`` or ``column`` (see :mod:`zoo.nets.layers.flow_operator`).
     """
 
     class_names: tuple[str, ...] = BOROUGHS

@@ -12,9 +12,9 @@ from torch_geometric.utils import to_dense_adj
 
 from datamodules.nyc_zip import NYCZipDataModule
 from zoo.errors import ConfigError
-from zoo.nets.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_operator, flow_votes
 from zoo.nets.flow_vote import FlowVote
 from zoo.nets.label_propagation import LabelPropagation
+from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_operator, flow_votes
 from zoo.run.paired import main as paired_main
 from zoo.run.runner import train
 

@@ -14,8 +14,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo.nets": ("zoo.nets",),
     "zoo.tasks": ("zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.errors"),
     "zoo.callbacks": ("zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.errors"),
-    # zoo.nets.flow_operator: the one flow operator, shared by the flow baselines and the NYC flow-share features.
-    "datamodules": ("datamodules", "zoo.errors", "zoo.nets.flow_operator"),
+    # zoo.nets.layers.flow_operator: the one flow operator, shared by the flow baselines and the NYC flow-share features.
+    "datamodules": ("datamodules", "zoo.errors", "zoo.nets.layers.flow_operator"),
     "zoo.run": ("zoo", "datamodules"),
 }
 FIRST_PARTY = ("zoo", "datamodules")

@@ -5,7 +5,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from zoo.nets.flow_operator import DIRECTIONS, NORMALIZATIONS, check_choice, flow_votes
+from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, check_choice, flow_votes
 from zoo.nets.scores import ScoreTemperature
 
 
@@ -13,7 +13,7 @@ class FlowVote(nn.Module):
     """Scores ``[N, C]`` = each node's share of its flows to the training nodes of each class (one step, no weights).
 
     Reads the edges and the TRAINING labels only (``y_train``: -1 for every validation/test node); the operator is
-    :func:`~zoo.nets.flow_operator.flow_operator` (direction x normalisation). ``raw`` and ``row`` give the same
+    :func:`~zoo.nets.layers.flow_operator.flow_operator` (direction x normalisation). ``raw`` and ``row`` give the same
     votes (a row's scale does not change its argmax); ``column`` differs. Only a temperature is trained.
 
     Args:

@@ -7,14 +7,14 @@ from torch import nn
 from torch_geometric.nn.models import LabelPropagation as PyGLabelPropagation
 from torch_geometric.utils import one_hot
 
-from zoo.nets.flow_operator import DIRECTIONS, NORMALIZATIONS, check_choice, flow_operator
+from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, check_choice, flow_operator
 from zoo.nets.scores import ScoreTemperature
 
 
 class LabelPropagation(nn.Module):
     """``Y' = alpha M Y + (1 - alpha) Y0`` for ``num_layers`` steps, clamped to [0, 1]; ``Y0`` = one-hot TRAINING labels.
 
-    ``M`` is :func:`~zoo.nets.flow_operator.flow_operator` (direction x normalisation); the propagation is PyG's
+    ``M`` is :func:`~zoo.nets.layers.flow_operator.flow_operator` (direction x normalisation); the propagation is PyG's
     ``LabelPropagation`` (which reads the given edge weights as they are). Reads the edges and ``y_train`` only
     (-1 for every validation/test node). Only a temperature is trained.
 
