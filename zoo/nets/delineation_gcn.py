@@ -98,6 +98,14 @@ class DelineationGCN(nn.Module):
         """Input features ``[N, in_features]`` -> initial scores ``[N, num_classes]``."""
         return self.projection(x) if self.projection is not None else x
 
+    def activate(self, z: torch.Tensor) -> torch.Tensor:
+        """A layer's output ``[*, C]`` -> scores whose rows sum to 1: the seed's clamp to [0, 1] and renormalisation
+        (all-zero rows stay 0), or a softmax (``activation=none``)."""
+        if self.activation == "clamp":
+            out = torch.clamp(z, 0.0, 1.0)
+            return out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return z.softmax(dim=1)
+
     def logits(
         self,
         x: torch.Tensor,
@@ -124,20 +132,15 @@ class DelineationGCN(nn.Module):
         if rows is not None:
             messages = None if known is None else torch.where(known[0].view(-1, 1), known[1], h)  # [N, C]
             z = self.layers[0](h, edge_index, edge_weight, messages, rows)  # [R, C]
+            out = self.activate(z)
             if self.activation == "none":
-                return z, z.softmax(dim=1)
-            out = torch.clamp(z, 0.0, 1.0)
-            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+                return z, out
             return (torch.log(out.clamp_min(1e-6)) if self.log_output else out), out
         out = h
         for layer in self.layers:
             messages = None if known is None else torch.where(known[0].view(-1, 1), known[1], out)  # [N, C]
             z = layer(out, edge_index, edge_weight, messages)  # [N, C]
-            if self.activation == "clamp":
-                out = torch.clamp(z, 0.0, 1.0)
-                out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)  # rows sum to 1; all-zero rows stay 0
-            else:
-                out = z.softmax(dim=1)
+            out = self.activate(z)
         keep = None if update_mask is None else update_mask.view(-1, 1)
         if keep is not None:
             out = torch.where(keep, out, h)  # other rows keep their input: [N, C]

@@ -173,8 +173,8 @@ class DelineationClassifier(NodeClassifier):
                 for p, kept in zip(params, self._lowest, strict=True):
                     p.copy_(kept)
         train_logits = logits[mask] if all_nodes else logits
-        self.mean_loss["train_loss"].update(F.cross_entropy(train_logits, batch.y[mask], reduction="none").detach())
-        self.accuracy["train_acc"].update(train_logits.detach(), batch.y[mask])
+        losses = F.cross_entropy(train_logits, batch.y[mask], reduction="none")  # [N_train]
+        self.epoch_metrics["train_metrics"].update(losses, train_logits, batch.y[mask])
         return value
 
     def on_train_epoch_end(self) -> None:
