@@ -66,8 +66,11 @@ def _crashed(run_dir: Path, data_dir: Path, epoch: int = 2) -> Path:
 def _start(script: str, run_dir: Path, data_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
     command = [sys.executable, str(ROOT / script), *RUN, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
                *overrides]
+    # SIGINT as a terminal delivers it: a shell starts background jobs (`cmd &`, as some CI runners do) with SIGINT
+    # ignored, which the child would inherit, and Python then installs no handler for it.
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
+                            env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
