@@ -212,6 +212,20 @@ def test_eval_reads_the_run_of_another_dataset(tmp_path, data_dir):
     assert metrics["test/acc"] == _metrics(run_dir)["test/acc"]
 
 
+def test_eval_of_a_graph_run_takes_the_runs_data_and_model_whole(tmp_path, data_dir):
+    """From the image defaults, eval of a Cora GCN checkpoint builds Cora and the GCN with the run's settings only
+    (no image batch_size left over as an unknown key)."""
+    run_dir = tmp_path / "cora"
+    train(compose_cfg(["model=gcn", "data=cora", "trainer.max_epochs=2", "trainer.accelerator=cpu", "logger=csv"],
+                      run_dir, data_dir))
+    metrics, objects = train(compose_cfg(["train=false", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                                          "trainer.accelerator=cpu"], tmp_path / "eval", data_dir))
+    cfg = objects["cfg"]
+    assert cfg.data_name == "cora" and cfg.model_name == "gcn" and "batch_size" not in cfg.data
+    assert cfg.model.optimizer.lr == 0.01  # the run's optimizer settings, not the default mlp's
+    assert 0 <= metrics["test/acc"] <= 1
+
+
 # ------------------------------------------------------------------ 5. a finished run is never rewritten
 RERUNS = {  # name: (script, overrides, environment, exit code)
     "auto_resume": ("train.py", ["auto_resume=true"], {}, 0),

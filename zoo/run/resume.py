@@ -169,6 +169,13 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
     for key in differ:
         if not _under(key, explicit):
             _set(cfg, key, saved.get(key, _ABSENT))
+    # The classes a run builds (data, model) take the run's settings whole, even those that do not change the result
+    # (another dataset's batch_size would be an unknown key of this one); only where the data lies stays local.
+    for key in sorted(set(current) | set(saved)):
+        if (_under(key, ("data", "model")) and key not in differ and not _under(key, explicit)
+                and key.rsplit(".", 1)[-1] not in ("data_dir", "download")
+                and current.get(key, _ABSENT) != saved.get(key, _ABSENT)):
+            _set(cfg, key, saved.get(key, _ABSENT))
     for change in changes:
         log.warning("Accepted change (resume_accept): %s %s -> %s", change["key"], change["from"], change["to"])
     done = int(checkpoint.get("epoch", 0)) + 1
