@@ -48,7 +48,8 @@ class GraphDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def prepare_data(self) -> None:
-        self.load()  # download and process once, on rank zero
+        if self.data is None:  # download and process once, on rank zero (the run builds the data before the Trainer)
+            self.load()
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
