@@ -3,6 +3,7 @@
     python benchmarks/ablation.py variants [--model mlp]     # the zoo's epoch without each piece, vs the raw loop
     python benchmarks/ablation.py compile [--models mlp,cnn] # raw loop: eager vs torch.compile
     python benchmarks/ablation.py cprofile [--model mlp]     # one zoo epoch under cProfile, top functions
+        [--sort tottime] [--only 'callbacks|zoo/'] [--callers dlopen]
     python benchmarks/ablation.py metrics                    # per-step cost of the epoch-metric updates
 
 Same data, sizes and timing rules as ``benchmarks/run.py`` (comparison 2): one MNIST epoch, batch 128, sides in
@@ -58,14 +59,19 @@ def compiled(ctx: Context, setup: OverheadSetup) -> list[tuple[str, float, float
     return [(name, median(t), median(t) / base) for name, t in times.items()]
 
 
-def profile(ctx: Context, setup: OverheadSetup, top: int) -> str:
-    """cProfile of one zoo epoch (after an unprofiled one): the ``top`` functions by cumulative time."""
+def profile(ctx: Context, setup: OverheadSetup, top: int, sort: str = "cumulative", only: str | None = None,
+            callers: str | None = None) -> str:
+    """cProfile of one zoo run of one epoch (after an unprofiled one): the ``top`` functions by ``sort``, only
+    those matching the regex ``only``; with ``callers`` (a regex), who calls the functions it matches."""
     epoch = zoo_epoch(ctx, setup.overrides, ctx.work_dir / "profiled")
     epoch()  # warm-up: imports, first allocations
     profiler = cProfile.Profile()
     seconds = profiler.runcall(epoch)
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(sort)
+    stats.print_stats(*([only] if only else []), top)
+    if callers:
+        stats.print_callers(callers)
     return f"one epoch: {seconds:.3f} s (profiled)\n" + out.getvalue().replace(sys.prefix + "/", "")
 
 
@@ -109,6 +115,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--val-size", type=int, default=5000, help="validation images held out of the training set")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--top", type=int, default=40, help="cprofile: functions to list")
+    p.add_argument("--sort", default="cumulative", help="cprofile: pstats sort key (cumulative, tottime, ...)")
+    p.add_argument("--only", default=None, help="cprofile: list only functions matching this regex (e.g. 'zoo/')")
+    p.add_argument("--callers", default=None, help="cprofile: also print who calls functions matching this regex")
     args = p.parse_args(argv)
     models = (args.models or ("mlp,cnn" if args.what == "compile" else "mlp")).split(",")
     lines = []
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> str:
                 if isinstance(setup, Row):
                     raise SystemExit(setup.status)
                 if args.what == "cprofile":
-                    lines.append(profile(ctx, setup, args.top))
+                    lines.append(profile(ctx, setup, args.top, args.sort, args.only, args.callers))
                 else:
                     fn = variants if args.what == "variants" else compiled
                     lines += [f"| {name} | {s:.3f} s | {r:.2f}x |" for name, s, r in fn(ctx, setup)]

@@ -132,3 +132,37 @@ def test_seed_rounds_continue_from_the_lowest_loss_weights(make_cfg, round_outpu
     initial = instantiate(cfg.model).scores(data, "train")
     same = torch.allclose(model.track_train, initial)
     assert same == (round_output == "lowest_loss")
+
+
+ROUNDS = {  # experiment: overrides for 4 short rounds (1 Lightning epoch each) on the fake graph
+    "delineation_seed": ["model.steps_per_epoch=30", "model.max_rounds=4", "model.tol=-1.0", "model.optimizer.lr=0.01"],
+    "delineation_nyc_zip": ["model.steps_per_epoch=30", "model.max_rounds=4", "model.tol=-1.0",
+                            "callbacks.model_checkpoint.monitor=val/acc"],
+}
+
+
+@pytest.mark.parametrize("experiment", ROUNDS)
+def test_run_stopped_between_rounds_resumes_into_the_same_rounds(make_cfg, tmp_path, experiment):
+    from tests.faults import Crash
+
+    overrides = [f"experiment={experiment}", "seed=3", *ROUNDS[experiment]]
+    metrics, _ = train(make_cfg(*overrides, output_dir=tmp_path / "reference"))
+    reference = pd.read_csv(tmp_path / "reference" / "rounds.csv")
+    assert list(reference["round"]) == [0, 1, 2, 3]
+
+    stopped = tmp_path / "stopped"
+    with pytest.raises(Crash):  # stopped at the start of round 2: last.ckpt holds the end of round 1
+        train(make_cfg(*overrides, "+callbacks.crash._target_=tests.faults.CrashAt", "+callbacks.crash.epoch=2",
+                       output_dir=stopped))
+    resumed, _ = train(make_cfg(*overrides, "ckpt_path=last", output_dir=stopped))
+    pd.testing.assert_frame_equal(pd.read_csv(stopped / "rounds.csv"), reference)  # no round repeated or skipped
+    assert {k: v for k, v in resumed.items() if k != "fit_seconds"} == {
+        k: v for k, v in metrics.items() if k != "fit_seconds"}
+
+
+@pytest.mark.parametrize("experiment", ROUNDS)
+def test_best_checkpoint_holds_the_model_its_score_was_measured_on(make_cfg, tmp_path, experiment):
+    metrics, objects = train(make_cfg(f"experiment={experiment}", "seed=3", *ROUNDS[experiment]))
+    trainer, model = objects["trainer"], objects["model"]
+    [val] = trainer.validate(model, datamodule=objects["datamodule"], ckpt_path="best", verbose=False)
+    assert val["val/acc"] == pytest.approx(metrics["val/acc_best"])

@@ -1,4 +1,5 @@
-"""Same seed, same numbers (every model x data pair, CPU); different seeds, different numbers."""
+"""Same seed, same numbers (every model x data pair, CPU, which also saves its checkpoints); different seeds,
+different numbers."""
 
 import pytest
 import torch
@@ -28,6 +29,8 @@ def test_same_seed_gives_identical_metrics(make_cfg, tmp_path, model, data):
     pair = [f"model={model}", f"data={data}", "seed=0", *(SMALL_BATCHES if data_kind(data) == "image" else [])]
     first = _run(make_cfg, tmp_path, "first", *pair)
     assert first["seed"] == 0
+    # Every model saves its checkpoints (a model that steps its optimizer behind Lightning's back saved none).
+    assert {p.name for p in (tmp_path / "first" / "checkpoints").glob("*.ckpt")} == {"epoch_000.ckpt", "last.ckpt"}
     assert _run(make_cfg, tmp_path, "second", *pair) == first
 
 

@@ -80,7 +80,8 @@ def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig |
     """Raise :class:`ConfigError` when ``path`` is unreadable or holds the weights of another model.
 
     Compares the network class recorded by the task (``checkpoint["zoo"]["net"]``), then the names and
-    shapes of every weight, so a checkpoint of the same class with other sizes is refused too.
+    shapes of every weight, so a checkpoint of the same class with other sizes is refused too (the names only
+    for the task's ``resizable_state``).
     """
     ckpt = read_checkpoint(path)
     run_model = cfg.get("model_name") if cfg is not None else None
@@ -88,8 +89,12 @@ def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig |
     theirs = (ckpt.get("zoo") or {}).get("net")
     if theirs is not None and theirs != ours:
         raise other_model_error(path, theirs, ours, run_model)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    stored = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
+    resizable = set(getattr(model, "resizable_state", ()))  # e.g. the delineation task's per-round tracks
+
+    def shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...] | None]:
+        return {k: None if k in resizable else tuple(v.shape) for k, v in state.items()}
+
+    expected, stored = shapes(model.state_dict()), shapes(ckpt["state_dict"])
     if expected != stored:
         diff = sorted(set(expected.items()) ^ set(stored.items()))[:4]
         raise ConfigError(

@@ -91,6 +91,11 @@ class DelineationClassifier(NodeClassifier):
         self.register_buffer("round_loss", torch.tensor(math.inf))
         self._lowest: list[torch.Tensor] = []  # round_output=lowest_loss: the net's weights at the lowest-loss step
 
+    @property
+    def resizable_state(self) -> tuple[str, ...]:
+        """State-dict keys whose shapes change during training (checkpoint checks compare them by name only)."""
+        return tuple(f"track_{s}" for s in STAGES)
+
     def track(self, stage: Stage) -> torch.Tensor:
         return getattr(self, f"track_{stage}")
 
@@ -135,10 +140,13 @@ class DelineationClassifier(NodeClassifier):
         """``steps_per_epoch`` optimisation steps on the full graph; the epoch metrics get the last step's pass.
 
         The steps call the torch optimizer directly: Lightning's per-step hooks (``manual_backward``,
-        ``LightningOptimizer.step``) cost more than a step of this model. NaN/inf losses are therefore checked
-        here, once per epoch, before anything is validated or saved.
+        ``LightningOptimizer.step``) cost more than a step of this model. Only the epoch's last step goes through
+        ``LightningOptimizer.step``, so that Lightning counts it (``global_step``: checkpoints are saved only when
+        it moved). NaN/inf losses are checked here, once per epoch, before anything is validated or saved.
         """
-        optimizer = self.optimizers().optimizer
+        lightning_optimizer = self.optimizers()
+        optimizer = lightning_optimizer.optimizer
+        steps = self.hparams.steps_per_epoch
         all_nodes = self.hparams.loss_nodes == "all"
         mask = batch.train_mask
         y = batch.y if all_nodes else batch.y[mask]
@@ -149,7 +157,7 @@ class DelineationClassifier(NodeClassifier):
         keep = self.hparams.round_output == "lowest_loss"
         if keep and not self._lowest:
             self._lowest = [p.detach().clone() for p in params]
-        for _ in range(self.hparams.steps_per_epoch):
+        for step in range(steps):
             logits = logits_of(**inputs)[0]  # [N_train, C] (all nodes: [N, C])
             loss = F.cross_entropy(logits, y)
             value = loss.detach()
@@ -160,7 +168,7 @@ class DelineationClassifier(NodeClassifier):
             torch.minimum(round_loss, value, out=round_loss)  # a NaN loss stays in the minimum
             optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
+            (lightning_optimizer if step == steps - 1 else optimizer).step()
         if not bool(torch.isfinite(round_loss) & torch.isfinite(value)):
             raise NonFiniteLossError(
                 f"The training loss became NaN or infinite in epoch {self.current_epoch} (round {int(self.round)}). "
