@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from torch_geometric.utils import to_dense_adj
 
+from tests.faults import Crash
 from tests.graph_fakes import FAKE_ZIPS
 from tests.test_delineation_gcn import random_graph
 from zoo.nets.delineation_gcn import DelineationGCN
@@ -143,8 +144,6 @@ ROUNDS = {  # experiment: overrides for 4 short rounds (1 Lightning epoch each) 
 
 @pytest.mark.parametrize("experiment", ROUNDS)
 def test_run_stopped_between_rounds_resumes_into_the_same_rounds(make_cfg, tmp_path, experiment):
-    from tests.faults import Crash
-
     overrides = [f"experiment={experiment}", "seed=3", *ROUNDS[experiment]]
     metrics, _ = train(make_cfg(*overrides, output_dir=tmp_path / "reference"))
     reference = pd.read_csv(tmp_path / "reference" / "rounds.csv")

@@ -5,6 +5,7 @@ import torch
 from hydra.utils import instantiate
 
 from tests.conftest import PAIRS
+from zoo.nets.gat import GAT
 from zoo.run.facts import load_data
 
 
@@ -108,3 +109,12 @@ def test_gcnii_gives_its_convolutions_their_own_weight_decay(make_cfg):
     assert decays == [cfg.model.net.conv_weight_decay, cfg.model.optimizer.weight_decay]
     grouped = {id(p) for g in optimizer.param_groups for p in g["params"]}
     assert grouped == {id(p) for p in task.parameters()}  # every parameter is trained, once
+
+
+@pytest.mark.parametrize(("output_heads", "expected"), [(None, 8), (1, 1), (2, 2)])
+def test_gat_output_heads_set_only_the_last_layer(output_heads, expected):
+    net = GAT(10, 3, heads=8, output_heads=output_heads)
+    first, last = net.gnn.convs
+    assert (first.heads, first.concat) == (8, True)
+    assert (last.heads, last.concat, last.out_channels) == (expected, False, 3)
+    assert net(torch.rand(5, 10), torch.tensor([[0, 1, 2], [1, 2, 3]])).shape == (5, 3)
