@@ -7,13 +7,13 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
 
-def publish_figure(trainer: L.Trainer, fig: Any, path: Path, key: str) -> Path:
+def publish_figure(trainer: L.Trainer, fig: Any, path: Path, key: str, dpi: int = 100) -> Path:
     """Write ``fig`` to ``path`` (PNG), log it as ``key`` to W&B (``log_image``) and TensorBoard (``add_figure``),
     then close it. Call on rank zero."""
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             logger.log_image(key, [str(path)])

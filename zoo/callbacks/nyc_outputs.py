@@ -11,6 +11,8 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from zoo.callbacks.figures import publish_figure, pyplot
+
 log = logging.getLogger(__name__)
 
 
@@ -33,14 +35,10 @@ def predictions_table(data: Any, probs: torch.Tensor, class_names: tuple[str, ..
     return table
 
 
-def plot_map(table: pd.DataFrame, shapefile: Path, path: Path, class_names: tuple[str, ...]) -> Path | None:
-    """Map of the ZIPs coloured by predicted borough, wrong ZIPs outlined in red; ``None`` if it cannot be drawn."""
+def plot_map(table: pd.DataFrame, shapefile: Path, class_names: tuple[str, ...]) -> Any | None:
+    """Figure of the ZIPs coloured by predicted borough, wrong ZIPs outlined in black; ``None`` if it cannot be drawn."""
     try:
         import geopandas as gpd
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.patches import Patch
     except ImportError as err:
         warnings.warn(f"No map: {err}. Install the maps extra (pip install 'zoo[maps]').", stacklevel=2)
@@ -53,7 +51,7 @@ def plot_map(table: pd.DataFrame, shapefile: Path, path: Path, class_names: tupl
     shapes["zip"] = pd.to_numeric(shapes["ZIPCODE"], errors="coerce")
     shapes = shapes.merge(table, on="zip", how="left")
     colours = dict(zip(class_names, ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00"), strict=False))
-    fig, ax = plt.subplots(figsize=(9, 9))
+    fig, ax = pyplot().subplots(figsize=(9, 9))
     known = shapes["predicted_borough"].notna()
     shapes[~known].plot(ax=ax, color="#dddddd", edgecolor="white", linewidth=0.3)
     shapes[known].plot(ax=ax, color=shapes.loc[known, "predicted_borough"].map(colours), edgecolor="white",
@@ -71,9 +69,7 @@ def plot_map(table: pd.DataFrame, shapefile: Path, path: Path, class_names: tupl
                  f"test accuracy {acc:.3f} on {n_test} ZIPs)")
     ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 class NYCOutputs(Callback):
@@ -109,19 +105,7 @@ class NYCOutputs(Callback):
         log.info("Predictions written to %s", out / "predictions.csv")
         if not self.map:
             return
-        png = plot_map(table, Path(getattr(dm, "shapefile", "")), out / "predictions_map.png", class_names)
-        if png is None:
-            return
-        log.info("Map written to %s", png)
-        self.log_image(trainer, png)
-
-    @staticmethod
-    def log_image(trainer: L.Trainer, png: Path) -> None:
-        import matplotlib.image as mpimg
-
-        image = mpimg.imread(png)[..., :3]  # [H, W, 3] float in [0, 1]
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):  # WandbLogger
-                logger.log_image(key="predictions_map", images=[str(png)])
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoardLogger
-                logger.experiment.add_image("predictions_map", image, trainer.global_step, dataformats="HWC")
+        fig = plot_map(table, Path(getattr(dm, "shapefile", "")), class_names)
+        if fig is not None:
+            png = publish_figure(trainer, fig, out / "predictions_map.png", "predictions_map", dpi=120)
+            log.info("Map written to %s", png)
