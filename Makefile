@@ -28,11 +28,11 @@ lint: setup
 
 # Lint, then the whole suite (slow tests included).
 test: lint
-	$(PY) -m pytest -n 2 --durations=15
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 # Everything but the slow tests.
 test-fast: lint
-	$(PY) -m pytest -n 2 -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
 
 benchmark: setup
 	$(PY) benchmarks/run.py --quick

@@ -4,13 +4,16 @@ import hydra
 from omegaconf import DictConfig
 
 from zoo.run.cli import reported_as_message
-from zoo.run.runner import train
+from zoo.run.sweeps import install_signals
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:
     # train() with train=false: checks the checkpoint fits the model, tests it, writes <run dir>/metrics.json.
+    install_signals(cfg)  # SIGTERM/SIGINT: exit 143/130 with a hint, imports included
     with reported_as_message():  # bad input: its message and exit code 2, no traceback
+        from zoo.run.runner import train
+
         train(cfg)
 
 

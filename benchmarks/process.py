@@ -1,9 +1,11 @@
-"""Comparisons 7-8, measured on whole ``python train.py`` commands in subprocesses, as a user runs them.
+"""Comparisons 7-9, measured on whole ``python train.py`` commands in subprocesses, as a user runs them.
 
 7: the fixed cost of a run: a command's wall time outside ``fit_seconds`` (imports, config composition, data
    loading, test, writing results), against the time of ``python -c "import torch, lightning"``.
 8: sweep throughput: a grid of small image jobs through ``hydra/launcher=joblib`` (parallel processes) against
    the same grid one job after the other (Hydra's basic launcher), in jobs per hour.
+9: sweep launchers: one 8-job grid through the local SLURM cluster (``hydra/launcher=slurm``), the basic launcher
+   and joblib, in jobs per hour, with SLURM's per-job overhead (submission -> start, end -> result) from sacct.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
-from benchmarks.harness import Context, Row, interleave, median, skipped
+from benchmarks.harness import Context, Row, Side, interleave, median, skipped
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_COST = "7 fixed cost per run"
 SWEEP = "8 sweep throughput"
+LAUNCHERS = "9 sweep launchers"
 
 # One training step, one validation and one test batch of the default job (MLP on MNIST): what is left of the
 # wall time is the run's fixed cost.
@@ -118,9 +123,79 @@ def fixed_cost(ctx: Context, overrides: tuple[str, ...] = (), slack_s: float = 3
     )]
 
 
-# ------------------------------------------------------------------------------------ 8 sweeps
+# ------------------------------------------------------------------------------------ 8, 9 sweeps
 GPU_GRID = ("model=logreg,mlp,cnn,rnn", "seed=1,2,3,4")  # 16 small image jobs
 CPU_GRID = ("model=logreg,mlp", "seed=1,2")  # 4 jobs: what a 2-core machine can time
+LAUNCHER_GRID = ("model=logreg,mlp", "seed=1,2,3,4")  # 8 jobs, the same through every launcher (comparison 9)
+# hydra/launcher=slurm on the cluster's default partition (or ZOO_SLURM_PARTITION), one CPU per job, polled every
+# second; the time limit only guards against a runaway job.
+SLURM = ("hydra/launcher=slurm", "hydra.launcher.poll_s=1", "hydra.launcher.cpus_per_task=1",
+         "hydra.launcher.timeout_min=30")
+# A launcher's log line for a job whose result reached the sweep (zoo/run/slurm.py), with its logging time stamp.
+RESULT_LINE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+)\].*SLURM job (\d+_\d+) \S+: COMPLETED\s*$", re.M)
+
+
+def grid_size(grid: tuple[str, ...]) -> int:
+    """Jobs of a Hydra grid such as ``("model=logreg,mlp", "seed=1,2")`` (4)."""
+    n = 1
+    for axis in grid:
+        n *= len(axis.split("=", 1)[1].split(","))
+    return n
+
+
+def _mnist_ready(ctx: Context) -> str | None:
+    """Why no sweep can run (no MNIST), else None, with the archives decompressed before anything is timed.
+
+    A fresh data folder is decompressed by the first job that reads it: that job would pay for it, and parallel
+    jobs would write the same files at once.
+    """
+    if not (ctx.data_dir / "MNIST" / "raw").is_dir():
+        return f"no MNIST in {ctx.data_dir}"
+    from datamodules.mnist import MNISTDataModule
+
+    MNISTDataModule(data_dir=ctx.data_dir, download=False).prepare_data()
+    return None
+
+
+def _sweep_side(ctx: Context, name: str, grid: tuple[str, ...], job: list[str], launcher: tuple[str, ...],
+                runs: dict[str, dict]) -> Side:
+    """One side of a sweep comparison: runs ``python train.py -m <launcher> <grid> <job>`` in a fresh folder.
+
+    Each call returns the command's wall seconds (imports and launcher included), checks that every job wrote
+    ``metrics.json``, and keeps the command's start and end (epoch seconds), output and sweep folder in
+    ``runs[name]`` (the last call's).
+    """
+    env, work = _env(ctx), ctx.work_dir / "sweeps"
+    work.mkdir(parents=True, exist_ok=True)
+
+    def run() -> float:
+        log_dir = work / f"{name}-{len(list(work.glob(name + '-*')))}"
+        command = [sys.executable, str(ROOT / "train.py"), "-m", *launcher, *grid, *job,
+                   f"trainer.accelerator={ctx.accelerator}", "data.download=false", f"paths.data_dir={ctx.data_dir}",
+                   f"paths.log_dir={log_dir}"]
+        start = time.time()
+        seconds, proc = _run(command, env, work)
+        done = list(log_dir.glob("multiruns/*/*/metrics.json"))
+        if len(done) != grid_size(grid):
+            raise RuntimeError(f"{len(done)} of {grid_size(grid)} sweep jobs wrote metrics.json in {log_dir}")
+        runs[name] = {"start": start, "end": start + seconds, "output": proc.stdout + proc.stderr,
+                      "sweep_dir": str(done[0].parents[1])}
+        return seconds
+
+    return run
+
+
+def _job_overrides(limit_batches: int | None, overrides: tuple[str, ...]) -> list[str]:
+    """One epoch per job (``limit_batches`` training batches and 2 validation/test batches; None: all)."""
+    job = ["trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0"]
+    if limit_batches is not None:
+        job += [f"trainer.limit_train_batches={limit_batches}", "trainer.limit_val_batches=2",
+                "trainer.limit_test_batches=2"]
+    return [*job, *overrides]
+
+
+def _case(grid: tuple[str, ...], limit_batches: int | None) -> str:
+    return f"{grid_size(grid)}-job grid ({' '.join(grid)}), 1 epoch of {limit_batches or 'all'} batches each"
 
 
 def sweep_throughput(ctx: Context, grid: tuple[str, ...] | None = None, n_jobs: int | None = None,
@@ -134,42 +209,20 @@ def sweep_throughput(ctx: Context, grid: tuple[str, ...] | None = None, n_jobs: 
     """
     grid = grid or (GPU_GRID if ctx.cuda else CPU_GRID)
     n_jobs = n_jobs or (8 if ctx.cuda else 2)
-    if not (ctx.data_dir / "MNIST" / "raw").is_dir():
-        return [skipped(SWEEP, f"no MNIST in {ctx.data_dir}")]
-    env, work = _env(ctx), ctx.work_dir / "sweeps"
-    work.mkdir(parents=True, exist_ok=True)
-    n_grid = 1
-    for axis in grid:
-        n_grid *= len(axis.split("=", 1)[1].split(","))
-    job = ["trainer.max_epochs=1", "callbacks.progress_bar.refresh_rate=0"]
-    if limit_batches is not None:
-        job += [f"trainer.limit_train_batches={limit_batches}", "trainer.limit_val_batches=2",
-                "trainer.limit_test_batches=2"]
-    count = {"n": 0}
-
-    def side(*launcher: str) -> float:
-        def run() -> float:
-            count["n"] += 1
-            log_dir = work / f"sweep{count['n']}"
-            command = [sys.executable, str(ROOT / "train.py"), "-m", *launcher, *grid, *job, *overrides,
-                       f"trainer.accelerator={ctx.accelerator}", "data.download=false",
-                       f"paths.data_dir={ctx.data_dir}", f"paths.log_dir={log_dir}"]
-            seconds, _ = _run(command, env, work)
-            done = list(log_dir.glob("multiruns/*/*/metrics.json"))
-            if len(done) != n_grid:
-                raise RuntimeError(f"{len(done)} of {n_grid} sweep jobs wrote metrics.json in {log_dir}")
-            return seconds
-
-        return run
-
-    times = interleave({"joblib": side("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"),
-                        "sequential": side()}, repeats or ctx.repeats, 0)
+    if reason := _mnist_ready(ctx):
+        return [skipped(SWEEP, reason)]
+    job, runs = _job_overrides(limit_batches, overrides), {}
+    times = interleave({
+        "joblib": _sweep_side(ctx, "joblib", grid, job, ("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"),
+                              runs),
+        "sequential": _sweep_side(ctx, "sequential", grid, job, (), runs),
+    }, repeats or ctx.repeats, 0)
+    n_grid = grid_size(grid)
     par_s, seq_s = median(times["joblib"]), median(times["sequential"])
     par_rate, seq_rate = 3600 * n_grid / par_s, 3600 * n_grid / seq_s
     goal = 3.0 if ctx.cuda else None
     return [Row(
-        comparison=SWEEP, case=(f"{n_grid}-job grid ({' '.join(grid)}), 1 epoch of "
-                                f"{limit_batches or 'all'} batches each, joblib n_jobs={n_jobs}"),
+        comparison=SWEEP, case=f"{_case(grid, limit_batches)}, joblib n_jobs={n_jobs}",
         unit="jobs/hour", ours=par_rate, baseline=seq_rate, ratio=par_rate / seq_rate,
         goal=f">= {goal:g}x" if goal else ">= 3x on a GPU (not judged on CPU)",
         met=(par_rate / seq_rate >= goal) if goal else None,
@@ -177,3 +230,141 @@ def sweep_throughput(ctx: Context, grid: tuple[str, ...] | None = None, n_jobs: 
               f"{os.cpu_count()} CPU cores",
         extra={"joblib_s": times["joblib"], "sequential_s": times["sequential"], "jobs": n_grid},
     )]
+
+
+# ------------------------------------------------------------------------------------ 9 sweep launchers
+def slurm_unavailable() -> str | None:
+    """Why no SLURM cluster can take jobs from here (``sinfo`` missing or not answering), else None."""
+    if shutil.which("sinfo") is None:
+        return "no SLURM here (sinfo is not on PATH)"
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%P %a %D %t"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 30 s"
+    if done.returncode != 0 or not done.stdout.strip():
+        said = (done.stderr.strip().splitlines() or ["no partitions listed"])[-1]
+        return f"sinfo does not answer (exit {done.returncode}: {said})"
+    return None
+
+
+def _load() -> str:
+    """The load averages as ``uptime`` prints them (1, 5, 15 minutes)."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _local_epoch(stamp: str) -> float:
+    """Epoch seconds of a local time stamp as SLURM and Python's logging print it (``2026-12-04T19:32:53``)."""
+    return datetime.fromisoformat(stamp.replace(",", ".")).timestamp()
+
+
+def slurm_accounting(array_ids: set[str], wanted: set[str], wait_s: float = 20.0) -> str:
+    """``sacct -n -P -X -o JobID,Submit,Start,End,State`` of the arrays, once every ``wanted`` task has ended.
+
+    A job's record reaches sacct 1-3 s after it ends, so this asks again (once a second) for up to ``wait_s``.
+    """
+    command = ["sacct", "-n", "-P", "-X", "-j", ",".join(sorted(array_ids)), "-o", "JobID,Submit,Start,End,State"]
+    deadline = time.monotonic() + wait_s
+    while True:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        ended = {line.split("|")[0] for line in done.stdout.splitlines()
+                 if line.count("|") == 4 and line.split("|")[3] not in ("Unknown", "None", "")}
+        if done.returncode != 0 or wanted <= ended or time.monotonic() > deadline:
+            if done.returncode != 0:
+                raise RuntimeError(f"`{' '.join(command)}` exited {done.returncode}: {done.stderr.strip()[-300:]}")
+            return done.stdout
+        time.sleep(1)
+
+
+def slurm_overheads(output: str, accounting: str, start: float, end: float) -> dict:
+    """Per-job times of a SLURM sweep from the launcher's log and sacct's records (all in seconds).
+
+    - ``queue_s``: submission -> start (sacct ``Submit`` to ``Start``: scheduling and waiting for a free CPU);
+    - ``handback_s``: end -> result (sacct ``End`` to the launcher's ``COMPLETED`` log line: the job's result
+      reached the sweep; it polls squeue every ``poll_s``);
+    - ``run_s``: start -> end (the job itself: interpreter, imports, training, test);
+    - ``startup_s``: the sweep command's start -> the first submission (Hydra, planning, ``sbatch --test-only``);
+    - ``tail_s``: the last result -> the sweep command's end.
+
+    sacct's times have 1-second resolution; a job with no ``COMPLETED`` line gets the command's end.
+    """
+    results = {job: _local_epoch(stamp) for stamp, job in RESULT_LINE.findall(output)}
+    jobs = {}
+    for line in accounting.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 5 or "_" not in parts[0] or "[" in parts[0]:
+            continue
+        job, submit, begin, finish, state = parts
+        if state.split()[0] != "COMPLETED":
+            raise RuntimeError(f"SLURM job {job} ended {state} (sacct): not a completed sweep")
+        jobs[job] = [_local_epoch(submit), _local_epoch(begin), _local_epoch(finish), results.get(job, end)]
+    if not jobs:
+        raise RuntimeError(f"sacct listed no job of the sweep: {accounting.strip()[-300:]!r}")
+    submits, begins, finishes, results_at = zip(*jobs.values(), strict=True)
+    return {
+        "jobs": sorted(jobs),
+        "queue_s": [b - s for s, b, _, _ in jobs.values()],
+        "handback_s": [r - f for _, _, f, r in jobs.values()],
+        "run_s": [f - b for _, b, f, _ in jobs.values()],
+        "startup_s": min(submits) - start,
+        "tail_s": end - max(results_at),
+        "wall_s": end - start,
+        "result_lines": len(results),
+    }
+
+
+def sweep_launchers(ctx: Context, grid: tuple[str, ...] = LAUNCHER_GRID, n_jobs: int = 2,
+                    limit_batches: int | None = 50, repeats: int | None = 1,
+                    launchers: tuple[str, ...] = ("slurm", "basic", "joblib"),
+                    overrides: tuple[str, ...] = ()) -> list[Row]:
+    """The same grid through the local SLURM cluster, the basic launcher and joblib: jobs per hour of each.
+
+    Every side is one whole ``python train.py -m`` command (see :func:`sweep_throughput`); rates are compared with
+    the basic launcher's. For SLURM also the per-job overhead (:func:`slurm_overheads`): median and max of
+    submission -> start and end -> result, and the command's wall time. Without a cluster that answers ``sinfo``
+    the SLURM side is a skipped row and the others still run.
+    """
+    if reason := _mnist_ready(ctx):
+        return [skipped(LAUNCHERS, reason)]
+    load_before = _load()
+    rows: list[Row] = []
+    sides = {"slurm": SLURM, "basic": (), "joblib": ("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}")}
+    chosen = [name for name in sides if name in launchers]
+    if "slurm" in chosen and (reason := slurm_unavailable()):
+        chosen.remove("slurm")
+        rows.append(skipped(LAUNCHERS, reason, case="slurm: local cluster, cpus_per_task=1"))
+    job, runs = _job_overrides(limit_batches, overrides), {}
+    times = interleave({name: _sweep_side(ctx, name, grid, job, sides[name], runs) for name in chosen},
+                       repeats or ctx.repeats, 0)
+    n_grid, case = grid_size(grid), _case(grid, limit_batches)
+    rates = {name: 3600 * n_grid / median(seconds) for name, seconds in times.items()}
+    base = rates.get("basic")
+    cases = {"slurm": "slurm (local cluster, cpus_per_task=1, poll_s=1)", "basic": "basic launcher (one job after "
+             "the other, one process)", "joblib": f"joblib n_jobs={n_jobs}"}
+    load = f"load average (1/5/15 min) {load_before} at the start, {_load()} at the end, {os.cpu_count()} CPU cores"
+    for name in chosen:
+        rows.append(Row(
+            comparison=LAUNCHERS, case=f"{case}: {cases[name]}", unit="jobs/hour", ours=rates[name], baseline=base,
+            ratio=rates[name] / base if base else None, goal="reported (vs the basic launcher)",
+            notes=f"wall {median(times[name]):.1f} s for {n_grid} jobs; {load}",
+            extra={"seconds": times[name], "jobs": n_grid, "sweep_dir": runs[name]["sweep_dir"]}))
+    if "slurm" in chosen:
+        last = runs["slurm"]
+        arrays = {job.split("_")[0] for _, job in RESULT_LINE.findall(last["output"])}
+        if not arrays:
+            raise RuntimeError(f"no `SLURM job <id>: COMPLETED` line in the sweep's output: {last['output'][-800:]}")
+        wanted = {job for _, job in RESULT_LINE.findall(last["output"])}
+        try:
+            times_s = slurm_overheads(last["output"], slurm_accounting(arrays, wanted), last["start"], last["end"])
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:  # e.g. a cluster without accounting
+            return [*rows, skipped(LAUNCHERS, f"no per-job times: {err}", case="slurm per-job overhead")]
+        spread = (f"run (start -> end) median {median(times_s['run_s']):.0f} s; command start -> first submission "
+                  f"{times_s['startup_s']:.1f} s; last result -> command end {times_s['tail_s']:.1f} s; "
+                  f"total wall {times_s['wall_s']:.1f} s; job arrays {','.join(sorted(arrays))}")
+        for key, what in (("queue_s", "submission -> start (sacct Submit, Start)"),
+                          ("handback_s", "end -> result (sacct End, launcher's COMPLETED line)")):
+            rows.append(Row(
+                comparison=LAUNCHERS, case=f"slurm per-job overhead: {what}", unit="s (median)",
+                ours=median(times_s[key]), goal="reported",
+                notes=f"max {max(times_s[key]):.1f} s over {n_grid} jobs (1-s resolution); {spread}",
+                extra=times_s))
+    return rows

@@ -1,8 +1,8 @@
 """Run every speed comparison of the zoo in one process; print a table and write the results.
 
-    python benchmarks/run.py [--device cpu|cuda] [--quick] [--data-dir DIR] [--only 1,2,...]
+    python benchmarks/run.py [--device cpu|cuda] [--quick] [--data-dir DIR] [--only 1,2,...] [--name NAME]
 
-Writes ``benchmarks/results/<device>[-quick].json`` and ``.md`` (date, hardware, versions, table).
+Writes ``benchmarks/results/<device>[-quick].json`` and ``.md`` (date, hardware, versions, table), or ``<NAME>.*``.
 A comparison whose data is missing is recorded as ``skipped: <reason>``; the others still run.
 """
 
@@ -38,6 +38,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "seed_experiment": {"rounds": 1, "epochs": 10_000},  # one round at the configured size
         "fixed_cost": {},
         "sweeps": {"limit_batches": 200, "repeats": 2},
+        "sweep_launchers": {"limit_batches": 50, "repeats": 1},
     },
     "quick": {
         "pipeline": {"max_batches": 100},
@@ -48,6 +49,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "seed_experiment": {"rounds": 1, "epochs": 1_000},
         "fixed_cost": {},
         "sweeps": {"limit_batches": 10, "repeats": 1},
+        "sweep_launchers": {"limit_batches": 10, "repeats": 1},
     },
 }
 
@@ -65,6 +67,7 @@ def comparisons() -> dict[str, tuple[str, Callable[..., list[Row]]]]:
         "6": ("seed_experiment", graph.seed_experiment),
         "7": ("fixed_cost", process.fixed_cost),
         "8": ("sweeps", process.sweep_throughput),
+        "9": ("sweep_launchers", process.sweep_launchers),
     }
 
 
@@ -74,12 +77,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: 1-5 in under 2 minutes on an idle CPU")
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", "data")),
                    help="folder with MNIST/raw, Cora/raw, nyc_zip/ (default: $ZOO_DATA_DIR or ./data)")
-    p.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated comparison numbers")
+    p.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated comparison numbers")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per side (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads for both sides (default on cpu: 1, see benchmarks/README.md; "
                         "0 keeps PyTorch's choice, one per core)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    p.add_argument("--name", default=None,
+                   help="results file name without suffix (default: <device>[-quick]; e.g. cpu_sweeps for --only 9)")
     return p.parse_args(argv)
 
 
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     repeats = args.repeats or (3 if args.quick else 5)
     rows: list[Row] = []
     start = time.perf_counter()
-    name = args.device + ("-quick" if args.quick else "")
+    name = args.name or args.device + ("-quick" if args.quick else "")
     env = environment(device)
     env["mode"] = mode
 

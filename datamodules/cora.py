@@ -1,9 +1,10 @@
-"""Cora citation graph (Planetoid, public split)."""
+"""Cora citation graph (Planetoid; its public split, or any split of :mod:`datamodules.splits`)."""
 
 import hashlib
 import pickle
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch_geometric.data import Data
@@ -99,8 +100,13 @@ class CoraDataModule(GraphDataModule):
     """Cora: 2,708 papers, 1,433 bag-of-words features (row-normalised), 7 classes, public split 140/500/1000.
 
     Files: ``<data_dir>/Cora/raw/ind.cora.*`` (the Planetoid files, as PyG's ``Planetoid`` downloads them);
-    the processed graph is cached in ``<data_dir>/Cora/processed/``.
+    the processed graph is cached in ``<data_dir>/Cora/processed/``. ``split=public`` (default) keeps the files'
+    split; ``per_class`` draws the random splits of Shchur et al. (20 training and 30 validation nodes per class,
+    the rest test; see :class:`~datamodules.graph.GraphDataModule` for every split key).
     """
+
+    split_names: ClassVar[tuple[str, ...]] = ("public", "random", "kfold", "per_class")
+    default_split: ClassVar[str] = "public"
 
     def _missing_help(self) -> str:
         return (
@@ -110,7 +116,8 @@ class CoraDataModule(GraphDataModule):
             f"Cora/raw/."
         )
 
-    def load(self) -> Data:
+    def read(self) -> Data:
+        """The Planetoid graph with its public split masks."""
         raw = self.data_dir / "Cora" / "raw"
         if not self.download and not all((raw / f).is_file() for f in CORA_FILES):
             raise DataNotFoundError(self._missing_help() + " Downloading is off (data.download=false).")

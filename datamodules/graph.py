@@ -9,6 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data
 
+from datamodules.splits import TRAIN_FRAC, VAL_FRAC, Masks, SplitOptions
+
 
 def _identity(data: Data) -> Data:
     return data
@@ -22,30 +24,72 @@ def train_labels(data: Data) -> torch.Tensor:
 class GraphDataModule(L.LightningDataModule):
     """One PyG ``Data`` (with ``train_mask``/``val_mask``/``test_mask``) served as the single batch of each stage.
 
-    Subclasses implement :meth:`load` (read or download the files, add the masks). The graph moves to the
-    training device once; every epoch then reuses it. Full-batch training runs on one device. The graph also
-    carries ``y_train`` (:func:`train_labels`): the training labels, -1 elsewhere, for models that read labels.
-    ``graph_attributes`` names what the graph carries beyond ``x``, ``y``, ``edge_index`` and the masks (e.g.
-    ``edge_weight``); a network's ``needs`` must be among them (checked before a run, see ``zoo/run/compatibility.py``).
+    Subclasses implement :meth:`read` (read or download the files) and, for features computed from the training
+    labels, :meth:`add_label_features`; :meth:`load` puts the split masks between the two. The split is chosen
+    here for every graph dataset (``data.split``, see :class:`~datamodules.splits.SplitOptions`);
+    ``split_names`` lists the ones a dataset offers (``public`` where its files carry a split). The graph moves to
+    the training device once; every epoch then reuses it. Full-batch training runs on one device. The graph also carries ``y_train``
+    (:func:`train_labels`): the training labels, -1 elsewhere, for models that read labels. ``graph_attributes``
+    names what the graph carries beyond ``x``, ``y``, ``edge_index`` and the masks (e.g. ``edge_weight``); a
+    network's ``needs`` must be among them (checked before a run, see ``zoo/run/compatibility.py``).
 
     Args:
         data_dir: Folder holding the dataset's folder.
         download: Fetch missing files from the public source.
+        split: ``public``, ``random``, ``kfold`` or ``per_class`` (null: ``default_split``).
+        split_seed: Seed of the split (``kfold``: with ``repeat``).
+        train_frac: ``random``: fraction of each class used for training.
+        val_frac: ``random``: fraction used for validation (the rest is the test split).
+        folds: ``kfold``: number of folds (null: 5).
+        fold: ``kfold``: the test fold, ``0..folds-1``; validation is fold ``fold + 1`` (null: 0).
+        repeat: ``kfold``: which repeat, a partition of its own (null: 0).
+        train_per_class: ``per_class``: training nodes per class (null: 20).
+        val_per_class: ``per_class``: validation nodes per class (null: 30; the rest is test).
+        label_rate: Label scarcity (``random``/``kfold``): keep ``label_rate`` of each class's nodes as training
+            nodes, a nested seeded subset of the split's (null: all of them).
+        labels_per_class: Label scarcity (any split): keep this many training nodes per class (null: all).
     """
 
     kind: ClassVar[str] = "graph"
     task: ClassVar[str] = "zoo.tasks.NodeClassifier"
     graph_attributes: ClassVar[tuple[str, ...]] = ("y_train",)
+    split_names: ClassVar[tuple[str, ...]] = ("random", "kfold", "per_class")
+    default_split: ClassVar[str] = "random"
 
-    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True) -> None:
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, split: str | None = None,
+                 split_seed: int = 0, train_frac: float = TRAIN_FRAC, val_frac: float = VAL_FRAC,
+                 folds: int | None = None, fold: int | None = None, repeat: int | None = None,
+                 train_per_class: int | None = None, val_per_class: int | None = None,
+                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
         super().__init__()
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
+        self.split_options = SplitOptions(
+            split or self.default_split, split_seed, train_frac, val_frac, folds=folds, fold=fold, repeat=repeat,
+            train_per_class=train_per_class, val_per_class=val_per_class, label_rate=label_rate,
+            labels_per_class=labels_per_class,
+        )
+        self.split_options.check(self.split_names)
         self.data: Data | None = None
 
-    def load(self) -> Data:
-        """The graph with its split masks (downloading/processing the files when needed)."""
+    def read(self) -> Data:
+        """The graph as stored (downloading/processing the files when needed), with its own masks if it has any."""
         raise NotImplementedError
+
+    def split_masks(self, data: Data) -> Masks:
+        """``(train, val, test)`` masks of the chosen split (``data``'s own masks for ``split=public``)."""
+        public = tuple(data[f"{s}_mask"] for s in ("train", "val", "test")) if "train_mask" in data else None
+        return self.split_options.masks(data.y, public)
+
+    def add_label_features(self, data: Data) -> Data:
+        """Features computed from the training labels (after the split): none by default."""
+        return data
+
+    def load(self) -> Data:
+        """The graph with its split masks and the features that read the training labels."""
+        data = self.read()
+        data.train_mask, data.val_mask, data.test_mask = self.split_masks(data)
+        return self.add_label_features(data)
 
     def prepare_data(self) -> None:
         if self.data is None:  # download and process once, on rank zero (the run builds the data before the Trainer)

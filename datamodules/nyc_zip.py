@@ -11,38 +11,23 @@ from torch_geometric.data import Data
 
 from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
+from datamodules.splits import TRAIN_FRAC, VAL_FRAC, random_split_masks
 from zoo.errors import ConfigError, DataNotFoundError
 from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_votes
 
-
-def stratified_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed: int
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Seeded per-class split of the nodes into train/val/test boolean masks (the rest of each class is test)."""
-    if not (0 < train_frac < 1 and 0 <= val_frac < 1 and train_frac + val_frac < 1):
-        raise ConfigError(f"data.train_frac={train_frac}, data.val_frac={val_frac}: need 0 < train_frac, 0 <= val_frac "
-                          f"and train_frac + val_frac < 1 (the rest is the test split): lower one of them.")
-    g = torch.Generator().manual_seed(seed)
-    masks = [torch.zeros_like(y, dtype=torch.bool) for _ in range(3)]
-    for c in y.unique():
-        idx = (y == c).nonzero().view(-1)
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        n_train = max(1, round(train_frac * len(idx)))
-        n_val = round(val_frac * len(idx))
-        for mask, part in zip(masks, (idx[:n_train], idx[n_train:n_train + n_val], idx[n_train + n_val:]), strict=True):
-            mask[part] = True
-    for name, mask in zip(("train", "val", "test"), masks, strict=True):
-        if not mask.any() and (name != "val" or val_frac > 0):
-            raise ConfigError(f"data.train_frac={train_frac}, data.val_frac={val_frac} leave the {name} split empty "
-                              f"({len(y)} nodes): choose fractions that leave every split some nodes.")
-    return masks[0], masks[1], masks[2]
+# The seeded stratified split, under the name benchmarks and older code import.
+stratified_masks = random_split_masks
 
 
 class NYCZipDataModule(GraphDataModule):
     """NYC ZIP graph (see :class:`~datamodules.nyc_zip_dataset.NYCZipDataset`) with seeded, class-stratified splits.
 
     The seed notebook trained on a random 80% of the ZIPs and validated on the rest; here a held-out test split is
-    added (``train_frac``/``val_frac``, the rest is test). ``split_seed`` defaults to the run's seed in the config,
-    so a sweep over seeds also varies the split, and every model run with the same seed sees the same split.
+    added (``split=random``: ``train_frac``/``val_frac``, the rest is test). ``split=kfold`` (repeated stratified
+    k-fold) tests every ZIP once per repeat; ``label_rate`` keeps fewer training ZIPs (label scarcity); see
+    :class:`~datamodules.graph.GraphDataModule` for every split key. ``split_seed`` defaults to the run's seed in
+    the config, so a sweep over seeds also varies the split, and every model run with the same seed sees the same
+    split.
 
     Node features ``x``: the 5 scaled ZIP features (``include_acs``); ``include_prior`` appends the one-hot ``initialFeat`` prior (the
     borough with the nearest centroid: geometry, not the label; 5 columns), ``missing_indicator`` appends 5 0/1 columns
@@ -54,9 +39,8 @@ class NYCZipDataModule(GraphDataModule):
     Args:
         data_dir: Folder holding ``nyc_zip/raw/`` (files) and ``nyc_zip/processed/`` (cache).
         download: Fetch missing files from their pinned sources.
-        train_frac: Fraction of each borough's ZIPs used for training.
-        val_frac: Fraction used for validation (the rest is the test split).
-        split_seed: Seed of the split.
+        split, split_seed, train_frac, val_frac, folds, fold, repeat, train_per_class, val_per_class, label_rate,
+            labels_per_class: The split (:class:`~datamodules.graph.GraphDataModule`); default: 60/20/20 random.
         include_acs: Use the 5 scaled ZIP features (off: only the columns switched on below).
         include_prior: Append the one-hot prior borough guess to the features.
         missing_indicator: Append 5 0/1 columns marking imputed values.
@@ -69,12 +53,16 @@ class NYCZipDataModule(GraphDataModule):
     class_names: tuple[str, ...] = BOROUGHS
     graph_attributes: ClassVar[tuple[str, ...]] = ("y_train", "edge_weight", "initial_feat", "x_missing", "zip")
 
-    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, train_frac: float = 0.6,
-                 val_frac: float = 0.2, split_seed: int = 0, include_acs: bool = True,
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, train_frac: float = TRAIN_FRAC,
+                 val_frac: float = VAL_FRAC, split_seed: int = 0, include_acs: bool = True,
                  include_prior: bool = False, missing_indicator: bool = False, flow_shares: bool = False,
-                 flow_directions: Sequence[str] = ("out", "in"), flow_normalization: str = "column") -> None:
-        super().__init__(data_dir, download)
-        self.train_frac, self.val_frac, self.split_seed = train_frac, val_frac, split_seed
+                 flow_directions: Sequence[str] = ("out", "in"), flow_normalization: str = "column",
+                 split: str | None = None, folds: int | None = None, fold: int | None = None,
+                 repeat: int | None = None, train_per_class: int | None = None, val_per_class: int | None = None,
+                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
+        super().__init__(data_dir, download, split=split, split_seed=split_seed, train_frac=train_frac,
+                         val_frac=val_frac, folds=folds, fold=fold, repeat=repeat, train_per_class=train_per_class,
+                         val_per_class=val_per_class, label_rate=label_rate, labels_per_class=labels_per_class)
         if not (include_acs or include_prior or missing_indicator or flow_shares):
             raise ValueError("NYCZipDataModule needs node features: set include_acs, include_prior or "
                              "flow_shares to true.")
@@ -97,7 +85,7 @@ class NYCZipDataModule(GraphDataModule):
         """The NYC ZIP boundaries (for maps); may be absent."""
         return self.root / "raw" / "ZIP_CODE_040114.shp"
 
-    def load(self) -> Data:
+    def read(self) -> Data:
         try:
             data = NYCZipDataset(self.root, download=self.download)[0]
         except PermissionError as err:
@@ -105,9 +93,10 @@ class NYCZipDataModule(GraphDataModule):
                 f"Cannot write the processed NYC ZIP graph under {self.root} ({err.filename}): it is read-only. Copy "
                 f"the folder to a writable place and point data.data_dir (or ZOO_DATA_DIR) there."
             ) from err
-        data.train_mask, data.val_mask, data.test_mask = stratified_masks(
-            data.y, self.train_frac, self.val_frac, self.split_seed
-        )
+        return data
+
+    def add_label_features(self, data: Data) -> Data:
+        """The node features ``x`` chosen by the ``include_*``/``flow_shares`` options (flow shares: training labels)."""
         parts = [data.x] if self.include_acs else []
         if self.include_prior:
             parts.append(F.one_hot(data.initial_feat, len(BOROUGHS)).float())

@@ -138,6 +138,7 @@ def fake_run(root: Path, name: str, model: str, seed: int, acc: float) -> Path:
     (run / ".hydra").mkdir(parents=True)
     choices = {"hydra": {"runtime": {"choices": {"model": model, "data": "nyc_zip"}}}}
     (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(choices))
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"model": {}, "data": {}}))  # as Hydra writes one
     (run / "metrics.json").write_text(json.dumps({"test/acc": acc, "seed": seed, "params": 1.0}))
     (run / "predictions_map.png").write_bytes(f"{model}-{seed}".encode())
     return run

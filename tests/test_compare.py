@@ -1,4 +1,5 @@
-"""``python -m zoo.run.compare``: a leaderboard of like runs from run directories alone."""
+"""``python -m zoo.run.compare`` (an alias of ``python -m zoo.report``): a leaderboard of like runs from run
+directories alone."""
 
 import json
 import math
@@ -9,7 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from zoo.run.compare import collect, leaderboard, main, plot
+from zoo.report.plots import leaderboard_plot
+from zoo.report.runs import collect
+from zoo.report.tables import frame, leaderboard
+from zoo.run.compare import main
 
 BASE = {"seed": 1, "model_name": "${hydra:runtime.choices.model}", "paths": {"output_dir": "/somewhere"},
         "trainer": {"max_epochs": 5, "enable_progress_bar": True}, "data": {"batch_size": 128, "split_seed": "${seed}"},
@@ -64,15 +68,16 @@ def sweep(tmp_path) -> Path:
 
 
 def test_only_like_finished_runs_are_averaged(sweep, capsys):
-    main([str(sweep.parent)])  # a folder of sweeps works too
+    main([str(sweep.parent), "--n-boot", "200"])  # a folder of sweeps works too
     table = pd.read_csv(sweep.parent / "leaderboard.csv")
     # Grouped by the whole config minus seed and paths: max_epochs splits the MLP runs, and is shown.
-    assert list(table.columns[:3]) == ["model", "data", "trainer.max_epochs"]
+    assert list(table.columns[:4]) == ["model", "data", "kind", "trainer.max_epochs"]
     assert list(zip(table.model, table["trainer.max_epochs"], table.runs, strict=True)) == [
         ("mlp", 200, 2), ("mlp", 5, 3), ("logreg", 5, 1)]  # refused/unfinished runs are no rows
+    assert list(table.label) == ["mlp (trainer.max_epochs=200)", "mlp (trainer.max_epochs=5)", "logreg"]
     mlp5 = table.iloc[1]
     assert mlp5.test_acc_mean == pytest.approx(0.92) and mlp5.test_acc_std == pytest.approx(0.02)  # sample std
-    assert mlp5.epochs == 5 and mlp5.seeds == "1 2 3"
+    assert mlp5.epochs == 5 and mlp5.seeds == "1 2 3" and mlp5.kind == "train"
     assert math.isnan(table.iloc[2].test_acc_std)  # n = 1: no spread to show
 
     markdown = (sweep.parent / "leaderboard.md").read_text()
@@ -85,24 +90,27 @@ def test_only_like_finished_runs_are_averaged(sweep, capsys):
 
 
 def test_per_seed_table_pairs_groups_on_shared_seeds(sweep):
-    main([str(sweep)])
+    main([str(sweep), "--n-boot", "200"])
     seeds = pd.read_csv(sweep / "per_seed.csv").set_index("seed")
     best, mlp5 = "mlp (trainer.max_epochs=200)", "mlp (trainer.max_epochs=5)"
-    assert list(seeds.index[:2]) == ["1", "2"]  # seed 3 has one group only
-    assert seeds.loc["1", best] == pytest.approx(0.95) and seeds.loc["2", mlp5] == pytest.approx(0.92)
-    assert seeds.loc["Δ vs best (mean)", mlp5] == pytest.approx(-0.045)  # paired over seeds 1 and 2
-    assert seeds.loc["Δ vs best (std)", mlp5] == pytest.approx(0.0071, abs=1e-4)
+    assert list(seeds.index) == [1, 2, 3] and list(seeds.columns) == ["data", best, mlp5, "logreg"]
+    assert seeds.loc[1, best] == pytest.approx(0.95) and seeds.loc[2, mlp5] == pytest.approx(0.92)
+    assert math.isnan(seeds.loc[3, best])  # not run on seed 3
+    paired = (sweep / "paired.md").read_text()
+    # Paired over seeds 1 and 2 only: -0.045 ± 0.007 (the unpaired means differ by 0.035).
+    assert f"| {mlp5} | 3 | 0.920 ± 0.020 | -0.045 ± 0.007 | 0 / 0 / 2 |" in paired
 
 
 def test_plot_axis_is_scaled_to_the_data(sweep):
-    runs = collect(sweep)
-    fig = plot(leaderboard(runs), runs, sweep / "plot.png")
+    runs = frame(collect(sweep))
+    fig = leaderboard_plot(leaderboard(runs), runs, sweep / "plot.png")
     (ax,) = fig.axes
     lo, hi = ax.get_xlim()
     assert 0.85 < lo < 0.90 and 0.96 < hi < 1.0  # not from 0: a one-point difference stays visible
     assert matplotlib.image.imread(sweep / "plot.png").shape[0] > 100
 
 
-def test_no_runs_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="No run directories"):
+def test_no_runs_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path)])
+    assert exit_info.value.code == 2 and "No run directories" in capsys.readouterr().err

@@ -17,6 +17,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # zoo.nets.layers.flow_operator: the one flow operator, shared by the flow baselines and the NYC flow-share features.
     "datamodules": ("datamodules", "zoo.errors", "zoo.nets.layers.flow_operator"),
     "zoo.run": ("zoo", "datamodules"),
+    "zoo.report": ("zoo.report", "zoo.errors"),
 }
 FIRST_PARTY = ("zoo", "datamodules")
 

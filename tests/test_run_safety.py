@@ -108,6 +108,8 @@ STAGES = {  # name: (script, signal, pause settings)
     "SIGTERM-sanity-check": ("train.py", signal.SIGTERM, ["stage=sanity", "batch=0"]),
     "SIGTERM-validation": ("train.py", signal.SIGTERM, ["stage=validate", "epoch=1", "batch=0"]),
     "SIGTERM-test": ("train.py", signal.SIGTERM, ["stage=test", "batch=0"]),
+    # Lightning finishes a stage whose last batch the signal reaches: the run must still not exit 0.
+    "SIGTERM-last-test-batch": ("train.py", signal.SIGTERM, ["stage=test", "batch=1"]),
     "SIGTERM-eval.py": ("eval.py", signal.SIGTERM, ["stage=test", "batch=0"]),
     "SIGINT-fit": ("train.py", signal.SIGINT, ["stage=train", "epoch=1", "batch=0"]),
     "SIGINT-test": ("train.py", signal.SIGINT, ["stage=test", "batch=0"]),
@@ -129,7 +131,8 @@ def test_signal_in_any_stage_exits_non_zero_without_metrics(tmp_path, data_dir, 
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 128 + sig, out[-3000:]
     assert f"Stopped by {'SIGTERM' if sig == signal.SIGTERM else 'Ctrl-C (SIGINT)'}" in out
-    assert not (run_dir / "metrics.json").exists()
+    # At the last test batch Lightning finishes the test: the complete result is kept, and the run still stops.
+    assert (run_dir / "metrics.json").exists() == (case == "SIGTERM-last-test-batch")
 
 
 # ------------------------------------------------------------------ 2. a resumed run keeps its whole history
@@ -316,6 +319,36 @@ def test_one_run_at_a_time_per_run_dir(tmp_path, data_dir, case):
             assert joined.returncode == 0 and joined.stdout.strip() == "False", joined.stderr[-2000:]
         else:
             assert alone.returncode != 0 and "is in use by another run" in alone.stderr
+
+
+def _slurm_task(job: str, rank: int, restarts: int = 0) -> dict[str, str]:
+    """The environment srun gives task ``rank`` of a two-task step of SLURM job ``job``."""
+    return {"SLURM_JOB_ID": job, "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),
+            "SLURM_RESTART_COUNT": str(restarts)}
+
+
+@pytest.mark.parametrize("case", ["same-job-rank-joins", "other-job-refused", "same-job-after-requeue-refused",
+                                  "rank-without-rank-zero-gives-up"])
+def test_the_ranks_of_one_slurm_job_share_its_lock(tmp_path, monkeypatch, case):
+    run_dir = tmp_path / "run"
+    if case == "rank-without-rank-zero-gives-up":  # rank 0 was refused or died: rank 1 must not wait forever
+        monkeypatch.setattr(lock, "JOIN_WAIT_S", 1.0)
+        for key, value in _slurm_task("7", rank=1).items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(ConfigError, match="Rank 1 of SLURM job 7 waited 1 s for rank 0"):
+            lock.acquire(run_dir)
+        return
+    for key, value in _slurm_task("7", rank=0).items():
+        monkeypatch.setenv(key, value)
+    with lock.run_dir_lock(run_dir) as owner:
+        assert owner
+        env = {"same-job-rank-joins": _slurm_task("7", 1), "other-job-refused": _slurm_task("8", 0),
+               "same-job-after-requeue-refused": _slurm_task("7", 0, restarts=1)}[case]
+        probe = _lock_probe(run_dir, {lock.TOKEN_ENV: "", **env})
+    if case == "same-job-rank-joins":
+        assert probe.returncode == 0 and probe.stdout.strip() == "False", probe.stderr[-2000:]
+    else:
+        assert probe.returncode != 0 and "is in use by another run" in probe.stderr
 
 
 # 12. what reproducibility depends on: the thread count is set and recorded (tests/test_speed.py).

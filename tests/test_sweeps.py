@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from tests.runs import TINY, output, run_train
 from zoo.run.runner import _resolve_ckpt
@@ -81,37 +80,52 @@ def test_optuna_search_two_trials(tmp_path, data_dir):
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.optimizer.weight_decay", "data.batch_size"}
 
 
-def test_slurm_launcher_composes(make_cfg, monkeypatch):
-    monkeypatch.setenv("ZOO_SLURM_PARTITION", "gpu-long")
-    cfg = make_cfg("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
-                   "hydra.launcher.gpus_per_node=4")
-    launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("SlurmLauncher")
-    assert launcher.partition == "gpu-long"
-    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)  # one task per GPU
-    assert launcher.additional_parameters.signal == "USR1@120"  # Lightning's requeue signal, 2 min early
-    assert launcher.timeout_min > 0
-    assert type(instantiate(launcher)).__name__ == "SlurmLauncher"  # the plugin accepts every setting
+@pytest.mark.parametrize(("overrides", "needs"), [
+    ([], {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": None}),
+    (["trainer=ddp_cpu", "trainer.devices=3"], {"nodes": 1, "tasks_per_node": 3, "gpus_per_node": None}),
+    (["trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2"],
+     {"nodes": 2, "tasks_per_node": 1, "gpus_per_node": None}),
+    (["trainer=gpu", "trainer.accelerator=gpu"], {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": 1}),
+    (["trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=4", "trainer.num_nodes=2"], {"nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4}),
+    (["data=cora", "model=gcn", "trainer=ddp_cpu", "trainer.devices=2"],  # one full graph: one device
+     {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": None}),
+], ids=["cpu", "ddp_cpu", "two-nodes", "gpu", "ddp-gpus", "full-batch-graph"])
+def test_slurm_tasks_and_gpus_follow_the_trainer(make_cfg, overrides, needs):
+    """(make_cfg sets trainer.accelerator=cpu: the GPU cases set it back.)"""
+    from zoo.run.slurm import trainer_resources
+
+    assert trainer_resources(make_cfg(*overrides)) == needs
 
 
-def test_slurm_job_script_requeues_through_lightning(make_cfg, tmp_path, monkeypatch):
-    """The sbatch script the launcher would submit: Lightning's SIGUSR1 (not submitit's USR2) and --requeue."""
+def test_slurm_gpu_count_must_be_given(make_cfg):
+    from zoo.errors import ConfigError
+    from zoo.run.slurm import trainer_resources
+
+    with pytest.raises(ConfigError, match="trainer.devices=<GPUs per node>"):
+        trainer_resources(make_cfg("trainer=ddp", "trainer.accelerator=gpu"))  # devices=-1: every GPU Lightning finds
+
+
+def test_slurm_launcher_composes_and_its_script_requeues_through_zoo(make_cfg, tmp_path, monkeypatch):
+    """The sbatch script the launcher submits: SIGUSR1 (Zoo's requeue signal, not submitit's USR2), --requeue."""
     submitit = pytest.importorskip("submitit")
-    monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 1))  # no srun here
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    monkeypatch.setenv("ZOO_SLURM_PARTITION", "gpu-long")
+    monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 1))  # no srun needed
+    from submitit.slurm.slurm import _make_sbatch_string
 
-    cfg = make_cfg("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
-    params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    params.pop("_target_")
-    executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm",
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
-    params.pop("submitit_folder")
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
-    script = executor._executor._make_submission_file_text("python train.py", "uid")
-    assert "#SBATCH --signal=USR1@120" in script and "USR2" not in script
-    assert "#SBATCH --requeue" in script and "#SBATCH --partition=gpu" in script
-    assert "#SBATCH --ntasks-per-node=1" in script and "#SBATCH --gpus-per-node=1" in script
+    cfg = make_cfg("hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}")
+    launcher = instantiate(cfg.hydra.launcher)
+    assert type(launcher).__name__ == "SlurmLauncher" and launcher.params["partition"] == "gpu-long"
+    assert launcher.params["max_num_timeout"] == cfg.max_requeues  # one budget for requeues
+    executor = launcher._executor({"nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4}, count=6)
+    script = _make_sbatch_string(command="python train.py", folder=tmp_path, map_count=6,
+                                 **executor._executor.parameters)
+    assert "#SBATCH --signal=USR1@120" in script and "USR2" not in script and "#SBATCH --requeue" in script
+    assert "#SBATCH --partition=gpu-long" in script and "#SBATCH --array=0-5%6" in script
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=4" in script
+    assert "#SBATCH --gpus-per-node=4" in script
+    cpu = _make_sbatch_string(command="x", folder=tmp_path, **launcher._executor(
+        {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": None}, count=1)._executor.parameters)
+    assert "gpus" not in cpu and "gres" not in cpu  # a CPU partition takes it
 
 
 def test_requeued_job_resumes_from_lightning_hpc_checkpoint(make_cfg, tmp_path):

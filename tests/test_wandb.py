@@ -16,7 +16,7 @@ wandb = pytest.importorskip("wandb")
 @pytest.fixture
 def wandb_env(tmp_path, monkeypatch):
     """No credentials, no network, nothing written outside tmp_path."""
-    for key in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY"):
+    for key in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "SLURM_JOB_ID"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.netrc login
     for key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
@@ -33,6 +33,25 @@ def test_wandb_is_offline_without_login(wandb_env, monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.delenv("WANDB_MODE")
     assert wandb_logger(save_dir=str(tmp_path))._wandb_init["mode"] == "online"
+    monkeypatch.setenv("SLURM_JOB_ID", "41")  # a compute node: offline even when logged in
+    assert wandb_logger(save_dir=str(tmp_path))._wandb_init["mode"] == "offline"
+
+
+def test_a_sweeps_jobs_form_one_wandb_group(wandb_env, make_cfg, tmp_path):
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    cfg = make_cfg("logger=wandb")
+    assert wandb_logger(save_dir=str(tmp_path), group="mnist")._wandb_init["group"] == "mnist"  # a single run
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
+        cfg.hydra.mode, cfg.hydra.sweep.dir = RunMode.MULTIRUN, str(tmp_path / "2026-12-04_10-00-00")
+    before = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert wandb_logger(save_dir=str(tmp_path), group="mnist")._wandb_init["group"] == "2026-12-04_10-00-00"
+    finally:
+        HydraConfig.instance().cfg = before  # other tests in this process run single runs
 
 
 def test_resumed_run_keeps_its_wandb_run_id(wandb_env, tmp_path):

@@ -3,6 +3,7 @@
 import errno
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -68,6 +70,13 @@ def reported_as_message() -> Iterator[None]:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         exit_with_message(err)
+    except InstantiationException as err:  # a constructor refused its arguments: its own message, not Hydra's
+        cause = err.__cause__
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or not isinstance(cause, ValueError):
+            raise
+        target = re.search(r"target '([\w.]+)'", str(err))
+        exit_with_message(cause if isinstance(cause, ZooError) else ConfigError(
+            f"{target.group(1).rsplit('.', 1)[-1] + ': ' if target else ''}{cause}"))
 
 
 def exit_with_message(err: ZooError) -> NoReturn:

@@ -1,6 +1,7 @@
 """What a run prints: the resolved config as a tree at the start, and no library noise (``configs/extras/``)."""
 
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,10 @@ def silence_noise(cfg: DictConfig) -> None:
         warnings.filterwarnings("ignore", category=category)
     # debug=overfit: Zoo's loaders stop shuffling themselves; Lightning only recognises torch's samplers.
     warnings.filterwarnings("ignore", message="You requested to overfit but enabled")
+    # SLURM's srun on PATH (a login node): Lightning suggests srun for every run. It matters only inside a SLURM
+    # allocation, started without srun; Zoo's launcher (hydra/launcher=slurm) and README's sbatch script use srun.
+    if "SLURM_JOB_ID" not in os.environ or "SLURM_STEP_ID" in os.environ:
+        warnings.filterwarnings("ignore", message="The `srun` command is available on your system but is not used")
     # Short runs (debug=limit): Zoo's tasks log once per epoch, so log_every_n_steps does not matter.
     warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging interval")
 

@@ -76,7 +76,7 @@ def _lightning_hydra_cmd(local_rank: int) -> tuple[Sequence[str], str]:
     return _hydra_subprocess_cmd(local_rank=local_rank)
 
 
-def _device_count(devices: object) -> int | None:
+def device_count(devices: object) -> int | None:
     """Devices that ``trainer.devices`` asks for, or None when Lightning decides (``auto``, ``-1``)."""
     if isinstance(devices, int):
         return None if devices == -1 else devices
@@ -97,7 +97,7 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
     if "trainer" not in cfg or kind_of_data(cfg.data._target_) != "graph":
         return cfg
     t = cfg.trainer
-    devices = _device_count(t.get("devices", 1))
+    devices = device_count(t.get("devices", 1))
     if devices == 1 and int(t.get("num_nodes", 1)) == 1:
         return cfg
     log.warning(

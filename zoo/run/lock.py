@@ -8,6 +8,10 @@ written by hand) is refused too, with the fix.
 DDP child ranks re-run ``train.py`` in the same run directory: the holder puts its token in the environment
 (``ZOO_RUN_TOKEN``) that Lightning's launcher passes on to them, and a process whose token matches the lock's
 joins the run instead of being refused. ``LOCAL_RANK`` alone proves nothing (it may be left in a shell).
+
+The tasks of one multi-task SLURM job step (``srun``, e.g. DDP over two nodes) are one run too: rank zero takes
+the lock and writes its job id (and requeue count) into it; the other ranks wait for that and join. A task of
+any other job, or of the same job before a requeue, is refused as usual.
 """
 
 import atexit
@@ -27,6 +31,30 @@ from zoo.errors import ConfigError
 LOCK_NAME = ".zoo.lock"
 TOKEN_ENV = "ZOO_RUN_TOKEN"
 _held: dict[Path, tuple[IO[str], int]] = {}  # lock file -> (open file, depth): re-entrant within a process
+
+
+JOIN_WAIT_S = 120.0
+
+
+def slurm_task() -> tuple[str, int] | None:
+    """``(job, rank)`` for a task of a multi-task SLURM job step (``srun``), else None. ``job`` counts requeues."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or "SLURM_STEP_ID" not in os.environ:
+        return None
+    job = f"{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_RESTART_COUNT', '0')}"
+    return job, int(os.environ.get("SLURM_PROCID", "0"))
+
+
+def _join_slurm_job(path: Path, job: str, rank: int) -> bool:
+    """Wait for rank zero of this SLURM job to hold the lock, then join its run (False: not the owner)."""
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while time.monotonic() < deadline:
+        if _read(path).get("slurm_job") == job:
+            return False
+        time.sleep(0.2)
+    raise ConfigError(
+        f"Rank {rank} of SLURM job {job.split('.')[0]} waited {JOIN_WAIT_S:.0f} s for rank 0 to lock {path.parent}, "
+        f"in vain: rank 0 stopped or was refused (see its lines in the job's log)."
+    )
 
 
 def _lock_path(run_dir: str | Path) -> Path:
@@ -78,6 +106,9 @@ def acquire(run_dir: str | Path) -> bool:
         return True
     if joins_as_rank(run_dir):
         return False
+    task = slurm_task()
+    if task is not None and task[1] > 0:
+        return _join_slurm_job(path, *task)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         file = path.open("a+")
@@ -102,7 +133,7 @@ def acquire(run_dir: str | Path) -> bool:
     file.seek(0)
     file.truncate()
     file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": token,
-                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "slurm_job": task and task[0]}))
     file.flush()
     os.environ[TOKEN_ENV] = token  # inherited by the DDP ranks this process starts
     if not _held:

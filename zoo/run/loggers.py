@@ -34,7 +34,8 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
 
     Args:
         mode: ``online``, ``offline`` or ``disabled``. ``None`` (the default): ``WANDB_MODE`` when set, else
-            ``online`` when logged in, else ``offline`` (``wandb sync <run dir>/wandb/offline-run-*`` later).
+            ``online`` when logged in and not in a SLURM job, else ``offline`` (``wandb sync <run dir>/wandb/...``).
+            The jobs of a sweep are grouped by the sweep (its folder's name), single runs by ``group``.
         **kwargs: Passed to :class:`WandbLogger` (``project``, ``name``, ``group``, ``tags``, ``save_dir``...).
             Without an ``id``, the run's id is kept in ``<save_dir>/wandb_run_id.txt``: a resumed run
             (``ckpt_path=last``, ``auto_resume=true``) in the same run directory continues the same W&B run.
@@ -42,10 +43,25 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
     if kwargs.get("id") is None and kwargs.get("save_dir"):
         kwargs["id"], kwargs["resume"] = run_id(Path(kwargs["save_dir"])), "allow"
     if mode is None:
-        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
+        on_compute_node = "SLURM_JOB_ID" in os.environ  # compute nodes often have no internet: sync later
+        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() and not on_compute_node else "offline")
         if mode == "offline":
-            log.info("W&B: not logged in and WANDB_MODE unset, logging offline (`wandb login` to go online).")
+            log.info("W&B: logging offline into %s (`wandb sync` it later; WANDB_MODE=online to go online).",
+                     kwargs.get("save_dir"))
+    sweep = sweep_name()
+    if sweep is not None:  # the jobs of one sweep form one group, whatever their data
+        kwargs["group"] = sweep
     return WandbLogger(mode=mode, **kwargs)
+
+
+def sweep_name() -> str | None:
+    """The sweep folder's name when this run is a job of a multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(str(HydraConfig.get().sweep.dir)).name
 
 
 def run_id(run_dir: Path) -> str:

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 _ABSENT = "<absent>"
 # Keys that never change a result: where files go, what is shown or logged, how a run is started.
-NEUTRAL = ("hydra", "paths", "facts", "ckpt_path", "auto_resume", "resume_accept", "train", "test", "logger", "callbacks",
+NEUTRAL = ("hydra", "paths", "facts", "ckpt_path", "auto_resume", "resume_accept", "max_requeues", "train", "test",
+           "logger", "callbacks",
            "tags", "run_name", "optimized_metric", "trainer.enable_model_summary", "trainer.enable_progress_bar",
            "trainer.profiler", "trainer.accelerator", "trainer.default_root_dir", "trainer.log_every_n_steps",
            "trainer.plugins", "data.download", "data.data_dir", "data.eval_batch_size", "data.num_workers")

@@ -7,10 +7,11 @@
 
 :class:`RunDirGuard` applies these rules, and takes the run directory's lock, in Hydra's ``on_run_start``:
 before Hydra writes ``.hydra/`` into the directory. A resumed run keeps the first ``.hydra/`` (the run's own
-record) and writes its own into ``.hydra/resumed_<time>/``.
+record) and writes its own into ``.hydra/resumed_<time>/``; a finished run gets nothing written (:func:`record_subdir`).
 """
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,48 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
         )
 
 
+def slurm_rank() -> int:
+    """This process's rank among the tasks of a multi-task SLURM job step (0 elsewhere)."""
+    task = lock.slurm_task()
+    return task[1] if task else 0
+
+
+def record_subdir(run_dir: str, subdir: str) -> str | None:
+    """``hydra.output_subdir`` for the run directory Hydra is about to write ``.hydra/`` into.
+
+    A finished run's files are final: nothing (``None``). A run that already holds a record (a resume, a requeued
+    SLURM job, a sweep finished by re-running it): ``.hydra/resumed_<time>``. The ranks of a multi-task SLURM job
+    after the first: nothing. Else ``.hydra``. A resolver (``${zoo_record:...}`` in ``configs/hydra/default.yaml``),
+    because Hydra writes ``.hydra/`` before any callback of a sweep job runs, with every launcher.
+    """
+    if is_finished(run_dir) or slurm_rank() > 0:
+        return None
+    if (Path(run_dir) / subdir / "config.yaml").is_file():
+        return f"{subdir}/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    return subdir
+
+
+def log_file(run_dir: str, name: str) -> str:
+    """The job's log file; ``os.devnull`` for a finished run (nothing appended) and SLURM ranks after the first."""
+    if is_finished(run_dir) or slurm_rank() > 0:
+        return os.devnull
+    return str(Path(run_dir) / f"{name}.log")
+
+
+def run_stamp(pattern: str) -> str:
+    """The time stamp in a run directory's name; ``slurm-<job id>`` for the tasks of one multi-task SLURM step,
+    which start at different moments (on different nodes) but are one run."""
+    if lock.slurm_task() is not None:
+        array, index = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        return f"slurm-{array}_{index}" if array else f"slurm-{os.environ['SLURM_JOB_ID']}"
+    return time.strftime(pattern)
+
+
+OmegaConf.register_new_resolver("zoo_stamp", run_stamp, replace=True)
+OmegaConf.register_new_resolver("zoo_record", record_subdir, replace=True)
+OmegaConf.register_new_resolver("zoo_log_file", log_file, replace=True)
+
+
 class RunDirGuard(Callback):
     """Hydra callback: check and lock the run directory before Hydra writes into it (single runs)."""
 
@@ -80,21 +123,12 @@ class RunDirGuard(Callback):
         run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
-            try:
-                lock.acquire(run_dir)  # first: a directory in use is refused as such, whatever it holds
-                check_run_dir(config, run_dir)
-            except ZooError as err:
-                lock.release(run_dir)
-                exit_with_message(err)
-            subdir = config.hydra.output_subdir
-            if is_finished(run_dir):  # its files are final: nothing to add, no log to append to
-                config.hydra.output_subdir = None
-                logging_cfg = config.hydra.job_logging
-                if "file" in (logging_cfg.get("handlers") or {}):
-                    del logging_cfg.handlers["file"]
-                    logging_cfg.root.handlers = [h for h in logging_cfg.root.handlers if h != "file"]
-            elif subdir is not None and (run_dir / str(subdir) / "config.yaml").is_file():
-                config.hydra.output_subdir = f"{subdir}/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+        try:
+            lock.acquire(run_dir)  # first: a directory in use is refused as such, whatever it holds
+            check_run_dir(config, run_dir)
+        except ZooError as err:
+            lock.release(run_dir)
+            exit_with_message(err)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         lock.release(str(config.hydra.run.dir))

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
+from zoo.run import lock
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.cli import storage_errors
 from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
@@ -27,7 +29,7 @@ from zoo.run.hparams import check_hparams
 from zoo.run.lock import run_dir_lock
 from zoo.run.resume import RunRecord, finished_metrics, keep_history, reconcile
 from zoo.run.rundir import check_run_dir
-from zoo.run.signals import exit_code_on_signal
+from zoo.run.signals import exit_code_on_signal, exit_if_signalled
 from zoo.run.threads import apply_threads
 
 log = logging.getLogger(__name__)
@@ -142,7 +144,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     with run_dir_lock(cfg.paths.output_dir) as owner:  # one run at a time per run dir; DDP ranks join theirs
         ckpt_path = _resolve_ckpt(cfg)
         changes: list[dict[str, Any]] = []
-        if owner:  # (DDP ranks start from rank zero's checked config)
+        if owner or lock.slurm_task():  # (DDP children start from rank zero's checked config; SLURM ranks each
+            # take the same command, so they check it alike and read the same checkpoint)
             check_run_dir(cfg, cfg.paths.output_dir)  # never over another run's files
             changes = reconcile(cfg, ckpt_path)  # the checkpoint's settings; refuses unaccepted changes
             finished = finished_metrics(cfg, changes)
@@ -176,8 +179,10 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
 
     # Same seed, same numbers on the same machine with the same thread count (see README): record it.
     metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed), "threads": torch.get_num_threads()}
+    if "SLURM_RESTART_COUNT" in os.environ:  # a SLURM job requeued (time limit, preemption) and resumed
+        metrics["requeues"] = int(os.environ["SLURM_RESTART_COUNT"])
     if cfg.get("train", True):
-        with exit_code_on_signal(cfg, trainer, "fit"):  # SIGTERM/SIGINT: exit 143/130, never 0
+        with exit_code_on_signal(trainer, "fit"):  # SIGTERM/SIGINT: exit 143/130, never 0
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics["fit_seconds"] = record.fit_seconds()  # earlier sessions of a resumed run included
         metrics["epochs"] = trainer.current_epoch
@@ -192,7 +197,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
             ckpt = ckpt_path
         if ckpt is None and cfg.get("train", True):
             log.warning("No best checkpoint was kept: testing the final weights.")
-        with exit_code_on_signal(cfg, trainer, "test"):
+        with exit_code_on_signal(trainer, "test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)  # print_summary's table
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
@@ -200,4 +205,5 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
         path = write_metrics(metrics, cfg.paths.output_dir)
         print_summary(cfg, metrics)
         log.info("Metrics written to %s", path)
+    exit_if_signalled(trainer)  # a signal on the last test batch: the result is complete, yet the run stops
     return metrics, objects

@@ -1,44 +1,156 @@
-"""A run stopped by SIGTERM or Ctrl-C (SIGINT) never exits 0: it exits 143 or 130 and says how to go on.
+"""Signals: a run stopped by SIGTERM or Ctrl-C never exits 0, and a SLURM job told to leave is requeued.
 
-Lightning stops cleanly on both, in every stage (sanity check, fit, validate, test): on SIGTERM it raises
-``SIGTERMException``, a ``SystemExit`` whose code is ``None``, that is exit code 0; on SIGINT it shuts down and calls
-``sys.exit(1)``. A scheduler would record the first as a success, with no ``metrics.json``.
+One handler serves every process Zoo starts (a run, a sweep job, the process that launches a sweep):
+
+- **SIGTERM / SIGINT** while Lightning runs a stage: Lightning stops at the next batch (it calls this handler
+  too, after its own); :func:`exit_code_on_signal` then exits 143 or 130, also when the signal reached the
+  stage's last batch and Lightning finished it. Outside Lightning (loading data, between sweep jobs, in a
+  sweep's launcher process) the handler exits at once. Either way it says how to go on, naming only what exists.
+- **SIGUSR1** in a SLURM job (``--signal=USR1@<s>``: time limit or preemption close): rank zero asks SLURM to
+  requeue the job (``scontrol requeue``, at most ``max_requeues`` times); SLURM then stops it with SIGTERM and
+  starts it again in the same run directory, where it resumes from ``checkpoints/last.ckpt``, the last finished
+  epoch, so that its numbers equal an uninterrupted run's. Past the budget, the job stops with a resume hint.
+- ``on_stop`` hooks let a sweep's launcher end its workers or cancel its SLURM jobs before it exits.
 """
 
 import logging
+import os
 import signal
-from collections.abc import Iterator
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-import lightning as L
-from lightning.pytorch.trainer.states import TrainerStatus
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+if TYPE_CHECKING:
+    import lightning as L
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("zoo")
+
+NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGUSR1: "SIGUSR1"}
+_state: dict = {"stage": None, "received": None, "hint": None, "max_requeues": 0}
+_on_stop: list[Callable[[], None]] = []
 
 
-def _how_to_go_on(cfg: DictConfig, trainer: L.Trainer, stage: str) -> str:
-    run_dir = cfg.paths.output_dir
-    if stage == "fit":
-        return (f"during epoch {trainer.current_epoch}; {run_dir}/checkpoints/last.ckpt holds the last finished epoch. "
-                f"Resume with the same command plus ckpt_path=last hydra.run.dir={run_dir} (or auto_resume=true).")
-    if cfg.get("train", True):
-        return (f"while testing: no metrics.json was written. The training is done; finish the run with the same "
-                f"command plus ckpt_path=last hydra.run.dir={run_dir} (or auto_resume=true).")
-    return "while testing: no metrics.json was written. Run the same eval.py command again."
+def received() -> int | None:
+    """The signal that asked this process to stop, if one did."""
+    return _state["received"]
+
+
+def exit_code(signum: int) -> int:
+    return 128 + (signal.SIGTERM if signum == signal.SIGUSR1 else signum)
+
+
+def install(hint: Callable[[], str], max_requeues: int = 0) -> None:
+    """Handle SIGTERM, SIGINT and (in a SLURM job) SIGUSR1 in this process; ``hint()`` says how to go on."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # Python delivers signals to the main thread only
+    _state.update(hint=hint, max_requeues=max_requeues)
+    for signum in (signal.SIGTERM, signal.SIGINT, *((signal.SIGUSR1,) if in_slurm_job() else ())):
+        signal.signal(signum, _handle)
+
+
+def on_stop(hook: Callable[[], None]) -> None:
+    """Call ``hook`` once, first, when a stop signal arrives (e.g. end a sweep's worker processes)."""
+    _on_stop.append(hook)
+
+
+def remove_on_stop(hook: Callable[[], None]) -> None:
+    if hook in _on_stop:
+        _on_stop.remove(hook)
+
+
+def in_slurm_job() -> bool:
+    return "SLURM_JOB_ID" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
+
+
+def _handle(signum: int, frame: FrameType | None) -> None:
+    first = _state["received"] is None
+    _state["received"] = signum
+    while _on_stop:
+        _on_stop.pop()()
+    if signum == signal.SIGUSR1:
+        if first:
+            _requeue_or_stop()
+        return
+    if _state["stage"] is not None:  # Lightning stops at the next batch; exit_code_on_signal says the rest
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        return
+    log.error("Stopped by %s. %s", NAMES[signum], _hint())
+    raise SystemExit(exit_code(signum))
+
+
+def _requeue_or_stop() -> None:
+    """SLURM's early warning: requeue this job (rank zero), or stop it with a resume hint past the budget."""
+    if os.environ.get("SLURM_PROCID", "0") != "0":
+        return  # rank zero requeues the whole job; SLURM then stops every rank
+    job = os.environ["SLURM_JOB_ID"]
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+    if restarts < _state["max_requeues"]:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        if done.returncode == 0:
+            log.warning("SLURM asked job %s to stop (SIGUSR1): requeued it (requeue %d of at most %d); it resumes "
+                        "in the same run directory from its last finished epoch.", job, restarts + 1,
+                        _state["max_requeues"])
+            return  # SLURM now sends SIGTERM
+        log.error("scontrol requeue %s failed: %s", job, (done.stderr or done.stdout).strip())
+    else:
+        log.error("SLURM asked job %s to stop (SIGUSR1) and it was requeued %d time(s) already (max_requeues=%d).",
+                  job, restarts, _state["max_requeues"])
+    os.kill(os.getpid(), signal.SIGTERM)  # stop like SIGTERM: exit 143 with the resume hint
+
+
+def _hint() -> str:
+    return _state["hint"]() if _state["hint"] else "Run the same command again."
+
+
+def run_hint(run_dir: str | Path, trained: bool = True) -> str:
+    """How to go on with the run in ``run_dir``, naming only files that exist."""
+    last = Path(run_dir) / "checkpoints" / "last.ckpt"
+    if not trained:
+        return "No metrics.json was written. Run the same eval.py command again."
+    if last.is_file():
+        return (f"{last} holds the last finished epoch: resume with the same command plus ckpt_path=last "
+                f"hydra.run.dir={run_dir} (or auto_resume=true).")
+    return f"No epoch had finished, so there is nothing to resume: run the same command again (hydra.run.dir={run_dir})."
 
 
 @contextmanager
-def exit_code_on_signal(cfg: DictConfig, trainer: L.Trainer, stage: str) -> Iterator[None]:
-    """Around ``trainer.fit``/``trainer.test``: turn Lightning's clean stop on a signal into exit 143 or 130."""
+def exit_code_on_signal(trainer: "L.Trainer", stage: str) -> Iterator[None]:
+    """Around ``trainer.fit``/``trainer.test`` (``stage``: fit or test): a stop signal ends the process with 143 or 130, never 0.
+
+    Lightning stops cleanly on SIGTERM (its ``SIGTERMException`` is a ``SystemExit`` with code 0) and on Ctrl-C
+    (``sys.exit(1)``), and finishes a stage whose last batch the signal reached: each case exits 128 + signal
+    (a finished test's result is written first: :func:`exit_if_signalled`).
+    """
+    from lightning.pytorch.trainer.states import TrainerStatus
+
+    _state["stage"] = trainer
     try:
         yield
-    except SIGTERMException as stop:
-        log.error("Stopped by SIGTERM %s", _how_to_go_on(cfg, trainer, stage))
-        raise SystemExit(128 + signal.SIGTERM) from stop
     except (KeyboardInterrupt, SystemExit) as stop:
-        if isinstance(stop, SystemExit) and trainer.state.status != TrainerStatus.INTERRUPTED:
+        if isinstance(stop, SystemExit) and not (trainer.received_sigterm or _state["received"]) \
+                and trainer.state.status != TrainerStatus.INTERRUPTED:
             raise
-        log.error("Stopped by Ctrl-C (SIGINT) %s", _how_to_go_on(cfg, trainer, stage))
-        raise SystemExit(128 + signal.SIGINT) from stop
+        _exit(trainer, stage)
+    finally:
+        _state["stage"] = None
+    if stage == "fit" and (trainer.received_sigterm or _state["received"]):
+        _exit(trainer, stage)  # fitting finished at the signal: stop before testing
+
+
+def exit_if_signalled(trainer: "L.Trainer") -> None:
+    """After a complete result is written: exit 143/130 if a signal arrived meanwhile (a sweep must stop)."""
+    if trainer.received_sigterm or _state["received"]:
+        _exit(trainer, "end")
+
+
+def _exit(trainer: "L.Trainer", stage: str) -> None:
+    signum = _state["received"] or (signal.SIGTERM if trainer.received_sigterm else signal.SIGINT)
+    where = {"fit": f" during epoch {trainer.current_epoch}", "test": " while testing",
+             "end": " as the run ended (its metrics.json is complete)"}[stage]
+    log.error("Stopped by %s%s. %s", NAMES.get(signum, signum), where, _hint())
+    raise SystemExit(exit_code(signum))

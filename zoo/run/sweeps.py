@@ -1,14 +1,31 @@
-"""One job of a sweep: a failure is recorded in its run directory and the sweep goes on.
+"""Sweeps you can trust: a failed job is recorded and the sweep goes on; re-running a sweep finishes it.
 
 Hydra's launchers stop a multirun at the first job that raises (the basic launcher after its batch, the
 submitit launcher and the Optuna sweeper at once). In ``MULTIRUN`` mode :func:`run_job` catches the
 exception, logs it, writes ``<job dir>/error.txt`` (read by ``python -m zoo.run.compare``) and returns the worst
 possible value of the optimised metric, so that Optuna marks the trial as bad and samples elsewhere. A single
 run (no ``-m``) raises as usual.
+
+The same ``-m`` command again, into the same ``hydra.sweep.dir``, finishes the sweep, with every launcher:
+
+- a finished job (``metrics.json``) is reported as done and not touched, not one byte (``.hydra/`` included:
+  :func:`zoo.run.rundir.record_subdir`); its stored metric goes back to the sweeper;
+- an unfinished job resumes from its ``last.ckpt``; a failed one runs again (its ``error.txt`` is kept beside,
+  as ``error_<time>.txt``);
+- a different command into a folder that holds another sweep's jobs is refused before any job starts
+  (:class:`SweepGuard`), naming the keys that differ.
+
+SIGTERM or Ctrl-C stops a sweep: no new job starts, the running ones stop (:mod:`zoo.run.signals`), and the
+sweep exits 143/130 saying how to finish it.
 """
 
+import json
 import logging
 import math
+import multiprocessing
+import os
+import signal
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +33,19 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from zoo.errors import ConfigError
+from zoo.run import signals
+from zoo.run.rundir import METRICS_FILE, checkpoints, is_finished, slurm_rank
 
 log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"
+SWEEP_RECORD = "multirun.yaml"  # written by Hydra's launchers into the sweep folder
+# Overrides that may differ when a sweep is finished: where files go, what is shown, how jobs are started.
+FREE_KEYS = ("paths.", "data.data_dir", "data.download", "logger", "callbacks.progress_bar", "extras.",
+             "trainer.enable_progress_bar", "trainer.enable_model_summary", "threads")
 
 
 def in_multirun() -> bool:
@@ -37,33 +62,104 @@ def worst_value() -> float:
     return math.nan
 
 
-def record_failure(output_dir: str | Path, err: BaseException) -> Path:
-    """Write the job's overrides and traceback to ``<output_dir>/error.txt``."""
+def finish_hint(sweep_dir: str | Path) -> str:
+    return (f"Finish the sweep with the same command plus hydra.sweep.dir={sweep_dir}: finished jobs are kept as "
+            f"they are, unfinished ones resume from their last.ckpt, failed ones run again.")
+
+
+def stop_hint(cfg: DictConfig) -> str:
+    """How to go on after a stop signal: finish the sweep, or resume the run (naming only what exists)."""
+    if in_multirun():
+        return finish_hint(HydraConfig.get().sweep.dir)
+    return signals.run_hint(cfg.paths.output_dir, trained=cfg.get("train", True))
+
+
+def install_signals(cfg: DictConfig) -> None:
+    """Stop signals in a process that runs a job (see :mod:`zoo.run.signals`)."""
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+    bound = launcher.get("max_num_timeout") if "SlurmLauncher" in str(launcher.get("_target_", "")) else None
+    signals.install(lambda: stop_hint(cfg), max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
+
+
+def record_failure(output_dir: str | Path, err: BaseException | str) -> Path:
+    """Write the job's overrides and the error (a traceback, or a text) to ``<output_dir>/error.txt``."""
     path = Path(output_dir) / ERROR_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     overrides = " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
-    trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    path.write_text(f"overrides: {overrides}\nerror: {type(err).__name__}: {err}\n\n{trace}")
+    if isinstance(err, BaseException):
+        trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        text = f"error: {type(err).__name__}: {err}\n\n{trace}"
+    else:
+        text = f"error: {err}\n"
+    path.write_text(f"overrides: {overrides}\n{text}")
     return path
 
 
+def _stored_overrides(job_dir: Path) -> list[str] | None:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    return list(OmegaConf.load(path)) if path.is_file() else None
+
+
+def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> float | None:
+    """The stored value of a finished sweep job (logged as done, not run again); None when it has to run.
+
+    A folder that holds a finished job of other settings is left as it is and scores the worst value.
+    """
+    if not is_finished(job_dir):
+        return None
+    stored = _stored_overrides(job_dir)
+    if stored is not None and sorted(stored) != sorted(overrides):
+        log.error("Sweep job %s: %s holds a finished job of other settings (%s); left as it is.", job_dir.name,
+                  job_dir, " ".join(stored))
+        return worst_value()
+    log.info("Sweep job %s is done (%s): kept as it is.", job_dir.name, job_dir / METRICS_FILE)
+    value = json.loads((job_dir / METRICS_FILE).read_text()).get(metric)
+    return worst_value() if value is None else float(value)
+
+
+def resumes(job_dir: Path) -> bool:
+    """Whether a sweep job continues from its checkpoint (stopped, requeued, or its sweep re-run); logs it."""
+    if not checkpoints(job_dir):
+        return False
+    log.info("Sweep job %s resumes from its checkpoint in %s.", job_dir.name, job_dir)
+    return True
+
+
 def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
-    """Run ``task(cfg)``; in a multirun, turn an exception or a missing metric into the worst value."""
+    """Run ``task(cfg)``; in a multirun, finish the job (see the module doc) and turn an error into the worst value."""
+    install_signals(cfg)
     if not in_multirun():
         return task(cfg)
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
+    job_dir = Path(hc.runtime.output_dir)
+    name = job_dir.name
+    finished = finished_value(job_dir, list(hc.overrides.task), cfg.get("optimized_metric"))
+    if finished is not None:
+        return finished
+    if slurm_rank() == 0 and (job_dir / ERROR_FILE).is_file():  # an earlier attempt failed: run it again, keep its error beside
+        (job_dir / ERROR_FILE).rename(job_dir / f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt")
+    if resumes(job_dir) and cfg.get("ckpt_path") is None:  # a stopped, requeued or re-run job: resume it
+        with open_dict(cfg):
+            cfg.auto_resume = True
+    if signals.received():  # this process was told to stop: start no other job
+        raise SystemExit(signals.exit_code(signals.received()))
     try:
         value = task(cfg)
+    except SystemExit as stop:
+        if signals.received() and multiprocessing.current_process().name != "MainProcess":
+            logging.shutdown()  # a pool worker (hydra/launcher=joblib) leaves the pool: it would take the next job
+            os._exit(stop.code if isinstance(stop.code, int) else 1)
+        raise
     except Exception as err:  # noqa: BLE001 - any job error must not stop the sweep
-        path = record_failure(hc.runtime.output_dir, err)
+        path = record_failure(job_dir, err) if slurm_rank() == 0 else job_dir / ERROR_FILE
         _finish_wandb_run(exit_code=1)
-        log.error("Sweep job #%s (%s) FAILED: %s: %s -- traceback in %s; the sweep goes on.",
-                  hc.job.num, " ".join(hc.overrides.task), type(err).__name__, err, path)
+        log.error("Sweep job %s FAILED: %s: %s -- traceback in %s; the sweep goes on.",
+                  name, type(err).__name__, err, path)
         return worst_value()
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        log.warning("Sweep job #%s returned no value for optimized_metric=%s; scoring it as the worst.",
-                    hc.job.num, cfg.get("optimized_metric"))
+        log.warning("Sweep job %s returned no value for optimized_metric=%s; scoring it as the worst.",
+                    name, cfg.get("optimized_metric"))
         return worst_value()
     return value
 
@@ -77,6 +173,78 @@ def _finish_wandb_run(exit_code: int) -> None:
         wandb.finish(exit_code=exit_code)
 
 
+def _sweep_keys(config: DictConfig) -> dict[str, str]:
+    """What defines a sweep: its task overrides (``key=value``) and the sweeper's own parameters."""
+    keys = {}
+    for override in config.hydra.overrides.task:
+        key, _, value = str(override).partition("=")
+        if not any(key.lstrip("+~").startswith(free) for free in FREE_KEYS):
+            keys[key] = value
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    keys.update({f"hydra.sweeper.params.{k}": str(v) for k, v in params.items()})
+    return keys
+
+
+def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
+    """Refuse to launch into ``sweep_dir`` when it holds jobs of another command (the keys that differ named).
+
+    Raises:
+        ConfigError: The stored sweep's overrides or sweeper parameters differ from ``config``'s.
+    """
+    record = sweep_dir / SWEEP_RECORD
+    if not record.is_file():
+        if any(sweep_dir.glob(f"*/{METRICS_FILE}")):
+            raise ConfigError(f"{sweep_dir} holds finished runs but no {SWEEP_RECORD}: it is not a Zoo sweep. "
+                              f"Give another hydra.sweep.dir.")
+        return
+    try:
+        stored = _sweep_keys(OmegaConf.load(record))
+    except Exception as err:  # noqa: BLE001 - a damaged record: refuse rather than guess
+        raise ConfigError(f"{record} cannot be read ({err}): give another hydra.sweep.dir.") from err
+    new = _sweep_keys(config)
+    differ = sorted(k for k in stored.keys() | new.keys() if stored.get(k) != new.get(k))
+    if differ:
+        shown = "; ".join(f"{k}: {stored.get(k, '<unset>')} -> {new.get(k, '<unset>')}" for k in differ)
+        raise ConfigError(
+            f"hydra.sweep.dir={sweep_dir} holds another sweep ({shown}). Re-run its own command to finish it, or "
+            f"give a new hydra.sweep.dir for this one; Zoo never mixes two sweeps' jobs."
+        )
+    done = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
+    log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
+
+
+class SweepGuard(Callback):
+    """Hydra callback: before any job, refuse another sweep's folder; stop the whole sweep on SIGTERM/SIGINT."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
+        from zoo.run.cli import reported_as_message
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        with reported_as_message():
+            check_same_sweep(config, sweep_dir)
+        signals.install(lambda: finish_hint(sweep_dir))
+        signals.on_stop(_stop_workers)
+
+
+def _stop_workers() -> None:
+    """End this process's worker processes (``hydra/launcher=joblib``'s loky workers), so that nothing runs or
+    writes after the sweep exits: SIGTERM (each stops its job like a run does), then SIGKILL after 30 s."""
+    workers = multiprocessing.active_children()
+    for worker in workers:
+        worker.terminate()
+    deadline = time.monotonic() + 30
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.join(5)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The job folders of a sweep: each holds ``.hydra/`` or (a job that died before Hydra ran) ``error.txt``."""
+    return sorted({p.parent for p in (*sweep_dir.glob("*/.hydra"), *sweep_dir.glob(f"*/{ERROR_FILE}"))})
+
+
 class FailedJobsReport(Callback):
     """Hydra callback: at the end of a multirun, list the jobs that failed and exit non-zero if any did.
 
@@ -87,14 +255,14 @@ class FailedJobsReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        jobs = sorted(p.parent for p in sweep_dir.glob("*/.hydra"))
-        failed = [job for job in jobs if not (job / "metrics.json").is_file()]
+        jobs = job_dirs(sweep_dir)
+        failed = [job for job in jobs if not (job / METRICS_FILE).is_file()]
         if not failed:
             log.info("Sweep finished: %d jobs recorded in %s.", len(jobs), sweep_dir)
             return
         lines = "\n".join(f"  {job.name}: {_reason(job)}" for job in failed)
-        log.error("Sweep finished with %d FAILED job(s) of %d (the others are recorded in %s):\n%s", len(failed),
-                  len(jobs), sweep_dir, lines)
+        log.error("Sweep finished with %d FAILED job(s) of %d (the others are recorded in %s):\n%s\n%s",
+                  len(failed), len(jobs), sweep_dir, lines, finish_hint(sweep_dir))
         raise SystemExit(1)
 
 

@@ -1,0 +1,173 @@
+"""A sweep's record is never rewritten: re-running it finishes it, and stopping it stops it (basic and joblib).
+
+The SLURM launcher is held to the same cases in tests/test_slurm.py, on a real cluster.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.runs import ROOT, TINY
+from tests.slurm import slurm_cluster  # noqa: F401 - the fixture
+
+LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+             "slurm": ["hydra/launcher=slurm", "hydra.launcher.poll_s=1"]}
+ON_SLURM = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]  # the local cluster, one test at a time
+PARAMS = ["basic", "joblib", pytest.param("slurm", marks=ON_SLURM)]
+SWEEP = ["-m", "model=logreg", "data=mnist", "seed=1,2", *TINY, "trainer.max_epochs=3", "extras.print_config=false"]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with its content's hash (and its modification time)."""
+    return {str(p.relative_to(folder)): f"{hashlib.md5(p.read_bytes()).hexdigest()} {p.stat().st_mtime_ns}"
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def sweep(sweep_dir: Path, data_dir: Path, *overrides: str, launcher: str = "basic", background: bool = False,
+          timeout: float = 600) -> subprocess.CompletedProcess | subprocess.Popen:
+    command = [sys.executable, str(ROOT / "train.py"), *SWEEP, *LAUNCHERS[launcher], *overrides,
+               f"paths.data_dir={data_dir}", f"paths.log_dir={sweep_dir.parent / 'logs'}",
+               f"hydra.sweep.dir={sweep_dir}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}  # tests.faults in SLURM jobs
+    if background:  # SIGINT as a terminal delivers it (see tests/test_run_safety.py)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def text(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout + proc.stderr
+
+
+def metrics(job_dir: Path) -> dict[str, float]:
+    values = json.loads((job_dir / "metrics.json").read_text())
+    values.pop("fit_seconds")
+    return values
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", PARAMS)
+def test_rerunning_a_sweep_finishes_it_and_touches_no_finished_job(tmp_path, data_dir, launcher, request):
+    if launcher == "slurm":
+        request.getfixturevalue("slurm_cluster")
+    crash = ["+callbacks.crash._target_=tests.faults.CrashOnce", "+callbacks.crash.epoch=2",
+             f"+callbacks.crash.marker={tmp_path}/crashed_" + "${seed}"]
+    (tmp_path / "crashed_1").write_text("seed 1 never crashes")
+    sweep_dir = tmp_path / "sweep"
+    first = sweep(sweep_dir, data_dir, *crash, launcher=launcher)
+    out = text(first)
+    assert first.returncode == 1, out[-3000:]  # seed 2 crashed at the start of epoch 2
+    assert "Sweep finished with 1 FAILED job(s) of 2" in out and "1_logreg-mnist: error: Crash" in out
+    assert f"Finish the sweep with the same command plus hydra.sweep.dir={sweep_dir}" in out
+    done, stopped = sweep_dir / "0_logreg-mnist", sweep_dir / "1_logreg-mnist"
+    assert (stopped / "checkpoints" / "last.ckpt").is_file() and not (stopped / "metrics.json").exists()
+    before = snapshot(done)
+
+    second = sweep(sweep_dir, data_dir, *crash, launcher=launcher)  # the same command again
+    out = text(second)
+    assert second.returncode == 0, out[-3000:]
+    assert "Sweep job 0_logreg-mnist is done" in out and "Sweep job 1_logreg-mnist resumes" in out
+    assert snapshot(done) == before  # not one byte, .hydra/ and train.log included
+    assert not (stopped / "error.txt").exists() and len(list(stopped.glob("error_*.txt"))) == 1  # kept beside
+    assert len(list((stopped / ".hydra").glob("resumed_*/overrides.yaml"))) == 1  # the first record kept
+
+    reference = tmp_path / "reference"  # the same sweep, never interrupted
+    (tmp_path / "crashed_2").write_text("")
+    assert sweep(reference, data_dir, *crash, launcher=launcher).returncode == 0
+    assert metrics(stopped) == metrics(reference / "1_logreg-mnist")
+    assert metrics(done) == metrics(reference / "0_logreg-mnist")
+
+    finished = snapshot(sweep_dir)
+    third = sweep(sweep_dir, data_dir, *crash, launcher=launcher)  # finished: nothing to do, nothing written
+    assert third.returncode == 0, text(third)[-3000:]
+    assert {k: v for k, v in snapshot(sweep_dir).items() if k != "multirun.yaml"} == \
+        {k: v for k, v in finished.items() if k != "multirun.yaml"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("change", "named"), [
+    (["trainer.max_epochs=4"], "trainer.max_epochs: 3 -> 4"),
+    (["model.optimizer.lr=0.5"], "model.optimizer.lr: <unset> -> 0.5"),
+    (["seed=1,2,3"], "seed: 1,2 -> 1,2,3"),
+], ids=["other-value", "new-key", "other-grid"])
+def test_another_command_into_a_sweep_folder_is_refused_before_any_job(tmp_path, data_dir, change, named):
+    sweep_dir = tmp_path / "sweep"
+    assert sweep(sweep_dir, data_dir).returncode == 0
+    before = snapshot(sweep_dir)
+    other = sweep(sweep_dir, data_dir, *change)
+    out = text(other)
+    assert other.returncode == 2, out[-3000:]
+    assert "holds another sweep" in out and named in out
+    assert "Launching" not in out and snapshot(sweep_dir) == before
+
+
+# Pause every job at the first batch of its second epoch (or of its test), until a signal arrives.
+def _pause(marker: Path, stage: str) -> list[str]:
+    where = ["+callbacks.pause.stage=train", "+callbacks.pause.epoch=1"] if stage == "fit" else \
+        ["+callbacks.pause.stage=test", "+callbacks.pause.batch=1", "data.eval_batch_size=50",
+         "trainer.limit_test_batches=2"]
+    return ["+callbacks.pause._target_=tests.faults.PauseMidEpoch", f"+callbacks.pause.marker={marker}",
+            "+callbacks.pause.seconds=60", *where]
+
+
+def _descendants(pid: int) -> set[int]:
+    psutil = pytest.importorskip("psutil")
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("launcher", "sig", "stage"), [
+    ("basic", signal.SIGTERM, "fit"),
+    ("basic", signal.SIGTERM, "last-test-batch"),  # Lightning finishes the stage: the sweep must still stop
+    ("basic", signal.SIGINT, "fit"),
+    ("joblib", signal.SIGTERM, "fit"),
+    ("joblib", signal.SIGINT, "fit"),
+    pytest.param("slurm", signal.SIGTERM, "fit", marks=ON_SLURM),
+    pytest.param("slurm", signal.SIGINT, "fit", marks=ON_SLURM),
+])
+def test_a_stop_signal_stops_the_whole_sweep(tmp_path, data_dir, launcher, sig, stage, request):
+    import psutil
+
+    if launcher == "slurm":
+        request.getfixturevalue("slurm_cluster")
+
+    marker, sweep_dir = tmp_path / "paused", tmp_path / "sweep"
+    proc = sweep(sweep_dir, data_dir, "seed=1,2,3,4", *_pause(marker, stage), launcher=launcher, background=True)
+    deadline = time.monotonic() + 240
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate(timeout=60)[0][-3000:]
+    time.sleep(1.0)  # every worker has started its job
+    workers = _descendants(proc.pid)
+    jobs = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
+    if sig == signal.SIGINT:  # Ctrl-C: the terminal signals the whole process group
+        os.killpg(proc.pid, sig)
+    else:  # SIGTERM to the sweep process alone (kill, a scheduler)
+        proc.send_signal(sig)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + sig, out[-3000:]
+    assert f"Finish the sweep with the same command plus hydra.sweep.dir={sweep_dir}" in out
+    alive = workers  # loky's resource tracker leaves on its own a moment after its parent: 10 s at most
+    deadline = time.monotonic() + 10
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.2)
+    assert not alive
+    after = snapshot(sweep_dir)
+    time.sleep(3)
+    assert snapshot(sweep_dir) == after  # nothing is written after the sweep exits
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == jobs  # no job started after the signal
+    if launcher == "slurm":  # its jobs were cancelled and have left the queue
+        arrays = {p.name.split("_")[0] for p in (sweep_dir / ".submitit").iterdir()}
+        queue = subprocess.run(["squeue", "-h", "-j", ",".join(arrays)], capture_output=True, text=True)
+        assert not queue.stdout.strip() and "Cancelling the sweep's SLURM jobs" in out
+    # The signal reached the last test batch: that job's result is complete and kept; no other job finished.
+    assert len(list(sweep_dir.glob("*/metrics.json"))) == (stage == "last-test-batch")

@@ -1,0 +1,324 @@
+"""Read run directories into records: what ran (model, data, effective config), on which split, with what result.
+
+A run directory is a folder holding ``.hydra/`` (as ``train.py`` and ``eval.py`` leave it). Its record:
+
+* **names**: the model and data config choices of ``.hydra/hydra.yaml``. An evaluation (``eval.py``: ``train:
+  false`` and a ``ckpt_path``) is named after the checkpoint it tested: the run record saved in the checkpoint
+  (``zoo.RunRecord``), else the training run's own ``.hydra/`` (the checkpoint's run directory).
+* **effective config**: ``.hydra/config.yaml`` as written (interpolations kept, so ``split_seed: ${seed}`` follows
+  the seed), plus the changes a later session accepted (``resume_accept`` in ``.hydra/resumed_<time>/``), minus
+  the keys that never change a result (:data:`NEUTRAL`) and the keys that pick the split (:data:`SPLIT_KEYS`).
+* **split**: the seed, the split seed, and the k-fold fold and repeat. Runs of two models on the same split test
+  the same nodes, so they pair up.
+* **status**: ``done`` (``metrics.json`` with a finite ``test/acc``), ``failed`` (``error.txt``), ``unfinished``,
+  or ``skipped`` (a damaged folder: one warning line, no traceback).
+"""
+
+import fnmatch
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.errors import ZooError
+
+log = logging.getLogger(__name__)
+
+ERROR_FILE = "error.txt"  # written by a failed sweep job (zoo.run.sweeps)
+RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.run.resume.RunRecord)
+# Keys (dotted, fnmatch patterns) that never change a run's result: where files go, what is shown or logged, how
+# a run is started or checked. Left out when runs are grouped.
+NEUTRAL: tuple[str, ...] = (
+    "hydra", "hydra.*", "paths", "paths.*", "facts", "facts.*", "logger", "logger.*", "extras", "extras.*",
+    "run_name", "tags", "model_name", "data_name", "ckpt_path", "auto_resume", "resume_accept", "max_requeues",
+    "train", "test", "threads", "optimized_metric",
+    "data.data_dir", "data.download", "data.eval_batch_size", "data.num_workers",
+    "trainer.accelerator", "trainer.default_root_dir", "trainer.enable_progress_bar", "trainer.enable_model_summary",
+    "trainer.log_every_n_steps", "trainer.profiler", "trainer.plugins",
+    "callbacks.model_summary*", "callbacks.progress_bar*", "callbacks.last_checkpoint*", "callbacks.confusion_matrix*",
+    "callbacks.training_curves*", "callbacks.nyc_outputs*", "callbacks.node_predictions*", "callbacks.finite_loss*",
+    "callbacks.divergence*", "callbacks.*.dirpath",
+)
+# Keys that pick which split a run tested on: they vary between the runs of one group, and pair runs across groups.
+SPLIT_KEYS: tuple[str, ...] = ("seed", "data.split_seed", "data.fold", "data.repeat")
+# Keys that shape the split (which nodes are tested) or its labelled part: only groups that agree on all of them are
+# compared, in one table per dataset and setting (e.g. per label rate).
+SPLIT_SHAPE: tuple[str, ...] = ("data.split", "data.train_frac", "data.val_frac", "data.folds", "data.train_per_class",
+                                "data.val_per_class", "data.val_size", "data.label_rate", "data.labels_per_class")
+
+
+class NothingToCompare(ZooError):
+    """No finished run to compare under the folder given; the message says what was found."""
+
+
+class Damaged(Exception):
+    """A run directory whose record cannot be read; the message says which file and why."""
+
+
+@dataclass
+class Run:
+    """One run directory's record (see the module doc)."""
+
+    path: Path
+    status: str
+    reason: str = ""
+    model: str | None = None
+    data: str | None = None
+    kind: str = "train"  # "eval": an eval.py run of a checkpoint
+    config: dict[str, str] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    wandb: dict[str, Any] | None = None  # the run's logger.wandb settings, if it logged to W&B
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{dotted.key: leaf}`` of nested mappings; lists and empty mappings are leaves."""
+    if isinstance(node, Mapping) and node:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}
+
+
+def as_text(value: Any) -> str:
+    """A config value as compared and shown: lists and mappings as JSON, the rest as ``str``."""
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _matches(key: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def _under(key: str, prefixes: list[str]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    try:
+        node = OmegaConf.load(path)
+    except Exception as err:  # YAML errors, decoding errors, a list at the top
+        raise Damaged(f"{path.relative_to(path.parent.parent)} cannot be read ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0] if str(err) else ''})") from err
+    if not isinstance(node, DictConfig):
+        raise Damaged(f"{path.relative_to(path.parent.parent)} holds no mapping")
+    return node
+
+
+def _choices(hydra_dir: Path) -> dict[str, Any]:
+    path = hydra_dir / "hydra.yaml"
+    if not path.is_file():
+        raise Damaged(f"{hydra_dir.name}/hydra.yaml is missing")
+    choices = OmegaConf.select(_load_yaml(path), "hydra.runtime.choices")
+    if not isinstance(choices, DictConfig) or not choices.get("model") or not choices.get("data"):
+        raise Damaged(f"{hydra_dir.name}/hydra.yaml records no config choices (empty or cut off)")
+    return dict(choices)
+
+
+def _config(hydra_dir: Path) -> DictConfig:
+    path = hydra_dir / "config.yaml"
+    if not path.is_file():
+        raise Damaged(f"{hydra_dir.name}/config.yaml is missing")
+    cfg = _load_yaml(path)
+    if "model" not in cfg or "data" not in cfg:
+        raise Damaged(f"{hydra_dir.name}/config.yaml has no model or data section (empty or cut off)")
+    return cfg
+
+
+def _metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:  # Python's json reads NaN and -Infinity; a cut-off file is damaged
+        metrics = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise Damaged(f"metrics.json is not valid JSON, cut off? ({err})") from err
+    if not isinstance(metrics, dict):
+        raise Damaged("metrics.json holds no mapping")
+    return metrics
+
+
+def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, Any]) -> None:
+    """Apply, in time order, the changes later sessions accepted (``.hydra/resumed_<time>/``, ``resume_accept``)."""
+    for record in sorted((run_dir / ".hydra").glob("resumed_*")):
+        try:
+            cfg = _config(record)
+        except Damaged:
+            continue  # a session that never started; it changed nothing
+        accepted = [str(k) for k in (OmegaConf.select(cfg, "resume_accept") or [])]
+        if not accepted:
+            continue
+        new = flatten(OmegaConf.to_container(cfg, resolve=False))
+        for key in [k for k in flat if _under(k, accepted)]:
+            del flat[key]
+        flat.update({k: v for k, v in new.items() if _under(k, accepted)})
+        if any(a in ("data", "model") for a in accepted):
+            try:
+                new_choices = _choices(record)
+            except Damaged:
+                continue
+            choices.update({g: new_choices.get(g) for g in ("data", "model") if g in accepted})
+
+
+def _checkpoint_paths(ckpt: str, run_dir: Path) -> list[Path]:
+    """Where ``ckpt_path`` may point: as given if absolute, else from the working directory or a folder above the run
+    (``eval.py`` resolved it from the directory it was started in)."""
+    path = Path(ckpt)
+    return [path] if path.is_absolute() else [base / path for base in (Path.cwd(), *run_dir.resolve().parents)]
+
+
+def checkpoint_record(path: Path) -> dict[str, Any] | None:
+    """The flat resolved config saved in a checkpoint's run record, or ``None`` (no record, unreadable file)."""
+    import torch
+    import yaml
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        record = (ckpt.get("callbacks") or {}).get(RECORD_KEY) or {}
+        return flatten(yaml.safe_load(record["config"])) if record.get("config") else None
+    except Exception:  # a truncated or foreign file: no record
+        return None
+
+
+def _trained_source(run_dir: Path, cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """For an evaluation: the flat config, the choices and the seed of the run that trained the checkpoint it
+    tested (an evaluation's own seed is not the training run's)."""
+    ckpt = str(cfg.ckpt_path)
+    candidates = _checkpoint_paths(ckpt, run_dir)
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is not None:
+        homes = [found.parent.parent if found.parent.name == "checkpoints" else found.parent]
+    else:  # the file is gone; the run directory that held it may still be there
+        homes = [p.parent.parent for p in candidates if p.parent.name == "checkpoints"]
+    trained_dir = next((h for h in homes if (h / ".hydra").is_dir()), None)
+    record = checkpoint_record(found) if found is not None else None
+    if trained_dir is not None:
+        try:
+            choices = _choices(trained_dir / ".hydra")
+            flat = flatten(OmegaConf.to_container(_config(trained_dir / ".hydra"), resolve=False))
+        except Damaged:
+            choices, flat = {}, {}
+        same = record is None or (record.get("model_name"), record.get("data_name")) == (
+            choices.get("model"), choices.get("data"))
+        if choices and same:  # the training run's own record, written as every other run's
+            _accepted_changes(trained_dir, flat, choices)
+            try:
+                seed = _metrics(trained_dir).get("seed", flat.get("seed"))
+            except Damaged:
+                seed = flat.get("seed")
+            return flat, choices, seed if record is None else record.get("seed", seed)
+    if record is not None and record.get("model_name") and record.get("data_name"):
+        return record, {"model": record.get("model_name"), "data": record.get("data_name")}, record.get("seed")
+    raise Damaged(f"it tested ckpt_path={ckpt}, whose model cannot be told: the file and its run's .hydra/ are "
+                  f"not found from here")
+
+
+def _split(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Seed, split seed, fold and repeat, resolved (``split_seed: ${seed}`` takes the run's seed)."""
+    seed = metrics.get("seed", OmegaConf.select(cfg, "seed", throw_on_resolution_failure=False))
+    cfg = cfg.copy()
+    OmegaConf.update(cfg, "seed", seed, force_add=True)
+    split = {"seed": seed}
+    for key in SPLIT_KEYS[1:]:
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        split[key.split(".", 1)[1]] = value if isinstance(value, int | float | str) else None
+    return split
+
+
+def _wandb_settings(cfg: DictConfig) -> dict[str, Any] | None:
+    section = OmegaConf.select(cfg, "logger.wandb", throw_on_resolution_failure=False)
+    if not isinstance(section, DictConfig):
+        return None
+    node = OmegaConf.create(OmegaConf.to_container(section, resolve=False))
+    return {k: OmegaConf.select(node, k, throw_on_resolution_failure=False) for k in ("project", "entity", "mode")}
+
+
+def _failure(run_dir: Path) -> str:
+    text = (run_dir / ERROR_FILE).read_text(errors="replace")
+    error = text.split("\nerror: ", 1)[1].split("\n\n", 1)[0] if "\nerror: " in text else ""
+    return " ".join(line.strip() for line in error.splitlines()) or "error.txt"
+
+
+def read_run(run_dir: Path) -> Run:
+    """The record of one run directory.
+
+    Raises:
+        Damaged: a file of its record is missing, empty, cut off or unreadable.
+    """
+    hydra_dir = run_dir / ".hydra"
+    choices, cfg, metrics = _choices(hydra_dir), _config(hydra_dir), _metrics(run_dir)
+    kind = "eval" if cfg.get("train", True) is False and cfg.get("ckpt_path") else "train"
+    if kind == "eval":
+        flat, names, seed = _trained_source(run_dir, cfg)
+        own = flatten(OmegaConf.to_container(cfg, resolve=False))
+        accepted = [str(k) for k in (cfg.get("resume_accept") or [])]
+        flat = {k: v for k, v in flat.items() if not _under(k, accepted)}
+        flat.update({k: v for k, v in own.items() if _under(k, accepted)})
+        names.update({g: choices.get(g) for g in ("data", "model") if g in accepted})
+        source = OmegaConf.create(flat_to_nested(flat))
+        split = _split(source, {"seed": seed} if seed is not None else {})
+    else:
+        flat = flatten(OmegaConf.to_container(cfg, resolve=False))
+        names = dict(choices)
+        _accepted_changes(run_dir, flat, names)
+        split = _split(cfg, metrics)
+    config = {k: as_text(v) for k, v in flat.items() if not _matches(k, NEUTRAL) and k not in SPLIT_KEYS}
+    run = Run(path=run_dir, status="done", model=names.get("model"), data=names.get("data"), kind=kind,
+              config=config, split=split, metrics=metrics, wandb=_wandb_settings(cfg))
+    acc = metrics.get("test/acc")
+    if (run_dir / ERROR_FILE).is_file():
+        run.status, run.reason = "failed", _failure(run_dir)
+    elif not metrics:
+        run.status, run.reason = "unfinished", "no metrics.json"
+    elif acc is None:
+        run.status, run.reason = "unfinished", "metrics.json without test/acc"
+    elif not finite(acc):
+        run.status, run.reason = "unfinished", f"test/acc is {acc} (not a number)"
+    return run
+
+
+def flat_to_nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`flatten` (for resolving a flat config's interpolations)."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[last] = value
+    return nested
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Every run directory under ``root`` (a sweep folder, a folder of sweeps, or one run directory)."""
+    found = set()
+    for dirpath, dirnames, _ in os.walk(root):
+        if ".hydra" in dirnames:
+            found.add(Path(dirpath))
+        dirnames[:] = [d for d in dirnames if d not in (".hydra", "wandb", "checkpoints")]
+    return sorted(found)
+
+
+def collect(root: Path) -> list[Run]:
+    """The record of every run under ``root``; a damaged one is ``skipped`` with one warning line."""
+    runs = []
+    for run_dir in run_dirs(Path(root)):
+        try:
+            runs.append(read_run(run_dir))
+        except Damaged as err:
+            log.warning("Skipped %s: %s.", run_dir, err)
+            runs.append(Run(path=run_dir, status="skipped", reason=str(err)))
+    return runs
