@@ -5,7 +5,7 @@
 8: sweep throughput: a grid of small image jobs through ``hydra/launcher=joblib`` (parallel processes) against
    the same grid one job after the other (Hydra's basic launcher), in jobs per hour.
 9: sweep launchers: one 8-job grid through the local SLURM cluster (``hydra/launcher=slurm``), the basic launcher
-   and joblib, in jobs per hour, with SLURM's per-job overhead (submission -> start, end -> result) from sacct.
+   and joblib, in jobs per hour, with SLURM's per-job overhead (submission -> start, end -> result).
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ LAUNCHER_GRID = ("model=logreg,mlp", "seed=1,2,3,4")  # 8 jobs, the same through
 SLURM = ("hydra/launcher=slurm", "hydra.launcher.poll_s=1", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.timeout_min=30")
 # A launcher's log line for a job whose result reached the sweep (zoo/run/slurm.py), with its logging time stamp.
+ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
+         "TIMEOUT"}  # SLURM job states after which a job's record holds its end
 RESULT_LINE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+)\].*SLURM job (\d+_\d+) \S+: COMPLETED\s*$", re.M)
 
 
@@ -257,8 +259,26 @@ def _local_epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace(",", ".")).timestamp()
 
 
-def slurm_accounting(array_ids: set[str], wanted: set[str], wait_s: float = 20.0) -> str:
-    """``sacct -n -P -X -o JobID,Submit,Start,End,State`` of the arrays, once every ``wanted`` task has ended.
+def _scontrol_records(array_ids: set[str]) -> str:
+    """The arrays' tasks as ``JobID|Submit|Start|End|State`` lines from ``scontrol show job`` (no accounting needed;
+    slurmctld keeps a finished job ``MinJobAge`` seconds, 300 by default)."""
+    lines = []
+    for array in sorted(array_ids):
+        done = subprocess.run(["scontrol", "-o", "show", "job", array], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"neither sacct nor `scontrol show job {array}` knows the sweep's jobs: "
+                               f"{done.stderr.strip()[-300:]}")
+        for line in done.stdout.splitlines():
+            f = dict(re.findall(r"(\w+)=(\S*)", line))
+            lines.append("|".join([f"{f.get('ArrayJobId')}_{f.get('ArrayTaskId')}", f.get("SubmitTime", ""),
+                                   f.get("StartTime", ""), f.get("EndTime", ""), f.get("JobState", "")]))
+    return "\n".join(lines)
+
+
+def slurm_records(array_ids: set[str], wanted: set[str], wait_s: float = 20.0) -> tuple[str, str]:
+    """``(records, source)``: the arrays' tasks as ``JobID|Submit|Start|End|State`` lines once every ``wanted``
+    task has ended, from ``sacct -n -P -X`` (source ``sacct``), or on a cluster without accounting from
+    ``scontrol show job`` (source ``scontrol``).
 
     A job's record reaches sacct 1-3 s after it ends, so this asks again (once a second) for up to ``wait_s``.
     """
@@ -266,47 +286,52 @@ def slurm_accounting(array_ids: set[str], wanted: set[str], wait_s: float = 20.0
     deadline = time.monotonic() + wait_s
     while True:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        ended = {line.split("|")[0] for line in done.stdout.splitlines()
-                 if line.count("|") == 4 and line.split("|")[3] not in ("Unknown", "None", "")}
-        if done.returncode != 0 or wanted <= ended or time.monotonic() > deadline:
-            if done.returncode != 0:
-                raise RuntimeError(f"`{' '.join(command)}` exited {done.returncode}: {done.stderr.strip()[-300:]}")
-            return done.stdout
+        if done.returncode == 0:
+            records, source = done.stdout, "sacct"
+        else:  # no accounting
+            records, source = _scontrol_records(array_ids), "scontrol"
+        ended = {line.split("|")[0] for line in records.splitlines()
+                 if line.count("|") == 4 and line.split("|")[4].split(" ")[0] in ENDED}
+        if wanted <= ended or time.monotonic() > deadline:
+            return records, source
         time.sleep(1)
 
 
-def slurm_overheads(output: str, accounting: str, start: float, end: float) -> dict:
-    """Per-job times of a SLURM sweep from the launcher's log and sacct's records (all in seconds).
+def slurm_overheads(output: str, records: str, start: float, end: float) -> dict:
+    """Per-job times of a SLURM sweep from the launcher's log and SLURM's records (:func:`slurm_records`), in s.
 
-    - ``queue_s``: submission -> start (sacct ``Submit`` to ``Start``: scheduling and waiting for a free CPU);
-    - ``handback_s``: end -> result (sacct ``End`` to the launcher's ``COMPLETED`` log line: the job's result
+    - ``queue_s``: submission -> start (``Submit`` to ``Start``: scheduling and waiting for a free CPU);
+    - ``handback_s``: end -> result (``End`` to the launcher's ``COMPLETED`` log line: the job's result
       reached the sweep; it polls squeue every ``poll_s``);
     - ``run_s``: start -> end (the job itself: interpreter, imports, training, test);
     - ``startup_s``: the sweep command's start -> the first submission (Hydra, planning, ``sbatch --test-only``);
-    - ``tail_s``: the last result -> the sweep command's end.
+    - ``tail_s``: the last result -> the sweep command's end;
+    - ``most_at_once``: the most of these jobs running at the same time (other jobs on the cluster take slots).
 
-    sacct's times have 1-second resolution; a job with no ``COMPLETED`` line gets the command's end.
+    SLURM's times have 1-second resolution; a job with no ``COMPLETED`` line gets the command's end.
     """
     results = {job: _local_epoch(stamp) for stamp, job in RESULT_LINE.findall(output)}
     jobs = {}
-    for line in accounting.splitlines():
+    for line in records.splitlines():
         parts = line.strip().split("|")
-        if len(parts) != 5 or "_" not in parts[0] or "[" in parts[0]:
+        if len(parts) != 5 or not re.fullmatch(r"\d+_\d+", parts[0]):  # not "163_[4-7]" (pending tasks)
             continue
         job, submit, begin, finish, state = parts
         if state.split()[0] != "COMPLETED":
-            raise RuntimeError(f"SLURM job {job} ended {state} (sacct): not a completed sweep")
+            raise RuntimeError(f"SLURM job {job} ended {state}: not a completed sweep")
         jobs[job] = [_local_epoch(submit), _local_epoch(begin), _local_epoch(finish), results.get(job, end)]
+    jobs = dict(sorted(jobs.items(), key=lambda kv: [int(n) for n in kv[0].split("_")]))  # scontrol: last first
     if not jobs:
-        raise RuntimeError(f"sacct listed no job of the sweep: {accounting.strip()[-300:]!r}")
+        raise RuntimeError(f"SLURM listed no job of the sweep: {records.strip()[-300:]!r}")
     submits, begins, finishes, results_at = zip(*jobs.values(), strict=True)
     return {
-        "jobs": sorted(jobs),
+        "jobs": list(jobs),
         "queue_s": [b - s for s, b, _, _ in jobs.values()],
         "handback_s": [r - f for _, _, f, r in jobs.values()],
         "run_s": [f - b for _, b, f, _ in jobs.values()],
         "startup_s": min(submits) - start,
         "tail_s": end - max(results_at),
+        "most_at_once": max(sum(b <= t < f for _, b, f, _ in jobs.values()) for t in begins),
         "wall_s": end - start,
         "result_lines": len(results),
     }
@@ -318,53 +343,61 @@ def sweep_launchers(ctx: Context, grid: tuple[str, ...] = LAUNCHER_GRID, n_jobs:
                     overrides: tuple[str, ...] = ()) -> list[Row]:
     """The same grid through the local SLURM cluster, the basic launcher and joblib: jobs per hour of each.
 
-    Every side is one whole ``python train.py -m`` command (see :func:`sweep_throughput`); rates are compared with
-    the basic launcher's. For SLURM also the per-job overhead (:func:`slurm_overheads`): median and max of
-    submission -> start and end -> result, and the command's wall time. Without a cluster that answers ``sinfo``
-    the SLURM side is a skipped row and the others still run.
+    Every side is one whole ``python train.py -m`` command (see :func:`sweep_throughput`), in this order, and its
+    rate is compared with the basic launcher's. For SLURM also the per-job overhead (:func:`slurm_overheads`):
+    median and max of submission -> start and end -> result, and the command's wall time. Without a cluster that
+    answers ``sinfo`` the SLURM side is a skipped row and the others still run.
     """
     if reason := _mnist_ready(ctx):
         return [skipped(LAUNCHERS, reason)]
     load_before = _load()
-    rows: list[Row] = []
     sides = {"slurm": SLURM, "basic": (), "joblib": ("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}")}
+    cases = {"slurm": "slurm (local cluster, cpus_per_task=1, poll_s=1)",
+             "basic": "basic launcher (one job after the other, one process)", "joblib": f"joblib n_jobs={n_jobs}"}
     chosen = [name for name in sides if name in launchers]
+    rows: list[Row] = []
     if "slurm" in chosen and (reason := slurm_unavailable()):
         chosen.remove("slurm")
-        rows.append(skipped(LAUNCHERS, reason, case="slurm: local cluster, cpus_per_task=1"))
+        rows.append(skipped(LAUNCHERS, reason, case=cases["slurm"]))
     job, runs = _job_overrides(limit_batches, overrides), {}
     times = interleave({name: _sweep_side(ctx, name, grid, job, sides[name], runs) for name in chosen},
                        repeats or ctx.repeats, 0)
-    n_grid, case = grid_size(grid), _case(grid, limit_batches)
-    rates = {name: 3600 * n_grid / median(seconds) for name, seconds in times.items()}
-    base = rates.get("basic")
-    cases = {"slurm": "slurm (local cluster, cpus_per_task=1, poll_s=1)", "basic": "basic launcher (one job after "
-             "the other, one process)", "joblib": f"joblib n_jobs={n_jobs}"}
-    load = f"load average (1/5/15 min) {load_before} at the start, {_load()} at the end, {os.cpu_count()} CPU cores"
-    for name in chosen:
-        rows.append(Row(
-            comparison=LAUNCHERS, case=f"{case}: {cases[name]}", unit="jobs/hour", ours=rates[name], baseline=base,
-            ratio=rates[name] / base if base else None, goal="reported (vs the basic launcher)",
-            notes=f"wall {median(times[name]):.1f} s for {n_grid} jobs; {load}",
-            extra={"seconds": times[name], "jobs": n_grid, "sweep_dir": runs[name]["sweep_dir"]}))
+    n_grid = grid_size(grid)
+    notes = {name: f"wall {median(times[name]):.1f} s" for name in chosen}
+    overheads = []
     if "slurm" in chosen:
-        last = runs["slurm"]
-        arrays = {job.split("_")[0] for _, job in RESULT_LINE.findall(last["output"])}
-        if not arrays:
-            raise RuntimeError(f"no `SLURM job <id>: COMPLETED` line in the sweep's output: {last['output'][-800:]}")
-        wanted = {job for _, job in RESULT_LINE.findall(last["output"])}
+        out = runs["slurm"]["output"]
+        jobs = {jid for _, jid in RESULT_LINE.findall(out)}
         try:
-            times_s = slurm_overheads(last["output"], slurm_accounting(arrays, wanted), last["start"], last["end"])
-        except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:  # e.g. a cluster without accounting
-            return [*rows, skipped(LAUNCHERS, f"no per-job times: {err}", case="slurm per-job overhead")]
-        spread = (f"run (start -> end) median {median(times_s['run_s']):.0f} s; command start -> first submission "
-                  f"{times_s['startup_s']:.1f} s; last result -> command end {times_s['tail_s']:.1f} s; "
-                  f"total wall {times_s['wall_s']:.1f} s; job arrays {','.join(sorted(arrays))}")
-        for key, what in (("queue_s", "submission -> start (sacct Submit, Start)"),
-                          ("handback_s", "end -> result (sacct End, launcher's COMPLETED line)")):
-            rows.append(Row(
-                comparison=LAUNCHERS, case=f"slurm per-job overhead: {what}", unit="s (median)",
-                ours=median(times_s[key]), goal="reported",
-                notes=f"max {max(times_s[key]):.1f} s over {n_grid} jobs (1-s resolution); {spread}",
-                extra=times_s))
-    return rows
+            if not jobs:
+                raise RuntimeError(f"no `SLURM job <id> <name>: COMPLETED` line in the sweep's output: {out[-500:]}")
+            arrays = {jid.split("_")[0] for jid in jobs}
+            start, end = runs["slurm"]["start"], runs["slurm"]["end"]
+            records, source = slurm_records(arrays, jobs)
+            per_job = {**slurm_overheads(out, records, start, end), "source": source}
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+            overheads.append(skipped(LAUNCHERS, f"no per-job times: {err}", case="slurm per-job overhead"))
+        else:
+            run_s = per_job["run_s"]
+            notes["slurm"] += (f" (command start -> first submission {per_job['startup_s']:.1f} s, last result -> "
+                               f"command end {per_job['tail_s']:.1f} s; job run, start -> end: median "
+                               f"{median(run_s):.0f} s, max {max(run_s):.0f} s; at most {per_job['most_at_once']} "
+                               f"running at once; array {','.join(sorted(arrays))})")
+            for key, what in (("queue_s", "submission -> start (SLURM's Submit to Start)"),
+                              ("handback_s", "end -> result (SLURM's End to the launcher's COMPLETED line)")):
+                overheads.append(Row(
+                    comparison=LAUNCHERS, case=f"slurm per-job overhead: {what}", unit="s (median)",
+                    ours=median(per_job[key]), goal="reported",
+                    notes=f"max {max(per_job[key]):.1f} s over {len(run_s)} jobs; times from {source} "
+                          f"(1-s resolution)",
+                    extra=per_job))
+    load = f"load average (1/5/15 min) {load_before} at the start, {_load()} at the end, {os.cpu_count()} CPU cores"
+    base = 3600 * n_grid / median(times["basic"]) if "basic" in chosen else None
+    for name in chosen:
+        rate = 3600 * n_grid / median(times[name])
+        rows.append(Row(
+            comparison=LAUNCHERS, case=f"{_case(grid, limit_batches)}: {cases[name]}", unit="jobs/hour", ours=rate,
+            baseline=base, ratio=rate / base if base else None, goal="reported (baseline: the basic launcher)",
+            notes=f"{notes[name]}; {load}",
+            extra={"seconds": times[name], "jobs": n_grid, "sweep_dir": runs[name]["sweep_dir"]}))
+    return rows + overheads

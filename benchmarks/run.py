@@ -85,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
     p.add_argument("--name", default=None,
                    help="results file name without suffix (default: <device>[-quick]; e.g. cpu_sweeps for --only 9)")
+    p.add_argument("--note", default="", help="a line recorded with the environment (e.g. what else ran meanwhile)")
     return p.parse_args(argv)
 
 
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     name = args.name or args.device + ("-quick" if args.quick else "")
     env = environment(device)
     env["mode"] = mode
+    if args.note:
+        env["note"] = args.note
 
     numbers = [n.strip() for n in args.only.split(",")]
     kept = earlier_rows(args.out / f"{name}.json", numbers, env)

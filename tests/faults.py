@@ -100,13 +100,10 @@ class CrashOnce(CrashAt):
             raise Crash(f"crash at the start of epoch {self.epoch}")
 
 
-class PauseAtStart(Callback):
-    """Pause (once) where it is built: after the data, before Lightning starts (a run's callbacks are built then)."""
-
-    def __init__(self, marker: str, seconds: float = 60.0) -> None:
-        if not Path(marker).exists():
-            Path(marker).write_text("paused before Lightning")
-            time.sleep(seconds)
+def slurm_job_id() -> str:
+    """This SLURM job's id as scancel and scontrol take it (``<array>_<task>`` in a job array)."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    return f"{job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job else os.environ.get("SLURM_JOB_ID", "")
 
 
 class PauseOnJobEnd(HydraCallback):
@@ -117,15 +114,8 @@ class PauseOnJobEnd(HydraCallback):
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
         if not self.marker.exists():
-            self.marker.write_text("paused after metrics.json")
+            self.marker.write_text(f"{slurm_job_id()} paused after metrics.json")
             time.sleep(self.seconds)
-
-
-class ExitWithoutResult(Callback):
-    """End the process at once, with exit code 0, at the start of training: a job that dies without its result."""
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        os._exit(0)
 
 
 class HogMemory(Callback):
@@ -158,9 +148,7 @@ class Fault(Callback):
     def _pause(self) -> None:
         if self.marker.exists():
             return
-        job = os.environ.get("SLURM_ARRAY_JOB_ID")
-        job = f"{job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job else os.environ.get("SLURM_JOB_ID", "")
-        self.marker.write_text(f"{job} {os.environ.get('SLURMD_NODENAME', '')}")
+        self.marker.write_text(f"{slurm_job_id()} {os.environ.get('SLURMD_NODENAME', '')}")
         deadline = time.monotonic() + self.seconds
         while time.monotonic() < deadline and not signals.received():  # Lightning stops at the next batch
             time.sleep(0.1)

@@ -8,6 +8,7 @@ import torch
 
 from benchmarks import ablation, graph, image, process, run
 from benchmarks.harness import Context
+from tests.slurm import slurm_cluster as _slurm_cluster  # noqa: F401 (registers the fixture)
 
 
 @pytest.fixture
@@ -95,3 +96,86 @@ def test_ablation_metric_updates_lists_before_now_and_raw() -> None:
     rows = ablation.metric_updates(n=10)
     assert [name for name, _, _ in rows][-1] == "three raw in-place sums" and rows[-1][2] == 1.0
     assert len(rows) == 3 and all(us > 0 for _, us, _ in rows)
+
+
+def test_sweep_launchers_write_their_own_results_file(tmp_path: Path) -> None:
+    empty, out = tmp_path / "empty", tmp_path / "results"
+    empty.mkdir()
+    run.main(["--data-dir", str(empty), "--only", "9", "--out", str(out), "--name", "cpu_sweeps", "--threads", "0",
+              "--note", "shared machine"])
+    saved = json.loads((out / "cpu_sweeps.json").read_text())
+    (row,) = saved["rows"]
+    assert saved["environment"]["note"] == "shared machine"
+    assert row["comparison"] == "9 sweep launchers" and row["status"] == f"skipped: no MNIST in {empty}"
+    assert (out / "cpu_sweeps.md").is_file() and not (out / "cpu.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_sweep_launchers_time_a_sweep_on_the_local_cluster(ctx: Context, slurm_cluster) -> None:
+    rows = process.sweep_launchers(ctx, grid=("model=logreg", "seed=1,2"), limit_batches=2, launchers=("slurm",),
+                                   overrides=("data.val_size=100",))
+    assert rows[0].status == "ok" and rows[0].ours > 0 and rows[0].baseline is None  # no basic side: no ratio
+    if not slurm_cluster.accounting:
+        assert rows[1].status.startswith("skipped: no per-job times"), rows[1].status
+        return
+    queue, handback = rows[1:]
+    assert queue.status == handback.status == "ok", (queue.status, handback.status)
+    assert queue.extra["jobs"] == [f"{queue.extra['jobs'][0].split('_')[0]}_{i}" for i in (0, 1)]
+    assert queue.extra["result_lines"] == 2 and 0 <= queue.ours <= queue.extra["wall_s"]
+    assert -1 < handback.ours < 30 and queue.extra["startup_s"] > 0  # sacct's 1-s resolution: a result may look early
+
+
+def fake_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **scripts: str) -> None:
+    """Put ``name`` commands running the given shell lines first on PATH (SLURM clients without a cluster)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, script in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_slurm_times_come_from_scontrol_without_accounting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = ("JobId={id} ArrayJobId=163 ArrayTaskId={task} JobName=train JobState=COMPLETED Reason=None "
+           "SubmitTime=2026-12-04T19:32:53 EligibleTime=2026-12-04T19:32:54 StartTime=2026-12-04T19:32:5{start} "
+           "EndTime=2026-12-04T19:33:05 Deadline=N/A")
+    fake_commands(tmp_path, monkeypatch, sacct="echo 'Slurm accounting storage is disabled' >&2; exit 1",
+                  scontrol=f"echo '{job.format(id=165, task=1, start=7)}'; echo '{job.format(id=164, task=0, start=4)}'")
+    records, source = process.slurm_records({"163"}, {"163_0", "163_1"})
+    assert source == "scontrol"
+    times = process.slurm_overheads(records, records, start=0.0, end=process._local_epoch("2026-12-04 19:33:06"))
+    assert times["jobs"] == ["163_0", "163_1"] and times["queue_s"] == [1.0, 4.0]  # task order, as sacct gives it
+    assert times["handback_s"] == [1.0, 1.0]  # no COMPLETED lines: the command's end
+
+
+def test_sweep_launchers_skip_slurm_where_sinfo_does_not_answer(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process.shutil, "which", lambda name: None)
+    (row,) = process.sweep_launchers(ctx, launchers=("slurm",))  # only the SLURM side: without sinfo, nothing runs
+    assert row.status == "skipped: no SLURM here (sinfo is not on PATH)", row.status
+    monkeypatch.undo()  # an sinfo whose controller is down, as on a login node of a stopped cluster
+    fake_commands(tmp_path, monkeypatch, sinfo="echo 'slurm_load_partitions: Unable to contact slurm controller' >&2; "
+                                               "exit 1")
+    (row,) = process.sweep_launchers(ctx, launchers=("slurm",))
+    assert row.status.startswith("skipped: sinfo does not answer (exit 1: slurm_load_partitions: Unable"), row.status
+    assert row.case.startswith("slurm")
+
+
+def test_slurm_overheads_from_the_launcher_log_and_sacct() -> None:
+    log = ("[2026-12-04 19:32:53,221][HYDRA] SLURM job 163_0: sweep job #0 (model=logreg seed=1) -> /x/0_logreg\n"
+           "[2026-12-04 19:32:55,270][HYDRA] SLURM job 163_0 0_logreg-mnist: RUNNING on n1\n"
+           "[2026-12-04 19:33:05,500][HYDRA] SLURM job 163_1 1_logreg-mnist: COMPLETED\n"
+           "[2026-12-04 19:33:07,250][HYDRA] SLURM job 163_0 0_logreg-mnist: COMPLETED\n")
+    acct = ("163_0|2026-12-04T19:32:53|2026-12-04T19:32:54|2026-12-04T19:33:05|COMPLETED\n"
+            "163_1|2026-12-04T19:32:53|2026-12-04T19:32:57|2026-12-04T19:33:05|COMPLETED\n")
+    start = process._local_epoch("2026-12-04 19:32:45")
+    times = process.slurm_overheads(log, acct, start=start, end=start + 23.0)
+    assert times["jobs"] == ["163_0", "163_1"] and times["result_lines"] == 2
+    assert times["queue_s"] == [1.0, 4.0] and times["run_s"] == [11.0, 8.0]
+    assert times["handback_s"] == pytest.approx([2.25, 0.5])
+    assert times["startup_s"] == 8.0 and times["tail_s"] == pytest.approx(0.75) and times["wall_s"] == 23.0
+    assert times["most_at_once"] == 2
+    with pytest.raises(RuntimeError, match="163_1 ended FAILED"):
+        process.slurm_overheads(log, acct.replace("57|2026-12-04T19:33:05|COMPLETED", "57||FAILED"), start, start)

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.runs import ROOT
-from tests.slurm import slurm_cluster  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm"),
               pytest.mark.usefixtures("slurm_cluster")]
@@ -117,7 +116,8 @@ def test_a_value_sbatch_would_refuse_is_one_line_before_anything_is_submitted(tm
 
 
 # ----------------------------------------------------------------------------- 3. no hang, no silent pass
-def test_failed_cancelled_oom_and_resultless_jobs_are_reported_and_the_rest_kept(tmp_path, data_dir):
+def failure_sweep(tmp_path: Path, data_dir: Path) -> None:
+    """A sweep of five jobs: one good, one raising, one ending without a result, one over its memory, one cancelled."""
     sweep, marker = tmp_path / "sweep", tmp_path / "paused"
     kinds = "none,raise,exit0,oom,pause-fit"
     proc = train_py("-m", *SLURM, "hydra.launcher.mem_gb=1", *RUN, "+callbacks.fault._target_=tests.faults.Fault",
@@ -141,17 +141,21 @@ def test_failed_cancelled_oom_and_resultless_jobs_are_reported_and_the_rest_kept
         assert re.search(rf"SLURM job \d+_{k} {jobs[k].name} FAILED: .* -- log .*_log\.err", text), text[-3000:]
 
 
+def test_failed_cancelled_oom_and_resultless_jobs_are_reported_and_the_rest_kept(tmp_path, data_dir):
+    failure_sweep(tmp_path, data_dir)
+
+
 # ------------------------------------------------------------------- 4. preemption and time limits, same numbers
 MOMENTS = ["pause-start", "pause-sanity", "pause-fit", "pause-validate", "pause-test"]
 
 
-@pytest.mark.parametrize("how", ["scancel --signal=USR1", "scontrol requeue"])
+@pytest.mark.parametrize(("how", "moments"), [("scancel --signal=USR1", MOMENTS), ("scontrol requeue", ["pause-fit"])])
 def test_a_job_signalled_at_any_moment_is_requeued_and_ends_with_the_same_numbers(tmp_path, data_dir, reference,
-                                                                                  how):
+                                                                                  how, moments):
     sweep = tmp_path / "sweep"
-    markers = {m: tmp_path / f"paused-{m}" for m in MOMENTS}
+    markers = {m: tmp_path / f"paused-{m}" for m in moments}
     proc = train_py("-m", *SLURM, *RUN, "+callbacks.fault._target_=tests.faults.Fault",
-                    f"+callbacks.fault.kind={','.join(MOMENTS)}", f"+callbacks.fault.marker={tmp_path}/paused-"
+                    f"+callbacks.fault.kind={','.join(moments)}", f"+callbacks.fault.marker={tmp_path}/paused-"
                     + "${callbacks.fault.kind}", "seed=1", f"hydra.sweep.dir={sweep}", data_dir=data_dir,
                     cwd=tmp_path, background=True)
     for marker in markers.values():
@@ -159,7 +163,7 @@ def test_a_job_signalled_at_any_moment_is_requeued_and_ends_with_the_same_number
         slurm(*how.split(), job_id)
     text = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, text[-3000:]
-    for i, moment in enumerate(MOMENTS):
+    for i, moment in enumerate(moments):
         run = sweep / f"{i}_logreg-mnist"
         assert json.loads((run / "metrics.json").read_text())["requeues"] == 1, moment
         assert metrics(run) == reference[1], moment
@@ -170,10 +174,9 @@ def test_a_job_signalled_after_its_metrics_keeps_them(tmp_path, data_dir, refere
     proc = train_py("-m", *SLURM, *RUN, "seed=1", "+hydra.callbacks.pause._target_=tests.faults.PauseOnJobEnd",
                     f"+hydra.callbacks.pause.marker={marker}", f"hydra.sweep.dir={sweep}", data_dir=data_dir,
                     cwd=tmp_path, background=True)
-    wait_for(marker, proc)
+    job_id = wait_for(marker, proc).split()[0]
     run = sweep / "0_logreg-mnist"
     before = (run / "metrics.json").read_bytes()
-    (job_id,) = re.findall(r"\d+_0", (sweep / ".submitit").iterdir().__next__().name)
     slurm("scancel", "--signal=USR1", job_id)
     text = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, text[-3000:]
@@ -238,7 +241,14 @@ def test_two_node_ddp_through_the_launcher_is_one_run(tmp_path, data_dir, ddp_re
     assert "#SBATCH --nodes=2" in script.read_text() and "#SBATCH --ntasks-per-node=1" in script.read_text()
     assert "#SBATCH --gpus-per-node" not in script.read_text()
     assert [p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")] == ["0_logreg-mnist"]
-    assert metrics(sweep / "0_logreg-mnist") == ddp_reference
+    assert same_run(metrics(sweep / "0_logreg-mnist"), ddp_reference)
+
+
+def same_run(run: dict[str, float], reference: dict[str, float]) -> bool:
+    """Equal metrics; a loss may differ in float32's last digit (gloo sums the ranks' values in another order
+    across two nodes than within one)."""
+    return run.keys() == reference.keys() and all(
+        run[k] == pytest.approx(v, rel=1e-6) if "loss" in k else run[k] == v for k, v in reference.items())
 
 
 def _sbatch_script(tmp_path: Path, data_dir: Path, *extra: str) -> Path:
@@ -273,7 +283,7 @@ def test_two_node_ddp_from_a_plain_sbatch_script_is_one_run(tmp_path, data_dir, 
     assert _wait_job(job_id) == "COMPLETED", (tmp_path / f"slurm-{job_id}.out").read_text()[-3000:]
     (run,) = (tmp_path / "logs" / "runs").iterdir()
     assert run.name == f"slurm-{job_id}_logreg-mnist"  # one run directory for both nodes
-    assert metrics(run) == ddp_reference
+    assert same_run(metrics(run), ddp_reference)
 
 
 def test_a_preempted_two_node_job_is_requeued_and_resumes(tmp_path, data_dir, ddp_reference):
@@ -289,7 +299,7 @@ def test_a_preempted_two_node_job_is_requeued_and_resumes(tmp_path, data_dir, dd
     assert _wait_job(job_id) == "COMPLETED", (tmp_path / f"slurm-{job_id}.out").read_text()[-3000:]
     (run,) = (tmp_path / "logs" / "runs").iterdir()
     assert json.loads((run / "metrics.json").read_text())["requeues"] == 1
-    assert metrics(run) == ddp_reference
+    assert same_run(metrics(run), ddp_reference)
 
 
 # ------------------------------------------------------------------------------------------- 8. Optuna on SLURM
@@ -305,3 +315,16 @@ def test_optuna_trials_run_as_parallel_slurm_jobs_and_a_failed_trial_is_recorded
     assert "Sweep finished with 1 FAILED job(s) of 4" in text
     assert len({m for m in re.findall(r"SLURM job (\d+)_\d", text)}) == 2  # two arrays of two parallel trials
     assert (sweep / "optimization_results.yaml").is_file()
+
+
+# ------------------------------------------------------------------------------- clusters without accounting
+def test_without_accounting_failures_are_reported_all_the_same(tmp_path, data_dir, slurm_cluster):
+    """No slurmdbd (sacct fails, as on some clusters): the launcher reads squeue and scontrol instead."""
+    script = ["bash", str(ROOT / "scripts" / "slurm_local.sh")]
+    subprocess.run([*script, "start", "--no-accounting"], check=True, capture_output=True, timeout=180)
+    try:
+        assert subprocess.run(["sacct", "-n"], capture_output=True).returncode != 0
+        failure_sweep(tmp_path, data_dir)
+    finally:
+        mode = [] if slurm_cluster.accounting else ["--no-accounting"]
+        subprocess.run([*script, "start", *mode], check=True, capture_output=True, timeout=180)

@@ -11,9 +11,8 @@ import time
 import pytest
 
 from tests.slurm import run, sbatch, wait_for, wait_job
-from tests.slurm import slurm_cluster as _slurm_cluster  # noqa: F401 (registers the fixture, also for this module)
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]  # one test at a time on the cluster
 
 # A batch script that says "ready", then waits ~8 s for SIGUSR1 in short sleeps (bash runs a trap only
 # between commands).

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.runs import ROOT, TINY
-from tests.slurm import slurm_cluster  # noqa: F401 - the fixture
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
              "slurm": ["hydra/launcher=slurm", "hydra.launcher.poll_s=1"]}
