@@ -110,7 +110,8 @@ class GraphDataModule(L.LightningDataModule):
     def facts(self) -> dict[str, int | str]:
         """Sizes read from the loaded graph, for the model configs' ``${facts.<name>}``."""
         self.setup("fit")
-        return {"task": self.task, "num_classes": len(self.class_names), "num_features": self.data.num_node_features}
+        return {"task": self.task, "num_classes": len(self.class_names), "num_features": self.data.num_node_features,
+                "num_val": int(self.data.val_mask.sum())}
 
     def _loader(self) -> DataLoader:
         """A loader yielding the whole graph once per epoch (``batch_size=None``: no collation, no copy)."""

@@ -248,7 +248,7 @@ class VisionDataModule(L.LightningDataModule):
         images, _ = self.splits["train"]  # uint8 [N, H, W]
         height, width = images.shape[1:]
         return {"task": self.task, "num_classes": len(self.class_names), "in_channels": 1, "height": height,
-                "width": width, "num_features": height * width}
+                "width": width, "num_features": height * width, "num_val": len(self.splits["val"][1])}
 
     def normalise(self, x: torch.Tensor, augment: bool = False) -> torch.Tensor:
         """uint8 ``[B, H, W]`` -> standardised float ``[B, 1, H, W]``, augmented first if ``augment``."""

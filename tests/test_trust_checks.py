@@ -376,3 +376,24 @@ def test_preflight_passes_a_writable_run_dir(tmp_path, data_dir):
     cfg = compose_cfg([f"hydra.run.dir={tmp_path / 'run'}"], tmp_path / "unused", data_dir)
     PreflightChecks()._check(cfg, "hydra.run.dir")
     assert (tmp_path / "run").is_dir() and not os.listdir(tmp_path / "run")  # the probe file is gone
+
+
+def test_a_run_without_validation_data_is_refused_before_training(make_cfg):
+    """No validation nodes: val/acc, which picks the tested checkpoint, would be NaN (the first epoch's weights)."""
+    from zoo.run.runner import prepare
+
+    with pytest.raises(ConfigError, match=r"no validation examples .* val/acc .* callbacks=none"):
+        prepare(make_cfg("model=gcn", "data=nyc_zip", "data.val_frac=0", "data.download=false"))
+    cfg, _ = prepare(make_cfg("model=gcn", "data=nyc_zip", "data.val_frac=0", "data.download=false",
+                              "callbacks=none"))  # no selection: the final weights are tested
+    assert cfg.facts.num_val == 0
+
+
+def test_metrics_json_is_always_valid_json(tmp_path):
+    import json
+
+    from zoo.run.runner import write_metrics
+
+    path = write_metrics({"test/acc": 0.5, "val/acc_best": float("nan"), "val/loss_best": float("-inf")}, tmp_path)
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in metrics.json")) == {
+        "test/acc": 0.5, "val/acc_best": None, "val/loss_best": None}

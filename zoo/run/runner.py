@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import os
 import random
 from pathlib import Path
@@ -85,9 +86,30 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
     check_hparams(cfg)  # what resolves before the data is loaded (the model's sizes come from it)
     apply_threads(cfg)  # before anything is built: the intra-op threads of every operator below
     datamodule = load_data(cfg)
+    check_selection(cfg)
     check_keys(cfg)
     check_hparams(cfg)
     return cfg, datamodule
+
+
+def check_selection(cfg: DictConfig) -> None:
+    """Refuse a run whose selection metric is undefined: a ``val/*`` monitor with no validation examples.
+
+    Raises:
+        ConfigError: The data has no validation examples, yet a callback or the scheduler monitors ``val/*``
+            (the checkpoint that is tested would be chosen by NaN: the first epoch's).
+    """
+    if cfg.facts.get("num_val", 1) > 0 or not cfg.get("train", True):
+        return
+    sections = [*(cfg.get("callbacks") or {}).values(), cfg.model]
+    monitors = [str(c.get(key)) for c in sections if isinstance(c, DictConfig)
+                for key in ("monitor", "scheduler_monitor") if str(c.get(key, "")).startswith("val/")]
+    if monitors:
+        raise ConfigError(
+            f"data={cfg.get('data_name')} leaves no validation examples with these settings, so {monitors[0]} "
+            f"(which chooses the checkpoint that is tested) is undefined. Keep some validation data (e.g. "
+            f"data.val_frac=0.2 or data.val_size=5000), or train without selection: callbacks=none."
+        )
 
 
 def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str | None:
@@ -113,9 +135,12 @@ def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str 
 
 
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
-    """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename)."""
+    """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename); a value that is
+    not a finite number (NaN, inf) is written as ``null``, so the file is always valid JSON."""
     path = Path(output_dir) / "metrics.json"
-    atomic_write(path, lambda f: f.write(json.dumps(metrics, indent=2, sort_keys=True).encode()))
+    finite = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in metrics.items()}  # NaN: null
+    text = json.dumps(finite, indent=2, sort_keys=True, allow_nan=False)  # always valid JSON
+    atomic_write(path, lambda f: f.write(text.encode()))
     return path
 
 
