@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 WANDB_HOST = "api.wandb.ai"
 
 
-def _logged_in() -> bool:
+def logged_in() -> bool:
+    """Whether W&B credentials are present (``WANDB_API_KEY`` or a ``wandb login`` entry in ~/.netrc)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
@@ -27,8 +28,10 @@ def _logged_in() -> bool:
 
 
 def mode(configured: str | None = None) -> str:
-    """``configured``, else ``WANDB_MODE``, else ``online`` when logged in, else ``offline``."""
-    return configured or os.environ.get("WANDB_MODE") or ("online" if _logged_in() else "offline")
+    """``configured``, else ``WANDB_MODE``, else ``online`` when logged in and not in a SLURM job (compute nodes
+    often have no internet), else ``offline``."""
+    online = logged_in() and "SLURM_JOB_ID" not in os.environ
+    return configured or os.environ.get("WANDB_MODE") or ("online" if online else "offline")
 
 
 def log_report(out: Path, tables: dict[str, pd.DataFrame], images: dict[str, Path],

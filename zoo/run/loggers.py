@@ -2,8 +2,6 @@
 
 import csv
 import logging
-import netrc
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -13,20 +11,11 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from zoo.report.to_wandb import mode as wandb_mode
+
 log = logging.getLogger(__name__)
 
-WANDB_HOST = "api.wandb.ai"
 RUN_ID_FILE = "wandb_run_id.txt"
-
-
-def wandb_logged_in() -> bool:
-    """Whether W&B credentials are present (``WANDB_API_KEY`` or a ``wandb login`` entry in ~/.netrc)."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc().authenticators(WANDB_HOST) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
 
 
 def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
@@ -43,8 +32,7 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
     if kwargs.get("id") is None and kwargs.get("save_dir"):
         kwargs["id"], kwargs["resume"] = run_id(Path(kwargs["save_dir"])), "allow"
     if mode is None:
-        on_compute_node = "SLURM_JOB_ID" in os.environ  # compute nodes often have no internet: sync later
-        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() and not on_compute_node else "offline")
+        mode = wandb_mode()
         if mode == "offline":
             log.info("W&B: logging offline into %s (`wandb sync` it later; WANDB_MODE=online to go online).",
                      kwargs.get("save_dir"))
