@@ -5,11 +5,8 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
-
-from zoo.callbacks.nyc_outputs import NYCOutputs
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +28,12 @@ class NodePredictions(Callback):
     @torch.no_grad()
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         data = getattr(trainer.datamodule, "data", None)
+        if data is None:
+            return  # image data: nothing to write (and pandas stays unimported)
+        import pandas as pd
+
+        from zoo.callbacks.nyc_outputs import NYCOutputs
+
         if (data is None or "test_mask" not in data or not trainer.is_global_zero or trainer.fast_dev_run
                 or any(isinstance(c, NYCOutputs) for c in trainer.callbacks)):
             return

@@ -8,9 +8,10 @@ import logging
 import netrc
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # a training run imports mode() without pandas
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def mode(configured: str | None = None) -> str:
     return configured or os.environ.get("WANDB_MODE") or ("online" if online else "offline")
 
 
-def log_report(out: Path, tables: dict[str, pd.DataFrame], images: dict[str, Path],
+def log_report(out: Path, tables: "dict[str, pd.DataFrame]", images: dict[str, Path],
                settings: dict[str, Any] | None = None, name: str | None = None) -> str | None:
     """Log ``tables`` (W&B Tables) and ``images`` (PNG files) under their keys; return the W&B run's directory.
 
@@ -59,7 +60,7 @@ def log_report(out: Path, tables: dict[str, pd.DataFrame], images: dict[str, Pat
         run.finish()
 
 
-def _plain(df: pd.DataFrame) -> pd.DataFrame:
+def _plain(df: "pd.DataFrame") -> "pd.DataFrame":
     """Columns W&B can store: an index as columns, objects as text."""
     df = df.reset_index() if df.index.name or any(df.index.names) else df.reset_index(drop=True)
     return df.apply(lambda col: col.astype(str) if col.dtype == object else col)
