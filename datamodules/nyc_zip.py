@@ -13,7 +13,7 @@ from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
 from datamodules.splits import TRAIN_FRAC, VAL_FRAC, random_split_masks
 from zoo.errors import ConfigError, DataNotFoundError
-from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_votes
+from zoo.transforms.flow_shares import DIRECTIONS, NORMALIZATIONS, FlowShares
 
 # The seeded stratified split, under the name benchmarks and older code import.
 stratified_masks = random_split_masks
@@ -32,9 +32,9 @@ class NYCZipDataModule(GraphDataModule):
     Node features ``x``: the 5 scaled ZIP features (``include_acs``); ``include_prior`` appends the one-hot ``initialFeat`` prior (the
     borough with the nearest centroid: geometry, not the label; 5 columns), ``missing_indicator`` appends 5 0/1 columns
     marking imputed values, ``flow_shares`` appends 5 flow shares per direction in ``flow_directions``: each ZIP's
-    share of its flows to the TRAINING ZIPs of each borough (:func:`~zoo.nets.layers.flow_operator.flow_votes` with that
-    direction and ``flow_normalization``; computed from the training labels only, so no validation or test label
-    enters the features). Models read the resulting width as ``${facts.num_features}``.
+    share of its flows to the TRAINING ZIPs of each borough (the :class:`~zoo.transforms.flow_shares.FlowShares`
+    transform with those directions and ``flow_normalization``; computed from the training labels only, so no
+    validation or test label enters the features). Models read the resulting width as ``${facts.num_features}``.
 
     Args:
         data_dir: Folder holding ``nyc_zip/raw/`` (files) and ``nyc_zip/processed/`` (cache).
@@ -47,7 +47,7 @@ class NYCZipDataModule(GraphDataModule):
         flow_shares: Append the flow shares to the training ZIPs of each borough (5 columns per direction).
         flow_directions: Operators of the flow shares, each of ``out`` (a work ZIP reads its workers' home ZIPs),
             ``in`` (a home ZIP reads its residents' work ZIPs) or ``symmetric``.
-        flow_normalization: ``raw``, ``row`` or ``column`` (see :mod:`zoo.nets.layers.flow_operator`).
+        flow_normalization: ``raw``, ``row`` or ``column`` (see :mod:`zoo.transforms.flow_shares`).
     """
 
     class_names: tuple[str, ...] = BOROUGHS
@@ -75,6 +75,7 @@ class NYCZipDataModule(GraphDataModule):
         self.include_acs, self.include_prior, self.missing_indicator = include_acs, include_prior, missing_indicator
         self.flow_shares = flow_shares
         self.flow_directions, self.flow_normalization = tuple(flow_directions), flow_normalization
+        self.flow_transform = FlowShares(len(BOROUGHS), self.flow_directions, flow_normalization) if flow_shares else None
 
     @property
     def root(self) -> Path:
@@ -102,8 +103,8 @@ class NYCZipDataModule(GraphDataModule):
             parts.append(F.one_hot(data.initial_feat, len(BOROUGHS)).float())
         if self.missing_indicator:
             parts.append(data.x_missing.float())
-        if self.flow_shares:  # from the training labels alone (held-out ZIPs are -1)
-            parts += [flow_votes(data.edge_index, data.edge_weight, train_labels(data), len(BOROUGHS), direction,
-                                 self.flow_normalization) for direction in self.flow_directions]
-        data.x = torch.cat(parts, dim=1)
+        data.x = torch.cat(parts, dim=1) if parts else None
+        if self.flow_transform is not None:  # reads y_train: the training labels alone (held-out ZIPs are -1)
+            data.y_train = train_labels(data)
+            data = self.flow_transform(data)
         return data

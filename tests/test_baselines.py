@@ -14,9 +14,9 @@ from datamodules.nyc_zip import NYCZipDataModule
 from zoo.errors import ConfigError
 from zoo.nets.flow_vote import FlowVote
 from zoo.nets.label_propagation import LabelPropagation
-from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, flow_operator, flow_votes
 from zoo.run.paired import main as paired_main
 from zoo.run.runner import train
+from zoo.transforms.flow_shares import DIRECTIONS, NORMALIZATIONS, flow_operator, flow_votes
 
 
 def flow_graph(n: int = 7, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
