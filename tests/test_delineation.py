@@ -1,4 +1,4 @@
-"""Training the delineation task (zoo/tasks/delineation.py, zoo/callbacks/rounds.py) on the fake NYC graph, and the
+"""Training the delineation task (zoo/tasks/delineation.py, with its rounds callback) on the fake NYC graph, and the
 model's options: flow-share operator, two directions, training labels as input, rows-only training passes, steps per
 Lightning epoch, the seed's lowest-loss rounds, and the dense path."""
 

@@ -1,1 +1,1 @@
-"""Lightning callbacks: NaN/inf loss check, confusion matrix, NYC outputs, delineation rounds."""
+"""Lightning callbacks: NaN/inf loss check, confusion matrix, training curves, NYC outputs, per-node predictions."""
