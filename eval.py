@@ -1,21 +1,9 @@
-"""Test a trained model: ``python eval.py ckpt_path=<file.ckpt> [model=<name> data=<name> ...as in the run]``."""
+"""Test a trained model: ``python eval.py ckpt_path=<file.ckpt> [model=<name> data=<name> ...as in the run]``.
 
-import hydra
-from omegaconf import DictConfig
+Installed: ``zoo-eval``. The command lives in :mod:`zoo.run.eval`; this file lets a checkout run it without installing.
+"""
 
-from zoo.run.cli import reported_as_message
-from zoo.run.sweeps import install_signals
-
-
-@hydra.main(version_base="1.3", config_path="configs", config_name="eval.yaml")
-def main(cfg: DictConfig) -> None:
-    # train() with train=false: checks the checkpoint fits the model, tests it, writes <run dir>/metrics.json.
-    install_signals(cfg)  # SIGTERM/SIGINT: exit 143/130 with a hint, imports included
-    with reported_as_message():  # bad input: its message and exit code 2, no traceback
-        from zoo.run.runner import train
-
-        train(cfg)
-
+from zoo.run.eval import main
 
 if __name__ == "__main__":
     main()

@@ -1,29 +1,9 @@
-"""Command-line entry point: ``python train.py model=<name> data=<name> [key=value ...]``."""
+"""Command-line entry point: ``python train.py model=<name> data=<name> [key=value ...]`` (installed: ``zoo-train``).
 
-import hydra
-from omegaconf import DictConfig
+The command lives in :mod:`zoo.run.train`; this file lets a checkout run it without installing Zoo.
+"""
 
-from zoo.run.cli import reported_as_message
-from zoo.run.sweeps import run_job
-
-
-def optimized_value(cfg: DictConfig) -> float | None:
-    """Train, and return ``optimized_metric`` (e.g. ``val/acc_best``) for sweepers (Optuna)."""
-    # Imported here, in the process that trains: a parallel sweep's launcher process (hydra/launcher=joblib,
-    # slurm) then never imports torch and Lightning, and `--help`/`--cfg` answer without them.
-    from zoo.run.runner import train
-
-    metrics, _ = train(cfg)
-    return metrics.get(cfg.get("optimized_metric"))
-
-
-@hydra.main(version_base="1.3", config_path="configs", config_name="train.yaml")
-def main(cfg: DictConfig) -> float | None:
-    # In a multirun (-m) a failed job is logged, recorded in <job dir>/error.txt and the sweep goes on;
-    # a single run raises.
-    with reported_as_message():  # bad input: its message and exit code 2, no traceback
-        return run_job(optimized_value, cfg)
-
+from zoo.run.train import main, optimized_value  # noqa: F401 - optimized_value: for code that imports it from here
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """The config folder is the registry: names of models and datasets, which fit together, and which keys exist."""
 
 import difflib
+import importlib.util
 import inspect
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+def _config_dir() -> Path:
+    """The folder of package ``zoo.configs``: ``configs/`` of a checkout, shipped in the wheel as package data."""
+    try:  # an installed wheel, or an editable install that maps zoo.configs to the checkout's configs/
+        spec = importlib.util.find_spec("zoo.configs")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(__file__).resolve().parents[2] / "configs"  # a checkout used without installing it
+
+
+CONFIG_DIR = _config_dir()
 
 
 def names(group: str) -> list[str]:

@@ -22,7 +22,7 @@ from zoo.run.compatibility import kind_of_data
 
 log = logging.getLogger(__name__)
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
+TRAIN_MODULE = "zoo.run.train"  # what `zoo-train` and `python train.py` run; children: python -m zoo.run.train
 RESOLVED_NAME = "config_resolved"
 _run_cfg: DictConfig | None = None
 
@@ -34,7 +34,7 @@ def _quote(value: str) -> str:
 
 def child_command(local_rank: int) -> tuple[Sequence[str], str]:
     """Command and working directory that start DDP rank ``local_rank`` on this node (replaces Lightning's)."""
-    if _run_cfg is None or not TRAIN_SCRIPT.is_file():
+    if _run_cfg is None:
         return _lightning_hydra_cmd(local_rank)
     cfg = OmegaConf.create(OmegaConf.to_container(_run_cfg, resolve=True))
     cfg.pop("hydra", None)
@@ -45,7 +45,8 @@ def child_command(local_rank: int) -> tuple[Sequence[str], str]:
     cwd = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None
     command = [
         sys.executable,
-        str(TRAIN_SCRIPT),
+        "-m",
+        TRAIN_MODULE,
         "--config-path",
         str(config_dir),
         "--config-name",

@@ -1,0 +1,23 @@
+"""``zoo-eval`` (``python eval.py``): ``ckpt_path=<file.ckpt> [model=<name> data=<name> ...as in the run]``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from zoo.run.cli import reported_as_message
+from zoo.run.compatibility import CONFIG_DIR
+from zoo.run.sweeps import install_signals
+
+
+# The module's name is Hydra's job name (`eval`: <run dir>/eval.log); the configs are package zoo.configs.
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval.yaml")
+def main(cfg: DictConfig) -> None:
+    # train() with train=false: checks the checkpoint fits the model, tests it, writes <run dir>/metrics.json.
+    install_signals(cfg)  # SIGTERM/SIGINT: exit 143/130 with a hint, imports included
+    with reported_as_message():  # bad input: its message and exit code 2, no traceback
+        from zoo.run.runner import train
+
+        train(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""``zoo-train`` (``python train.py``, ``python -m zoo.run.train``): ``model=<name> data=<name> [key=value ...]``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from zoo.run.cli import reported_as_message
+from zoo.run.compatibility import CONFIG_DIR
+from zoo.run.sweeps import run_job
+
+
+def optimized_value(cfg: DictConfig) -> float | None:
+    """Train, and return ``optimized_metric`` (e.g. ``val/acc_best``) for sweepers (Optuna)."""
+    # Imported here, in the process that trains: a parallel sweep's launcher process (hydra/launcher=joblib,
+    # slurm) then never imports torch and Lightning, and `--help`/`--cfg` answer without them.
+    from zoo.run.runner import train
+
+    metrics, _ = train(cfg)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+# The module's name is Hydra's job name (`train`: <run dir>/train.log); the configs are package zoo.configs.
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
+def main(cfg: DictConfig) -> float | None:
+    # In a multirun (-m) a failed job is logged, recorded in <job dir>/error.txt and the sweep goes on;
+    # a single run raises.
+    with reported_as_message():  # bad input: its message and exit code 2, no traceback
+        return run_job(optimized_value, cfg)
+
+
+if __name__ == "__main__":  # also how DDP child ranks start (zoo.run.distributed.child_command)
+    main()
