@@ -95,9 +95,14 @@ class CrashOnce(CrashAt):
         self.marker = Path(marker)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch and not self.marker.exists():
-            self.marker.write_text("crashed once")
-            raise Crash(f"crash at the start of epoch {self.epoch}")
+        if trainer.current_epoch != self.epoch:
+            return
+        try:  # created exclusively: of jobs that start together, exactly one crashes
+            with self.marker.open("x") as f:
+                f.write("crashed once")
+        except FileExistsError:
+            return
+        raise Crash(f"crash at the start of epoch {self.epoch}")
 
 
 def slurm_job_id() -> str:

@@ -6,7 +6,6 @@ Skipped without a cluster; with ZOO_SLURM_REQUIRED=1 (CI) they fail instead.
 import shlex
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -85,12 +84,11 @@ def test_requeued_job_runs_again(slurm_cluster, tmp_path):
                  "echo run ${SLURM_RESTART_COUNT:-0}; sleep 4", cwd=tmp_path)
     out = tmp_path / "out.txt"
     wait_for(lambda: out.exists() and "run 0" in out.read_text(), what="the first run")
-    requeued = time.monotonic()
     run("scontrol", "requeue", job)
-    # A requeued job may start again only after AuthInfo's cred_expire (10 s in slurm_local.sh's config).
-    wait_for(lambda: "run 1" in out.read_text(), timeout=40, what="the second run")
-    assert time.monotonic() - requeued < 30
-    assert wait_job(job) == "COMPLETED"
+    # A requeued job may start again only after AuthInfo's cred_expire (10 s in slurm_local.sh's config), and a
+    # loaded machine schedules it later still: how long it takes is benchmarks' business, that it runs is ours.
+    wait_for(lambda: "run 1" in out.read_text(), timeout=180, what="the second run")
+    assert wait_job(job, timeout=120) == "COMPLETED"
 
 
 def test_sacct_knows_finished_jobs_only_with_accounting(slurm_cluster, tmp_path):
