@@ -136,7 +136,7 @@ class HogMemory(Callback):
         time.sleep(self.seconds)
 
 
-class Fault(Callback):
+class Fault(PauseMidEpoch):
     """One fault per sweep job, chosen by ``kind`` (a single key to sweep over), for the SLURM tests.
 
     ``none``; ``raise`` (an exception in training); ``exit0`` (the process ends at once with exit code 0, no
@@ -148,9 +148,9 @@ class Fault(Callback):
     def __init__(self, kind: str = "none", marker: str = "", seconds: float = 150.0, gb: float = 3.0) -> None:
         self.kind, self.marker, self.seconds, self.gb = kind, Path(marker), seconds, gb
         if kind == "pause-start":
-            self._pause()
+            self._wait()
 
-    def _pause(self) -> None:
+    def _wait(self) -> None:
         if self.marker.exists():
             return
         self.marker.write_text(f"{slurm_job_id()} {os.environ.get('SLURMD_NODENAME', '')}")
@@ -158,10 +158,11 @@ class Fault(Callback):
         while time.monotonic() < deadline and not signals.received():  # Lightning stops at the next batch
             time.sleep(0.1)
 
-    def _at(self, trainer: L.Trainer, moment: str, batch_idx: int) -> None:
+    def _pause(self, trainer: L.Trainer, stage: str, batch_idx: int) -> None:
+        moment = "fit" if stage == "train" else stage
         if self.kind == f"pause-{moment}" and batch_idx == 0 and (moment in ("sanity", "test")
                                                                   or trainer.current_epoch == 1):
-            self._pause()
+            self._wait()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.kind == "raise":
@@ -170,14 +171,3 @@ class Fault(Callback):
             os._exit(0)
         if self.kind == "oom":
             HogMemory(self.gb, self.seconds).on_train_start(trainer, pl_module)
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        self._at(trainer, "fit", batch_idx)
-
-    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx,
-                                dataloader_idx: int = 0) -> None:
-        self._at(trainer, "sanity" if trainer.sanity_checking else "validate", batch_idx)
-
-    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx,
-                          dataloader_idx: int = 0) -> None:
-        self._at(trainer, "test", batch_idx)

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +33,18 @@ def run_train(*overrides: str, data_dir: Path, log_dir: Path, env: dict[str, str
 
 def output(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout + proc.stderr
+
+
+def wait_for_marker(marker: Path, proc: subprocess.Popen, seconds: float = 240) -> str:
+    """Wait until ``proc`` (a run paused by a fault callback) writes ``marker``; its text. Fails with the output
+    if ``proc`` ends first or ``seconds`` pass."""
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not marker.exists():
+        proc.kill()
+        pytest.fail(proc.communicate(timeout=60)[0][-3000:])
+    time.sleep(0.3)  # written whole
+    return marker.read_text()

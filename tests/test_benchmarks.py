@@ -112,6 +112,7 @@ def test_sweep_launchers_write_their_own_results_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")  # one test at a time on the cluster
 def test_sweep_launchers_time_a_sweep_on_the_local_cluster(ctx: Context, slurm_cluster) -> None:
     rows = process.sweep_launchers(ctx, grid=("model=logreg", "seed=1,2"), limit_batches=2, launchers=("slurm",),
                                    overrides=("data.val_size=100",))

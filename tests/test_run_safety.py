@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import torch
 
 from tests.conftest import compose_cfg
 from tests.faults import Crash
-from tests.runs import ROOT, TINY, output, run_train
+from tests.runs import ROOT, TINY, output, run_train, wait_for_marker
 from zoo.errors import ConfigError
 from zoo.run import lock
 from zoo.run.resume import RunRecord
@@ -73,15 +72,6 @@ def _start(script: str, run_dir: Path, data_dir: Path, *overrides: str, env: dic
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def _wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
-    deadline = time.monotonic() + seconds
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not marker.exists():
-        proc.kill()
-        pytest.fail(proc.communicate(timeout=60)[0][-3000:])
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_dir) -> Path:
     """The uninterrupted run that every resumed one must match."""
@@ -126,7 +116,7 @@ def test_signal_in_any_stage_exits_non_zero_without_metrics(tmp_path, data_dir, 
         pause.append(f"ckpt_path={finished / 'checkpoints' / 'last.ckpt'}")
     run_dir = tmp_path / "run"
     proc = _start(script, run_dir, data_dir, *pause)
-    _wait_for(marker, proc)
+    wait_for_marker(marker, proc)
     proc.send_signal(sig)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 128 + sig, out[-3000:]
@@ -290,7 +280,7 @@ def test_one_run_at_a_time_per_run_dir(tmp_path, data_dir, case):
         marker = tmp_path / "paused"
         first = _start("train.py", run_dir, data_dir, "+callbacks.pause._target_=tests.faults.PauseMidEpoch",
                        f"+callbacks.pause.marker={marker}", "+callbacks.pause.epoch=1")
-        _wait_for(marker, first)
+        wait_for_marker(marker, first)
         hydra_before = _snapshot(run_dir / ".hydra")
         second = _start("train.py", run_dir, data_dir)
         out = second.communicate(timeout=300)[0]

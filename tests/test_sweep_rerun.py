@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runs import ROOT, TINY
+from tests.runs import ROOT, TINY, wait_for_marker
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
              "slurm": ["hydra/launcher=slurm", "hydra.launcher.poll_s=1"]}
@@ -140,10 +140,7 @@ def test_a_stop_signal_stops_the_whole_sweep(tmp_path, data_dir, launcher, sig, 
 
     marker, sweep_dir = tmp_path / "paused", tmp_path / "sweep"
     proc = sweep(sweep_dir, data_dir, "seed=1,2,3,4", *_pause(marker, stage), launcher=launcher, background=True)
-    deadline = time.monotonic() + 240
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), proc.communicate(timeout=60)[0][-3000:]
+    wait_for_marker(marker, proc)
     time.sleep(1.0)  # every worker has started its job
     workers = _descendants(proc.pid)
     jobs = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
