@@ -224,6 +224,26 @@ class SweepGuard(Callback):
             check_same_sweep(config, sweep_dir)
         signals.install(lambda: finish_hint(sweep_dir))
         signals.on_stop(_stop_workers)
+        record = sweep_dir / SWEEP_RECORD
+        if record.is_file():  # Hydra writes it again at launch: the sweep's first record is put back at its end
+            kept, times = record.read_bytes(), record.stat()
+            _restore_record.append(lambda: _put_back(record, kept, (times.st_atime_ns, times.st_mtime_ns)))
+            signals.on_stop(keep_sweep_record)
+
+
+_restore_record: list[Callable[[], None]] = []
+
+
+def _put_back(path: Path, content: bytes, times: tuple[int, int]) -> None:
+    if path.read_bytes() != content:
+        path.write_bytes(content)
+    os.utime(path, ns=times)
+
+
+def keep_sweep_record() -> None:
+    """Put back the ``multirun.yaml`` a finished-again sweep started with (its record is never rewritten)."""
+    while _restore_record:
+        _restore_record.pop()()
 
 
 def _stop_workers() -> None:
@@ -254,6 +274,7 @@ class FailedJobsReport(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
+        keep_sweep_record()
         sweep_dir = Path(str(config.hydra.sweep.dir))
         jobs = job_dirs(sweep_dir)
         failed = [job for job in jobs if not (job / METRICS_FILE).is_file()]
