@@ -81,8 +81,8 @@ def test_only_like_finished_runs_are_averaged(sweep, capsys):
     assert math.isnan(table.iloc[2].test_acc_std)  # n = 1: no spread to show
 
     markdown = (sweep.parent / "leaderboard.md").read_text()
-    assert "| mlp | mnist | 5 | 0.9200 ± 0.0200 | 3 | 0 |" in markdown
-    assert "| logreg | mnist | 5 | 0.9100 | 1 | 0 |" in markdown and "± 0.0000" not in markdown
+    assert "| mlp (trainer.max_epochs=5) | mnist | 0.9200 ± 0.0200 | 3 | 0 |" in markdown
+    assert "| logreg | mnist | 0.9100 | 1 | 0 |" in markdown and "± 0.0000" not in markdown
     for run, reason in (("cnn-refused", "ConfigError: model.optimizer.lr=-1"), ("cnn-running", "no metrics.json"),
                         ("cnn-no-test", "without test/acc")):
         assert any(run in line and reason in line for line in markdown.splitlines()), run

@@ -50,7 +50,7 @@ def config(model: str, data: str, run: Path, **keys: object) -> dict:
 def fake_run(root: Path, name: str, model: str = "logreg", data: str = "cora", *, acc: float | None = None,
              seed: int = 1, correct: np.ndarray | None = None, nodes: np.ndarray | None = None,
              overrides: list[str] | None = None, error: str | None = None, choices: dict | None = None,
-             **keys: object) -> Path:
+             grid: dict | None = None, job: int | None = None, metrics: dict | None = None, **keys: object) -> Path:
     """A run directory in the real layout: ``.hydra/{config,hydra,overrides}.yaml``, then ``metrics.json`` (test/acc
     ``acc``, or the mean of ``correct``), ``predictions.csv`` (``correct`` per test node) or ``error.txt``."""
     run = root / name
@@ -61,8 +61,10 @@ def fake_run(root: Path, name: str, model: str = "logreg", data: str = "cora", *
                        "runtime": {"output_dir": str(run), "choices": {"model": model, "data": data,
                                                                        "trainer": "default", "logger": "csv",
                                                                        **(choices or {})}}}}
+    overrides = overrides or [f"model={model}", f"seed={seed}"]
+    hydra["hydra"].update(overrides={"task": overrides}, job={"num": job}, sweeper={"grid": grid or {}})
     (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
-    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides or [f"model={model}", f"seed={seed}"]))
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     if error:
         (run / "error.txt").write_text(f"overrides: model={model}\nerror: {error}\n\nTraceback ...\n")
         return run
@@ -74,7 +76,7 @@ def fake_run(root: Path, name: str, model: str = "logreg", data: str = "cora", *
         acc = float(correct.mean())
     if acc is not None:
         (run / "metrics.json").write_text(json.dumps({"test/acc": acc, "seed": seed, "params": 100, "epochs": 5,
-                                                      "fit_seconds": 1.0}))
+                                                      "fit_seconds": 1.0, **(metrics or {})}))
     return run
 
 

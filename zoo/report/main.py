@@ -10,6 +10,10 @@ Writes into the folder (or ``--out``) and prints:
   difference, bootstrap CIs over nodes and over repeats, exact McNemar test, wins / ties / losses). A CI that
   contains 0 reads "not separable at this sample size". ``paired_<data>.png`` plots the differences to the best
   model; ``best_map_<data>.png`` is the best model's map (NYC), from its median-accuracy run.
+* ``selection.csv`` where runs come from a settings grid (``hydra/sweeper=grid``, e.g. ``compare=nyc``): per model
+  and split, the grid point kept on validation alone (nested selection); only the kept runs are compared.
+* ``label_rates.md`` / ``.csv`` / ``.png`` where runs differ in ``data.label_rate`` or ``data.labels_per_class``:
+  each model's test accuracy against the rate, with CIs (:mod:`zoo.report.curves`).
 * With ``--wandb`` (or when the runs logged to W&B), the same tables and figures as one W&B run.
 
 Exit code 2, with the reason, when there is nothing to compare (no run, or no finished run).
@@ -28,6 +32,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.report import plots, tables
+from zoo.report.curves import curves_markdown, curves_plot, rate_curves
 from zoo.report.runs import NothingToCompare, collect
 
 log = logging.getLogger(__name__)
@@ -101,6 +106,7 @@ def report(root: Path, out_dir: Path | None = None, *, n_boot: int = 10_000, lev
         raise _nothing_to_compare(root, runs)
     out = Path(out_dir or root)
     out.mkdir(parents=True, exist_ok=True)
+    selection = tables.select(runs)
     table = tables.leaderboard(runs)
     result = Report(text="", tables={"leaderboard": table.drop(columns=["group", "family", "config"])})
     result.tables["leaderboard"].to_csv(out / "leaderboard.csv", index=False)
@@ -115,6 +121,17 @@ def report(root: Path, out_dir: Path | None = None, *, n_boot: int = 10_000, lev
         seeds.append(result.tables[f"{stem}/per_seed"].reset_index().assign(data=title))
     per_seed = pd.concat(seeds, ignore_index=True)
     per_seed[["data", *(c for c in per_seed.columns if c != "data")]].to_csv(out / "per_seed.csv", index=False)
+    if len(selection):
+        selection.drop(columns=["group", "family"]).to_csv(out / "selection.csv", index=False)
+        result.tables["selection"] = selection.drop(columns=["group", "family"])
+        sections.append(tables.selection_markdown(selection))
+    curves = rate_curves(runs, table, n_boot=n_boot, level=level)
+    if len(curves):
+        curves.to_csv(out / "label_rates.csv", index=False)
+        (out / "label_rates.md").write_text(curves_markdown(curves))
+        result.tables["label_rates"] = curves
+        result.images["label_rates_plot"] = curves_plot(curves, out / "label_rates.png")
+        sections.insert(0, curves_markdown(curves))
     paired = f"# Paired comparison of the runs under {root}\n\n" + "\n".join(sections)
     (out / "paired.md").write_text(paired)
     result.text = board + "\n" + paired

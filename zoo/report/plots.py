@@ -19,7 +19,7 @@ def pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")  # long row labels are kept whole
     pyplot().close(fig)
     return path
@@ -46,7 +46,7 @@ def leaderboard_plot(table: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Any
         ax.set_yticks(y, list(part.label))
         ax.set(title=f"{data}: test accuracy (mean ± std over seeds; | = one run)", xlabel="test accuracy")
         ax.grid(axis="x", alpha=0.3)
-    _save(fig, path)
+    save(fig, path)
     return fig
 
 
@@ -81,5 +81,5 @@ def pairs_plot(title: str, summary: pd.DataFrame, pairs: pd.DataFrame, path: Pat
                 transform=ax.transAxes)
     ax.set(title=f"{title}: test accuracy difference to {best} ({level:.0%} CI)", xlabel=f"model − {best}")
     ax.grid(axis="x", alpha=0.3)
-    _save(fig, path)
+    save(fig, path)
     return fig

@@ -75,6 +75,8 @@ class Run:
     split: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     wandb: dict[str, Any] | None = None  # the run's logger.wandb settings, if it logged to W&B
+    tuned: tuple[str, ...] = ()  # keys a settings grid chose (hydra.sweeper.grid of hydra/sweeper=grid)
+    job: int | None = None  # hydra.job.num: a grid's points in the order listed
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -115,14 +117,31 @@ def _load_yaml(path: Path) -> DictConfig:
     return node
 
 
-def _choices(hydra_dir: Path) -> dict[str, Any]:
+def _hydra(hydra_dir: Path) -> DictConfig:
     path = hydra_dir / "hydra.yaml"
     if not path.is_file():
         raise Damaged(f"{hydra_dir.name}/hydra.yaml is missing")
-    choices = OmegaConf.select(_load_yaml(path), "hydra.runtime.choices")
+    return _load_yaml(path)
+
+
+def _choices(hydra_dir: Path, node: DictConfig | None = None) -> dict[str, Any]:
+    choices = OmegaConf.select(_hydra(hydra_dir) if node is None else node, "hydra.runtime.choices")
     if not isinstance(choices, DictConfig) or not choices.get("model") or not choices.get("data"):
         raise Damaged(f"{hydra_dir.name}/hydra.yaml records no config choices (empty or cut off)")
     return dict(choices)
+
+
+def _grid(node: DictConfig) -> tuple[tuple[str, ...], int | None]:
+    """The keys a settings grid swept for this job (``hydra.sweeper.grid``, hydra_plugins/zoo_launcher/grid.py),
+    and its job number."""
+    grid = OmegaConf.select(node, "hydra.sweeper.grid", throw_on_resolution_failure=False)
+    overrides = OmegaConf.select(node, "hydra.overrides.task", throw_on_resolution_failure=False) or []
+    num = OmegaConf.select(node, "hydra.job.num", throw_on_resolution_failure=False)
+    if not isinstance(grid, DictConfig):
+        return (), num if isinstance(num, int) else None
+    tuned = [str(k) for trigger, sweeps in grid.items() if trigger in list(overrides) and isinstance(sweeps, DictConfig)
+             for k in sweeps]
+    return tuple(sorted(set(tuned))), num if isinstance(num, int) else None
 
 
 def _config(hydra_dir: Path) -> DictConfig:
@@ -256,7 +275,8 @@ def read_run(run_dir: Path) -> Run:
         Damaged: a file of its record is missing, empty, cut off or unreadable.
     """
     hydra_dir = run_dir / ".hydra"
-    choices, cfg, metrics = _choices(hydra_dir), _config(hydra_dir), _metrics(run_dir)
+    node = _hydra(hydra_dir)
+    choices, cfg, metrics = _choices(hydra_dir, node), _config(hydra_dir), _metrics(run_dir)
     kind = "eval" if cfg.get("train", True) is False and cfg.get("ckpt_path") else "train"
     if kind == "eval":
         flat, names, seed = _trained_source(run_dir, cfg)
@@ -275,6 +295,7 @@ def read_run(run_dir: Path) -> Run:
     config = {k: as_text(v) for k, v in flat.items() if not _matches(k, NEUTRAL) and k not in SPLIT_KEYS}
     run = Run(path=run_dir, status="done", model=names.get("model"), data=names.get("data"), kind=kind,
               config=config, split=split, metrics=metrics, wandb=_wandb_settings(cfg))
+    run.tuned, run.job = _grid(node)
     acc = metrics.get("test/acc")
     if (run_dir / ERROR_FILE).is_file():
         run.status, run.reason = "failed", _failure(run_dir)

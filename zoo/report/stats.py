@@ -10,6 +10,7 @@ minus B.
 * :func:`bootstrap_ci`: percentile bootstrap CI of that difference, resampling nodes (a node tested in several
   repeats is resampled with all its pairs) or, ``hierarchical=True``, resampling repeats and then the nodes within
   each drawn repeat (which also carries the spread between splits).
+* :func:`accuracy_ci`: the same bootstrap for one model's accuracy (a label-rate curve's error bars).
 * :func:`bootstrap_mean_ci`: percentile bootstrap CI of the mean of paired per-repeat values (e.g. per-seed
   accuracy differences when no per-node predictions exist), resampling the repeats.
 * :func:`mcnemar_exact`: exact McNemar test, the two-sided binomial test of the discordant pairs at 1/2 (every pair
@@ -145,6 +146,15 @@ def bootstrap_ci(a: ArrayLike, b: ArrayLike, repeats: ArrayLike | None = None, n
              else _node_means(d, pairs.nodes, rng, n_boot))
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
+
+
+def accuracy_ci(correct: ArrayLike, repeats: ArrayLike | None = None, nodes: ArrayLike | None = None, *,
+                n_boot: int = 10_000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of one model's accuracy over its (repeat, node) tests: the repeats, then the nodes
+    within each drawn repeat, when there are several repeats; else the nodes."""
+    correct = np.ravel(correct)
+    return bootstrap_ci(correct, np.zeros_like(correct, dtype=bool), repeats, nodes, n_boot=n_boot, level=level,
+                        seed=seed, hierarchical=repeats is not None and len(np.unique(np.ravel(repeats))) >= 2)
 
 
 def bootstrap_mean_ci(values: ArrayLike, *, n_boot: int = 10_000, level: float = 0.95,

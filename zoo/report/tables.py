@@ -40,11 +40,15 @@ def frame(runs: list[Run]) -> pd.DataFrame:
         row["unit"] = json.dumps([split.get(k) for k in ("seed", "split_seed", "repeat")])  # all folds of a repeat
         row["family"] = json.dumps([run.data, shape], sort_keys=True)
         row["group"] = json.dumps([run.model, run.data, run.kind, run.config], sort_keys=True)
+        base = {k: v for k, v in run.config.items() if k not in run.tuned}
+        row.update(tuned=run.tuned, job=run.job, base_config=base, choice={k: run.config.get(k, "-") for k in run.tuned},
+                   base=json.dumps([run.model, run.data, run.kind, base], sort_keys=True),
+                   val_score=validation_score(run.config, run.metrics))
         row.update({col: run.metrics.get(key) for col, key in METRICS.items()})
         rows.append(row)
     runs_df = pd.DataFrame(rows, columns=["run", "status", "reason", "model", "data", "kind", "config", "seed",
                                           "split_seed", "fold", "repeat", "key", "unit", "family", "group",
-                                          *METRICS])
+                                          "tuned", "job", "base_config", "choice", "base", "val_score", *METRICS])
     for col in METRICS:
         runs_df[col] = pd.to_numeric(runs_df[col], errors="coerce").astype(float)
     done = runs_df.status == "done"
@@ -53,6 +57,45 @@ def frame(runs: list[Run]) -> pd.DataFrame:
         same = first[(first.group == runs_df.group[i]) & (first.key == runs_df.key[i])].run.iloc[0]
         runs_df.loc[i, ["status", "reason"]] = ["duplicate", f"same config and split as {same}"]
     return runs_df
+
+
+def validation_score(config: dict[str, str], metrics: dict[str, Any]) -> float:
+    """How well a run's TESTED weights did on its validation nodes, higher is better (NaN: not known).
+
+    The checkpoint callback's monitored value of the tested checkpoint (``<monitor>_tested`` in ``metrics.json``;
+    negated when minimised, e.g. GAT's ``val/loss``), or ``val/acc_best`` for a ``val/acc`` monitor; the final
+    ``val/acc`` when no checkpoint was picked (``monitor: null``: the final weights are tested).
+    """
+    monitor = config.get("callbacks.model_checkpoint.monitor", "None")
+    sign = -1.0 if config.get("callbacks.model_checkpoint.mode") == "min" else 1.0
+    if monitor == "None":
+        value, sign = metrics.get("val/acc"), 1.0
+    else:
+        value = metrics.get(f"{monitor}_tested", metrics.get("val/acc_best") if monitor == "val/acc" else None)
+    return sign * float(value) if finite(value) else math.nan
+
+
+def select(runs: pd.DataFrame) -> pd.DataFrame:
+    """Nested selection, in place: of the runs of a settings grid (the same config but the grid's keys) on one split,
+    keep the one whose tested weights score best on that split's validation nodes (:func:`validation_score`; ties:
+    the first listed), as the group of the config without the grid's keys. The others become ``not chosen``. Test
+    results never enter a choice.
+
+    Returns one row per choice: the model's group, the split, the chosen settings and their validation score.
+    """
+    done = runs[(runs.status == "done") & runs.tuned.map(bool)]
+    rows = []
+    for (_, key), part in done.groupby(["base", "key"], sort=False):
+        order = part.assign(_score=part.val_score.fillna(-math.inf), _job=part.job.fillna(math.inf))
+        order = order.sort_values(["_score", "_job", "run"], ascending=[False, True, True])
+        win = order.index[0]
+        for i in order.index[1:]:
+            runs.loc[i, ["status", "reason"]] = ["not chosen", f"grid point not chosen on validation ({runs.run[win]})"]
+        runs.at[win, "group"], runs.at[win, "config"] = runs.base[win], runs.base_config[win]
+        rows.append({"model": runs.model[win], "data": runs.data[win], "family": runs.family[win],
+                     "group": runs.base[win], "split": key, "candidates": len(part), "run": runs.run[win],
+                     **runs.choice[win], "val_score": runs.val_score[win], "test_acc": runs.test_acc[win]})
+    return pd.DataFrame(rows)
 
 
 def differing_keys(runs: pd.DataFrame) -> list[str]:
@@ -325,18 +368,16 @@ def _rows(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def leaderboard_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> str:
-    keys = table.attrs.get("keys", [])
     lines = ["# Leaderboard", ""]
     cells = []
     for _, r in table.iterrows():
         acc = f"{r.test_acc_mean:.4f}" + (f" ± {r.test_acc_std:.4f}" if r.runs >= 2 else "")
-        name = f"{r.model} (eval)" if r.kind == "eval" else r.model
-        cells.append([name, r.data, *(str(r[k]) for k in keys), acc, str(r.runs), str(r.failed),
-                      _fmt(r.params, ",.0f"), _fmt(r.fit_seconds, ".1f"), _fmt(r.epochs, "g"), r.seeds])
-    lines += _rows(["model", "data", *keys, "test acc", "n", "failed", "params", "fit time (s)", "epochs", "seeds"],
-                   cells)
-    lines += ["", "Mean over seeds; ± is the sample std, shown for n >= 2 runs. Groups share their whole effective "
-              "config except the seed and split (columns: the keys that differ); unlike runs are never averaged."]
+        cells.append([r.label, r.data, acc, str(r.runs), str(r.failed), _fmt(r.params, ",.0f"),
+                      _fmt(r.fit_seconds, ".1f"), _fmt(r.epochs, "g"), r.seeds])
+    lines += _rows(["model", "data", "test acc", "n", "failed", "params", "fit time (s)", "epochs", "seeds"], cells)
+    lines += ["", "Mean over seeds and splits; ± is the sample std, shown for n >= 2 runs. Groups share their whole "
+              "effective config except the seed and split; a model's label adds the keys that tell its groups apart "
+              "(every key that differs: leaderboard.csv). Unlike runs are never averaged."]
     for data, part in table.groupby("data"):
         spread = part[part.runs >= 2]
         if len(spread):
@@ -346,7 +387,12 @@ def leaderboard_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> str:
                          f"finer.")
         else:
             lines.append(f"Resolution ({data}): none, one run per group (no spread measured).")
-    left_out = runs[runs.status != "done"]
+    unchosen = runs[runs.status == "not chosen"]
+    if len(unchosen):
+        lines.append(f"Settings grids: for each model and split, the grid point with the best validation score was "
+                     f"kept (nested selection; test nodes never enter the choice); {len(unchosen)} other grid runs "
+                     f"are not counted. The choices: selection.csv.")
+    left_out = runs[~runs.status.isin(("done", "not chosen"))]
     if len(left_out):
         lines += ["", f"## Not counted ({len(left_out)})", ""]
         lines += _rows(["run", "status", "reason"], [[r.run, r.status, r.reason] for r in left_out.itertuples()])
@@ -374,6 +420,24 @@ def seeds_markdown(title: str, wide: pd.DataFrame, summary: pd.DataFrame, level:
              for k, row in zip(wide.index, wide.to_numpy(), strict=True)]
     lines += _rows([*index_names, *map(str, wide.columns)], cells)
     return "\n".join(lines) + "\n"
+
+
+def selection_markdown(selection: pd.DataFrame) -> str:
+    """How often each model's grid points were chosen (per split, on validation alone)."""
+    keys = [c for c in selection.columns if c not in ("model", "data", "family", "group", "split", "candidates", "run",
+                                                      "val_score", "test_acc")]
+    lines = ["## Settings chosen on validation (nested selection)", ""]
+    cells = []
+    for (data, model), part in selection.groupby(["data", "model"], sort=True):
+        choices = part.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in keys if not pd.isna(r[k]) and r[k] != "-"),
+                             axis=1)
+        counts = ", ".join(f"{c} ({n}×)" for c, n in choices.value_counts().items())
+        cells.append([str(model), str(data), str(len(part)), str(int(part.candidates.max())), counts])
+    lines += _rows(["model", "data", "splits", "grid points", "chosen (times)"], cells)
+    lines += ["", "Per model and split, every grid point was trained, and the one whose tested weights scored best on "
+              "that split's validation nodes was kept (ties: the first listed); its test accuracy is the one reported. "
+              "Per split and rate: selection.csv.", ""]
+    return "\n".join(lines)
 
 
 def pairs_markdown(title: str, pairs: pd.DataFrame, level: float) -> str:

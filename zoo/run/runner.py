@@ -215,9 +215,12 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path:
 
     if cfg.get("test", True):
         ckpt = None
-        best = next((c.best_model_path for c in callbacks if isinstance(c, ModelCheckpoint)), "")
+        chooser = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+        best = chooser.best_model_path if chooser else ""
         if cfg.get("train", True) and best and not trainer.fast_dev_run:
             ckpt = best
+            if chooser.monitor and chooser.best_model_score is not None:  # what chose it: zoo.report selects on it
+                metrics[f"{chooser.monitor}_tested"] = float(chooser.best_model_score)
         elif not cfg.get("train", True):
             ckpt = ckpt_path
         if ckpt is None and cfg.get("train", True):

@@ -1,0 +1,108 @@
+"""Label-rate curves: each model's test accuracy against how many training nodes are labelled, with CIs.
+
+A sweep over ``data.label_rate`` (a share of each class's nodes) or ``data.labels_per_class`` (e.g.
+``compare=nyc_label_rates``, ``compare=cora_label_rates``) gives one family per rate (the rate shapes the split:
+:data:`zoo.report.runs.SPLIT_SHAPE`), each with its own paired tables. Here the groups that differ only in the rate
+are joined into one curve per model. A point's CI is a percentile bootstrap over its (split, node) tests, the splits
+then the nodes within them, from the runs' ``predictions.csv``; without those, over the runs' accuracies.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from zoo.report import stats, tables
+from zoo.report.plots import pyplot, save
+
+RATE_KEYS: tuple[str, ...] = ("data.label_rate", "data.labels_per_class")
+RATE_NAMES = {"data.label_rate": "share of labelled nodes per class", "data.labels_per_class": "labelled nodes per class"}
+
+
+def _point(part: pd.DataFrame, n_boot: int, level: float) -> tuple[float, float, float, int]:
+    """Accuracy, CI and number of tests of one model at one rate."""
+    found = [tables.read_predictions(Path(r.run), r.test_acc) for r in part.itertuples()]
+    if all(p is not None for p in found):
+        tests = pd.concat([p.assign(unit=u) for p, u in zip(found, part.key, strict=True)], ignore_index=True)
+        correct = tests.correct.to_numpy(bool)
+        low, high = stats.accuracy_ci(correct, tests.unit.to_numpy(), tests.node.to_numpy(), n_boot=n_boot,
+                                      level=level)
+        return float(correct.mean()), low, high, len(tests)
+    accs = part.test_acc.to_numpy()
+    low, high = stats.bootstrap_mean_ci(accs, n_boot=n_boot, level=level) if len(accs) >= 2 else (math.nan, math.nan)
+    return float(accs.mean()), low, high, 0
+
+
+def rate_curves(runs: pd.DataFrame, table: pd.DataFrame, *, n_boot: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+    """One row per dataset, rate key, rate and model (its leaderboard label): runs, tests, accuracy and CI."""
+    labels: dict[str, str] = {}
+    for family, _, _ in tables.families(table):
+        part = tables.family_table(table, family)
+        labels.update(zip(part.group, part.label, strict=True))
+    done = runs[runs.status == "done"]
+    rows = []
+    for key in RATE_KEYS:
+        rate = done.config.map(lambda c, k=key: float(c[k]) if c.get(k, "None") != "None" else math.nan)
+        rated = done.assign(rate=rate).dropna(subset=["rate"])
+        if rated.empty:
+            continue
+        curve = rated.apply(lambda r, k=key: json.dumps([r.model, r.data, r.kind, {c: v for c, v in r.config.items()
+                                                                                   if c != k}], sort_keys=True), axis=1)
+        for (data, _), part in rated.groupby([rated.data, curve], sort=False):
+            if rated.rate[rated.data == data].nunique() < 2:
+                continue  # one rate in the whole dataset: no curve
+            for value, at in part.groupby("rate", sort=True):
+                acc, low, high, tests = _point(at, n_boot, level)
+                rows.append({"data": data, "rate_key": key, "rate": value, "runs": len(at), "tests": tests,
+                             "model": labels.get(at.group.iloc[0], at.model.iloc[0]), "acc": acc, "ci_low": low,
+                             "ci_high": high, "level": level})
+    return pd.DataFrame(rows, columns=["data", "rate_key", "rate", "model", "runs", "tests", "acc", "ci_low",
+                                       "ci_high", "level"])
+
+
+def _rate(value: float) -> str:
+    return f"{value:g}"
+
+
+def curves_markdown(curves: pd.DataFrame) -> str:
+    lines = []
+    for (data, key), part in curves.groupby(["data", "rate_key"], sort=False):
+        pct = f"{part.level.iloc[0]:.0%}"
+        rates = sorted(part.rate.unique())
+        order = part.groupby("model").acc.mean().sort_values(ascending=False).index
+        lines += [f"## {data}: test accuracy against {key} ({RATE_NAMES[key]})", ""]
+        cells = []
+        for model in order:
+            at = part[part.model == model].set_index("rate")
+            cells.append([model, *(f"{at.acc[r]:.3f} [{at.ci_low[r]:.3f}, {at.ci_high[r]:.3f}]" if r in at.index
+                                   else "-" for r in rates)])
+        lines += ["| model | " + " | ".join(f"{key.split('.')[-1]}={_rate(r)}" for r in rates) + " |",
+                  "|" + "---|" * (len(rates) + 1), *("| " + " | ".join(c) + " |" for c in cells)]
+        runs = part.groupby("rate").runs.max()
+        lines += ["", f"Accuracy over each model's tests at that rate (runs per point: "
+                  f"{', '.join(f'{_rate(r)}: {n}' for r, n in runs.items())}) with a {pct} percentile bootstrap CI "
+                  f"(the splits, then the nodes within them). Overlapping CIs do not mean two models tie: their "
+                  f"paired differences are in paired.md, one section per rate.", ""]
+    return "\n".join(lines)
+
+
+def curves_plot(curves: pd.DataFrame, path: Path) -> Path:
+    """One panel per dataset and rate key: accuracy against the rate (log scale), one line per model, CI bars."""
+    plt = pyplot()
+    panels = list(curves.groupby(["data", "rate_key"], sort=False))
+    fig, axes = plt.subplots(len(panels), 1, squeeze=False, figsize=(8, 4.5 * len(panels)))
+    for ax, ((data, key), part) in zip(axes[:, 0], panels, strict=True):
+        for i, (model, line) in enumerate(part.groupby("model", sort=False)):
+            line = line.sort_values("rate")
+            err = [line.acc - line.ci_low, line.ci_high - line.acc]
+            ax.errorbar(line.rate, line.acc, yerr=err, marker="o", capsize=3, label=model, color=f"C{i % 10}")
+        rates = sorted(part.rate.unique())
+        ax.set_xscale("log")
+        ax.set_xticks(rates, [_rate(r) for r in rates])
+        ax.minorticks_off()
+        ax.set(title=f"{data}: test accuracy against {RATE_NAMES[key]} ({part.level.iloc[0]:.0%} CI)",
+               xlabel=key, ylabel="test accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    return save(fig, path)
