@@ -12,7 +12,7 @@ from torch_geometric.datasets import Planetoid
 from torch_geometric.io.planetoid import read_file
 from torch_geometric.transforms import NormalizeFeatures
 
-from datamodules.files import content_key
+from datamodules.files import CheckedCache, content_key, open_cache
 from datamodules.graph import GraphDataModule
 from zoo.errors import DataError, DataNotFoundError
 
@@ -29,6 +29,12 @@ CORA_SHA256: dict[str, str] = {
     "ind.cora.graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
     "ind.cora.test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
 }
+# The 7 topics of Planetoid's Cora in label order (the one-hot columns of ind.cora.*y). NOT alphabetical: the
+# official files hold 351, 217, 418, 818, 426, 298, 180 nodes of labels 0..6, and the LINQS cora.content (the same
+# 2,708 papers) 351 Theory, 217 Reinforcement_Learning, 418 Genetic_Algorithms, 818 Neural_Networks,
+# 426 Probabilistic_Methods, 298 Case_Based, 180 Rule_Learning papers: sizes that are all distinct.
+CORA_CLASSES: tuple[str, ...] = ("Theory", "Reinforcement_Learning", "Genetic_Algorithms", "Neural_Networks",
+                                 "Probabilistic_Methods", "Case_Based", "Rule_Learning")
 _REPLACE = "Zoo leaves it untouched: replace the Cora/raw files with the official Planetoid files (move them away and run again to re-download)."
 
 
@@ -84,8 +90,11 @@ def check_planetoid_files(raw: Path) -> None:
         raise fail("graph", f"must have an adjacency list for each of the {n} nodes, with indices in 0..{n - 1}")
 
 
-class _KeyedPlanetoid(Planetoid):
-    """PyG's ``Planetoid`` whose processed file is named by a hash of the raw files: edited raw files are re-read."""
+class _KeyedPlanetoid(CheckedCache, Planetoid):
+    """PyG's ``Planetoid`` whose processed file is named by a hash of the raw files: edited raw files are re-read.
+
+    A processed file that cannot be loaded raises :class:`~datamodules.files.CorruptCacheError` (rebuilt by
+    :func:`~datamodules.files.open_cache`)."""
 
     @cached_property
     def _raw_key(self) -> str:
@@ -97,16 +106,23 @@ class _KeyedPlanetoid(Planetoid):
 
 
 class CoraDataModule(GraphDataModule):
-    """Cora: 2,708 papers, 1,433 bag-of-words features (row-normalised), 7 classes, public split 140/500/1000.
+    """Cora: 2,708 papers, 1,433 bag-of-words features (row-normalised), 7 topics, public split 140/500/1000.
 
     Files: ``<data_dir>/Cora/raw/ind.cora.*`` (the Planetoid files, as PyG's ``Planetoid`` downloads them);
     the processed graph is cached in ``<data_dir>/Cora/processed/``. ``split=public`` (default) keeps the files'
     split; ``per_class`` draws the random splits of Shchur et al. (20 training and 30 validation nodes per class,
-    the rest test; see :class:`~datamodules.graph.GraphDataModule` for every split key).
+    the rest test; see :class:`~datamodules.graph.GraphDataModule` for every split key). ``class_names`` are the
+    topics of :data:`CORA_CLASSES`.
     """
 
     split_names: ClassVar[tuple[str, ...]] = ("public", "random", "kfold", "per_class")
     default_split: ClassVar[str] = "public"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The topics of :data:`CORA_CLASSES`; label numbers for Planetoid-format files with another class count."""
+        numbers = super().class_names
+        return CORA_CLASSES if len(numbers) == len(CORA_CLASSES) else numbers
 
     def _missing_help(self) -> str:
         return (
@@ -124,7 +140,8 @@ class CoraDataModule(GraphDataModule):
         if all((raw / f).is_file() for f in CORA_FILES):
             check_planetoid_files(raw)
         try:
-            dataset = _KeyedPlanetoid(str(self.data_dir), "Cora", split="public", transform=NormalizeFeatures())
+            dataset = open_cache(lambda reload: _KeyedPlanetoid(str(self.data_dir), "Cora", split="public",
+                                                                transform=NormalizeFeatures(), force_reload=reload))
         except PermissionError as err:
             raise DataNotFoundError(
                 f"Cannot write the processed Cora graph under {self.data_dir / 'Cora'}: it is read-only. Copy the "

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 
+from datamodules.files import open_cache
 from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
 from datamodules.splits import TRAIN_FRAC, VAL_FRAC, random_split_masks
@@ -88,7 +89,7 @@ class NYCZipDataModule(GraphDataModule):
 
     def read(self) -> Data:
         try:
-            data = NYCZipDataset(self.root, download=self.download)[0]
+            data = open_cache(lambda reload: NYCZipDataset(self.root, download=self.download, force_reload=reload))[0]
         except PermissionError as err:
             raise DataNotFoundError(
                 f"Cannot write the processed NYC ZIP graph under {self.root} ({err.filename}): it is read-only. Copy "

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data, InMemoryDataset, download_url
 
-from datamodules.files import content_key
+from datamodules.files import CheckedCache, content_key
 from zoo.errors import DataError, DataNotFoundError
 
 FLOWS_URL = "https://raw.githubusercontent.com/navpreetnp7/NYC-City-Delineation/8bf3958bbd5ddcf02bb6c71e0fcaf3aafbfaf2b9/data"
@@ -216,7 +216,7 @@ def impute_and_scale(raw: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), missing
 
 
-class NYCZipDataset(InMemoryDataset):
+class NYCZipDataset(CheckedCache, InMemoryDataset):
     """LEHD commuting flows between the 208 NYC work ZIP codes; classify each ZIP's borough (5 classes).
 
     One ``Data`` graph, nodes in ascending ZIP order (every table is aligned by ZIP, never by row position):

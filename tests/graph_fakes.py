@@ -97,3 +97,15 @@ def write_fake_graphs(root: Path) -> Path:
     write_fake_cora(root)
     write_fake_nyc(root)
     return root
+
+
+def write_fake_shapefile(raw: Path) -> Path:
+    """``raw/ZIP_CODE_040114.*``: one unit square per fake ZIP (needs geopandas); returns the ``.shp`` path."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    zips = list(FAKE_ZIPS)
+    path = Path(raw) / "ZIP_CODE_040114.shp"
+    gpd.GeoDataFrame({"ZIPCODE": [str(z) for z in zips]}, geometry=[box(i, 0, i + 1, 1) for i in range(len(zips))],
+                     crs="EPSG:2263").to_file(path)
+    return path

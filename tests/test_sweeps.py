@@ -9,7 +9,7 @@ import yaml
 from hydra.utils import instantiate
 
 from tests.runs import TINY, output, run_train
-from zoo.run.runner import _resolve_ckpt
+from zoo.run.plan import resolve_checkpoint
 
 
 @pytest.fixture
@@ -131,12 +131,12 @@ def test_slurm_launcher_composes_and_its_script_requeues_through_zoo(make_cfg, t
 def test_requeued_job_resumes_from_lightning_hpc_checkpoint(make_cfg, tmp_path):
     """A requeued SLURM job reruns in the same run dir; auto_resume picks the newest checkpoint there."""
     cfg = make_cfg("auto_resume=true")
-    assert _resolve_ckpt(cfg) is None  # nothing to resume: start fresh
+    assert resolve_checkpoint(cfg) is None  # nothing to resume: start fresh
     last = tmp_path / "checkpoints" / "last.ckpt"
     last.parent.mkdir()
     last.write_bytes(b"")
-    assert _resolve_ckpt(cfg) == str(last)
+    assert resolve_checkpoint(cfg) == str(last)
     hpc = tmp_path / "hpc_ckpt_1.ckpt"  # saved by Lightning on SIGUSR1, before `scontrol requeue`
     hpc.write_bytes(b"")
     os.utime(last, (1, 1))
-    assert _resolve_ckpt(cfg) == str(hpc)
+    assert resolve_checkpoint(cfg) == str(hpc)

@@ -52,15 +52,22 @@ class TrainingCurves(L.Callback):
             log.info("Training curves written to %s", png)
 
     def plot(self) -> Any:
-        """The figure: one panel per metric, a line per stage, epochs on the x axis."""
+        """The figure: one panel per metric, a line per stage, epochs on the x axis.
+
+        Each epoch is a marker, so that a single epoch shows as a point; the epoch axis has whole-number ticks and
+        half an epoch of room at either end (one epoch: one tick, 0, not ticks from -0.06 to 0.06).
+        """
+        from matplotlib.ticker import MaxNLocator
+
+        epochs = sorted({epoch for points in self.history.values() for epoch in points}) or [0]
         fig, axes = pyplot().subplots(1, len(METRICS), figsize=(10, 4), constrained_layout=True)
         for ax, metric in zip(axes, METRICS, strict=True):
             for stage in STAGES:
                 points = sorted(self.history[f"{stage}/{metric}"].items())
                 if points:
                     ax.plot(*zip(*points, strict=True), marker="o", label=stage)
-            ax.set(xlabel="epoch", ylabel=metric, title=metric)
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set(xlabel="epoch", ylabel=metric, title=metric, xlim=(epochs[0] - 0.5, epochs[-1] + 0.5))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.grid(alpha=0.3)
             ax.legend()
         return fig

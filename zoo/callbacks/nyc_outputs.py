@@ -75,7 +75,8 @@ def plot_map(table: pd.DataFrame, shapefile: Path, class_names: tuple[str, ...])
 class NYCOutputs(Callback):
     """After testing, writes ``predictions.csv`` and ``predictions_map.png`` into the run directory.
 
-    The map needs geopandas and the ZIP shapefile next to the CSVs; without them it is skipped with a warning.
+    The map needs geopandas and the ZIP shapefile next to the CSVs; without them, or when drawing it fails (a
+    truncated shapefile), it is skipped with a warning and the run goes on.
     The PNG is also sent to every logger that takes images (TensorBoard, Weights & Biases).
 
     Args:
@@ -105,7 +106,13 @@ class NYCOutputs(Callback):
         log.info("Predictions written to %s", out / "predictions.csv")
         if not self.map:
             return
-        fig = plot_map(table, Path(getattr(dm, "shapefile", "")), class_names)
-        if fig is not None:
-            png = publish_figure(trainer, fig, out / "predictions_map.png", "predictions_map", dpi=120)
-            log.info("Map written to %s", png)
+        shapefile = Path(getattr(dm, "shapefile", ""))
+        try:
+            fig = plot_map(table, shapefile, class_names)
+            if fig is not None:
+                png = publish_figure(trainer, fig, out / "predictions_map.png", "predictions_map", dpi=120)
+                log.info("Map written to %s", png)
+        except Exception as err:  # noqa: BLE001 - the map is optional: it never costs the run its results
+            reason = next(iter(str(err).splitlines()), "")  # one line
+            log.warning("No map: drawing it from %s failed (%s: %s); %s was still written.", shapefile,
+                        type(err).__name__, reason, out / "predictions.csv")

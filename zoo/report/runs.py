@@ -14,7 +14,6 @@ A run directory is a folder holding ``.hydra/`` (as ``train.py`` and ``eval.py``
   or ``skipped`` (a damaged folder: one warning line, no traceback).
 """
 
-import fnmatch
 import json
 import logging
 import math
@@ -27,24 +26,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
+from zoo.keys import neutral
 
 log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"  # written by a failed sweep job (zoo.run.sweeps)
 RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.run.resume.RunRecord)
-# Keys (dotted, fnmatch patterns) that never change a run's result: where files go, what is shown or logged, how
-# a run is started or checked. Left out when runs are grouped.
-NEUTRAL: tuple[str, ...] = (
-    "hydra", "hydra.*", "paths", "paths.*", "facts", "facts.*", "logger", "logger.*", "extras", "extras.*",
-    "run_name", "tags", "model_name", "data_name", "ckpt_path", "auto_resume", "resume_accept", "max_requeues",
-    "train", "test", "threads", "optimized_metric",
-    "data.data_dir", "data.download", "data.eval_batch_size", "data.num_workers",
-    "trainer.accelerator", "trainer.default_root_dir", "trainer.enable_progress_bar", "trainer.enable_model_summary",
-    "trainer.log_every_n_steps", "trainer.profiler", "trainer.plugins",
-    "callbacks.model_summary*", "callbacks.progress_bar*", "callbacks.last_checkpoint*", "callbacks.confusion_matrix*",
-    "callbacks.training_curves*", "callbacks.nyc_outputs*", "callbacks.node_predictions*", "callbacks.finite_loss*",
-    "callbacks.divergence*", "callbacks.*.dirpath",
-)
 # Keys that pick which split a run tested on: they vary between the runs of one group, and pair runs across groups.
 SPLIT_KEYS: tuple[str, ...] = ("seed", "data.split_seed", "data.fold", "data.repeat")
 # Keys that shape the split (which nodes are tested) or its labelled part: only groups that agree on all of them are
@@ -96,10 +83,6 @@ def as_text(value: Any) -> str:
 
 def finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _matches(key: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
 def _under(key: str, prefixes: list[str]) -> bool:
@@ -292,7 +275,8 @@ def read_run(run_dir: Path) -> Run:
         names = dict(choices)
         _accepted_changes(run_dir, flat, names)
         split = _split(cfg, metrics)
-    config = {k: as_text(v) for k, v in flat.items() if not _matches(k, NEUTRAL) and k not in SPLIT_KEYS}
+    config = {k: as_text(v) for k, v in flat.items()
+              if not neutral(k) and k not in ("model_name", "data_name") and k not in SPLIT_KEYS}
     run = Run(path=run_dir, status="done", model=names.get("model"), data=names.get("data"), kind=kind,
               config=config, split=split, metrics=metrics, wandb=_wandb_settings(cfg))
     run.tuned, run.job = _grid(node)

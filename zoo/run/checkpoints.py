@@ -76,14 +76,15 @@ def other_model_error(path: str | Path, theirs: str, ours: str, run_model: str |
     )
 
 
-def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig | None = None) -> None:
+def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig | None = None,
+                     ckpt: dict[str, Any] | None = None) -> None:
     """Raise :class:`ConfigError` when ``path`` is unreadable or holds the weights of another model.
 
     Compares the network class recorded by the task (``checkpoint["zoo"]["net"]``), then the names and
     shapes of every weight, so a checkpoint of the same class with other sizes is refused too (the names only
-    for the task's ``resizable_state``).
+    for the task's ``resizable_state``). ``ckpt``: its contents, when already read.
     """
-    ckpt = read_checkpoint(path)
+    ckpt = ckpt if ckpt is not None else read_checkpoint(path)
     run_model = cfg.get("model_name") if cfg is not None else None
     ours = net_class(getattr(model, "net", model))
     theirs = (ckpt.get("zoo") or {}).get("net")

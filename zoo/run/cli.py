@@ -1,6 +1,7 @@
 """Command-line error reporting for ``train.py`` and ``eval.py``, and the checks Hydra runs before any job."""
 
 import errno
+import importlib.metadata
 import logging
 import os
 import re
@@ -55,16 +56,58 @@ def storage_errors() -> Iterator[None]:
         raise StorageError(message) from err
 
 
+class InstallError(ZooError, RuntimeError):
+    """Installed packages that do not work together (e.g. torch and torchvision built for different devices)."""
+
+
+# What torchvision raises when it was built against another torch (e.g. a CPU torch beside a CUDA torchvision).
+TORCH_MISMATCH = ("operator torchvision::", "PyTorch and torchvision were compiled with different")
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def install_message(err: BaseException) -> str | None:
+    """One line for a torch and a torchvision that do not match (anywhere in ``err``'s chain); None otherwise."""
+    seen: BaseException | None = err
+    while seen is not None and not any(text in str(seen) for text in TORCH_MISMATCH):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    torch = _version("torch")
+    variant = torch.partition("+")[2]  # cpu, cu126, ... (PyPI's default wheels have none)
+    index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
+    return (f"torch {torch} and torchvision {_version('torchvision')} do not work together "
+            f"({str(seen).splitlines()[0]}): reinstall both from the same index, e.g. "
+            f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}")
+
+
+@contextmanager
+def install_errors() -> Iterator[None]:
+    """Turn a broken PyTorch install (torch and torchvision that disagree) into an :class:`InstallError`."""
+    try:
+        yield
+    except Exception as err:
+        message = None if isinstance(err, ZooError) else install_message(err)
+        if message is None:
+            raise
+        raise InstallError(message) from err
+
+
 @contextmanager
 def reported_as_message() -> Iterator[None]:
     """In ``train.py``/``eval.py``: bad input ends the run with its message alone and exit code 2.
 
-    Covers every :class:`~zoo.errors.ZooError` (settings, checkpoints, data files, a NaN loss, a full disk): their
-    messages say what to do, a traceback would only hide that. Other errors, and every error with
-    ``HYDRA_FULL_ERROR=1``, propagate unchanged.
+    Covers every :class:`~zoo.errors.ZooError` (settings, checkpoints, data files, a NaN loss, a full disk) and a
+    broken PyTorch install (:class:`InstallError`): their messages say what to do, a traceback would only hide that.
+    Other errors, and every error with ``HYDRA_FULL_ERROR=1``, propagate unchanged.
     """
     try:
-        with storage_errors():
+        with install_errors(), storage_errors():
             yield
     except ZooError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -1,11 +1,15 @@
-"""What a run prints: the resolved config as a tree at the start, and no library noise (``configs/extras/``)."""
+"""What a run prints: the resolved config as a tree at the start, each log line once, no library noise
+(``configs/extras/``), and no terminal escape codes where the output is not a terminal (a file, a SLURM log)."""
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -25,9 +29,27 @@ class _DropLightningNoise(logging.Filter):
 _NOISE_FILTER = _DropLightningNoise()
 
 
+def one_copy_of_lightning_logs() -> None:
+    """Print Lightning's log lines once, in Hydra's format (console and ``<run dir>/<job>.log``).
+
+    ``import lightning`` gives its logger a console handler of its own (``INFO: ...``) while its records also reach
+    the root logger's handlers, which Hydra configured: with those present, Lightning's own handlers go.
+    """
+    if not logging.getLogger().handlers:
+        return  # no Hydra logging (a library user): Lightning's handlers are the only ones
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        own = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+        for handler in own:
+            logger.removeHandler(handler)
+        logger.propagate = logger.propagate or bool(own)
+
+
 def silence_noise(cfg: DictConfig) -> None:
-    """With ``extras.quiet`` (default true): drop Lightning's tips, its overfit and logging-interval warnings
-    (both beside the point for Zoo's loaders and per-epoch metrics), and libraries' deprecation/future warnings."""
+    """Each Lightning log line once (:func:`one_copy_of_lightning_logs`); with ``extras.quiet`` (default true) also
+    drop Lightning's tips, its overfit and logging-interval warnings (both beside the point for Zoo's loaders and
+    per-epoch metrics), and libraries' deprecation/future warnings."""
+    one_copy_of_lightning_logs()
     if not cfg.get("extras", {}).get("quiet", False):
         return
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -44,6 +66,18 @@ def silence_noise(cfg: DictConfig) -> None:
         warnings.filterwarnings("ignore", message="The `srun` command is available on your system but is not used")
     # Short runs (debug=limit): Zoo's tasks log once per epoch, so log_every_n_steps does not matter.
     warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging interval")
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's tqdm progress bars; where stdout is not a terminal (a file, a SLURM log) without the validation
+    bar beside the epoch's, which moves the cursor with escape codes (``ESC[A``). The epoch's bar still shows the
+    validation metrics."""
+
+    def init_validation_tqdm(self) -> Tqdm:
+        beside = self.trainer.state.fn != "validate"  # as Lightning places it: below the epoch's bar
+        if beside and not sys.stdout.isatty():
+            return Tqdm(disable=True)
+        return super().init_validation_tqdm()
 
 
 @rank_zero_only

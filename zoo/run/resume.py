@@ -28,18 +28,13 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
+from zoo.keys import neutral
 from zoo.run.checkpoints import other_model_error, read_checkpoint
 from zoo.run.rundir import is_finished
 
 log = logging.getLogger(__name__)
 
 _ABSENT = "<absent>"
-# Keys that never change a result: where files go, what is shown or logged, how a run is started.
-NEUTRAL = ("hydra", "paths", "facts", "ckpt_path", "auto_resume", "resume_accept", "max_requeues", "train", "test",
-           "logger", "callbacks",
-           "tags", "run_name", "optimized_metric", "trainer.enable_model_summary", "trainer.enable_progress_bar",
-           "trainer.profiler", "trainer.accelerator", "trainer.default_root_dir", "trainer.log_every_n_steps",
-           "trainer.plugins", "data.download", "data.data_dir", "data.eval_batch_size", "data.num_workers")
 # What a test result depends on (eval.py): the network and the data, not how it was trained.
 EVAL_KEYS = ("model", "model_name", "data", "data_name", "trainer.precision")
 TRAINING_ONLY = ("model.optimizer", "model.scheduler", "model.scheduler_monitor", "model.scheduler_interval",
@@ -54,7 +49,7 @@ def _under(key: str, prefixes: list[str] | tuple[str, ...]) -> bool:
 
 def matters(key: str, evaluating: bool) -> bool:
     """Whether ``key`` can change the result of a resumed run (or, ``evaluating``, of a test)."""
-    if _under(key, NEUTRAL) or key.rsplit(".", 1)[-1] in ("dirpath", "save_dir", "data_dir"):
+    if neutral(key):
         return False
     return not evaluating or (_under(key, EVAL_KEYS) and not _under(key, TRAINING_ONLY))
 
@@ -130,7 +125,8 @@ def _set(cfg: DictConfig, key: str, value: Any) -> None:
             OmegaConf.update(cfg, key, value, force_add=True)
 
 
-def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
+def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
     """Make ``cfg`` the checkpoint's config plus the accepted changes (see the module doc); return those changes.
 
     Raises:
@@ -139,7 +135,7 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
     """
     if ckpt_path is None:
         return []
-    checkpoint = read_checkpoint(ckpt_path)
+    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)
     saved = saved_config(ckpt_path, checkpoint)
     evaluating = not cfg.get("train", True)
     if saved is None:
@@ -167,6 +163,8 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
         )
     changes = [{"key": k, "from": saved.get(k, _ABSENT), "to": current.get(k, _ABSENT)}
                for k in differ if _under(k, explicit)]
+    if not evaluating:
+        _refuse_unreachable(ckpt_path, [c["key"] for c in changes], saved)
     for key in differ:
         if not _under(key, explicit):
             _set(cfg, key, saved.get(key, _ABSENT))
@@ -185,6 +183,31 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None) -> list[dict[str, Any]]:
         raise ConfigError(f"ckpt_path={ckpt_path} has already trained {done} epochs, more than "
                           f"trainer.max_epochs={max_epochs}: give trainer.max_epochs >= {done}.")
     return changes
+
+
+def _refuse_unreachable(ckpt_path: str, keys: list[str], saved: dict[str, Any]) -> None:
+    """Refuse accepted changes a resumed run cannot honour: they would be logged, yet not be what runs.
+
+    Raises:
+        ConfigError: A data change (the checkpoints kept so far were chosen on the old data's validation split,
+            and the best one would be tested on the new data), or a change of the scheduler or of the learning
+            rate it drives (Lightning restores the scheduler's state, which keeps the old values).
+    """
+    scheduled = saved.get("model.scheduler._target_") not in (None, _ABSENT)
+    data = [k for k in keys if _under(k, ("data",))]
+    schedule = [k for k in keys if _under(k, ("model.scheduler", "model.scheduler_interval", "model.scheduler_monitor"))
+                or (scheduled and k == "model.optimizer.lr")]
+    if data:
+        raise ConfigError(
+            f"resume_accept cannot take {', '.join(data)} on a resume: the checkpoints of {ckpt_path}'s run were "
+            f"chosen on the old data's validation split, so its test would not be of this data. Train a new run on "
+            f"it, or test the checkpoint on it: python eval.py ckpt_path={ckpt_path} data=... "
+            f"'resume_accept=[data]'.")
+    if schedule:
+        raise ConfigError(
+            f"resume_accept cannot take {', '.join(schedule)} on a resume: the learning-rate scheduler "
+            f"({saved.get('model.scheduler._target_')}) restored from {ckpt_path} keeps its saved schedule, so "
+            f"the new value would not be what runs. Start a new run with it, or resume with the saved settings.")
 
 
 def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str, float] | None:
@@ -208,9 +231,9 @@ def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def keep_history(loggers: list[Any], ckpt_path: str | None) -> None:
-    """Tell loggers that keep a history file (``HistoryCSVLogger``) which epochs the resumed run keeps."""
-    epoch = int(read_checkpoint(ckpt_path).get("epoch", 0)) if ckpt_path else None
+def keep_history(loggers: list[Any], epoch: int | None) -> None:
+    """Tell loggers that keep a history file (``HistoryCSVLogger``) which epochs the resumed run keeps (up to
+    ``epoch``; ``None``: a new run)."""
     for logger in loggers:
         if hasattr(logger, "resume_epoch"):
             logger.resume_epoch = epoch

@@ -38,10 +38,17 @@ def is_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / METRICS_FILE).is_file()
 
 
+def continues_run(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` continues the run in its own run directory: ``ckpt_path=last``, or ``auto_resume`` and no
+    ``ckpt_path`` (the one ``auto_resume`` rule)."""
+    ckpt = cfg.get("ckpt_path")
+    return ckpt == "last" or (ckpt is None and bool(cfg.get("auto_resume")))
+
+
 def resumes_in(cfg: DictConfig, run_dir: str | Path) -> bool:
     """Whether ``cfg`` continues the run of ``run_dir`` (rather than starting one)."""
     ckpt = cfg.get("ckpt_path")
-    if ckpt == "last" or (ckpt is None and cfg.get("auto_resume")):
+    if continues_run(cfg):
         return True
     return ckpt is not None and Path(run_dir).resolve() in Path(ckpt).resolve().parents
 

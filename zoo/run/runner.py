@@ -28,8 +28,8 @@ from zoo.run.facts import load_data
 from zoo.run.files import atomic_write
 from zoo.run.hparams import check_hparams
 from zoo.run.lock import run_dir_lock
-from zoo.run.resume import RunRecord, finished_metrics, keep_history, reconcile
-from zoo.run.rundir import check_run_dir
+from zoo.run.plan import RunPlan, make_plan
+from zoo.run.resume import RunRecord, keep_history
 from zoo.run.signals import exit_code_on_signal, exit_if_signalled
 from zoo.run.threads import apply_threads
 
@@ -112,28 +112,6 @@ def check_selection(cfg: DictConfig) -> None:
         )
 
 
-def _resolve_ckpt(cfg: DictConfig, model: torch.nn.Module | None = None) -> str | None:
-    """The checkpoint to resume (or test), checked against ``model``; ``None`` to start fresh."""
-    ckpt = cfg.get("ckpt_path")
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if ckpt == "last":
-        ckpt = str(last)
-    elif ckpt is None and cfg.get("auto_resume"):
-        # The newest of last.ckpt and Lightning's SLURM requeue checkpoints (<run dir>/hpc_ckpt_<n>.ckpt).
-        found = [p for p in (last, *Path(cfg.paths.output_dir).glob("hpc_ckpt_*.ckpt")) if p.is_file()]
-        ckpt = str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
-    if ckpt is not None and not Path(ckpt).is_file():
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path} does not exist ({ckpt}). Give the path of a .ckpt file, or "
-            f"ckpt_path=last together with hydra.run.dir=<the run directory to resume>."
-        )
-    if ckpt is None and not cfg.get("train", True) and cfg.get("test", True):
-        raise ConfigError("train=false tests a trained model: give ckpt_path=<path to a .ckpt file>.")
-    if ckpt is not None and model is not None:
-        check_checkpoint(ckpt, model, cfg)
-    return ckpt
-
-
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename); a value that is
     not a finite number (NaN, inf) is written as ``null``, so the file is always valid JSON."""
@@ -167,33 +145,30 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     _use_hydra_config(cfg)
     silence_noise(cfg)  # extras.quiet
     with run_dir_lock(cfg.paths.output_dir) as owner:  # one run at a time per run dir; DDP ranks join theirs
-        ckpt_path = _resolve_ckpt(cfg)
-        changes: list[dict[str, Any]] = []
-        if owner or lock.slurm_task():  # (DDP children start from rank zero's checked config; SLURM ranks each
-            # take the same command, so they check it alike and read the same checkpoint)
-            check_run_dir(cfg, cfg.paths.output_dir)  # never over another run's files
-            changes = reconcile(cfg, ckpt_path)  # the checkpoint's settings; refuses unaccepted changes
-            finished = finished_metrics(cfg, changes)
-            if finished is not None:  # resuming a finished run: nothing to do, nothing rewritten
-                return finished, {"cfg": cfg}
-        return _fit_and_test(*prepare(cfg), ckpt_path, changes)
+        # DDP children start from rank zero's checked config; SLURM ranks each take the same command, so they
+        # check it alike and read the same checkpoint.
+        plan = make_plan(cfg, check=owner or lock.slurm_task())
+        if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
+            return plan.metrics, {"cfg": cfg, "plan": plan}
+        return _fit_and_test(*prepare(cfg), plan)
 
 
-def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, ckpt_path: str | None,
-                  changes: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
+def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunPlan
+                  ) -> tuple[dict[str, float], dict[str, Any]]:
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = plan.ckpt_path
 
     model: L.LightningModule = instantiate(cfg.model)
     if ckpt_path is not None:
-        check_checkpoint(ckpt_path, model, cfg)  # errors before anything runs
+        check_checkpoint(ckpt_path, model, cfg, plan.checkpoint)  # errors before anything runs
     print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # extras.print_config
-    record = RunRecord(cfg, changes)  # config, fit time and metrics so far, kept in every checkpoint
+    record = RunRecord(cfg, list(plan.changes))  # config, fit time and metrics so far, kept in every checkpoint
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
-    keep_history(loggers, ckpt_path if cfg.get("train", True) else None)  # a resumed run appends to its CSV
+    keep_history(loggers, plan.resume_epoch)  # a resumed run appends to its CSV
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, record], logger=loggers or False)
-    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer,
+    objects = {"cfg": cfg, "plan": plan, "datamodule": datamodule, "model": model, "trainer": trainer,
                "callbacks": callbacks, "loggers": loggers}
 
     params = count_parameters(model)

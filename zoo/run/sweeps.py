@@ -36,6 +36,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
+from zoo.keys import neutral
 from zoo.run import signals
 from zoo.run.rundir import METRICS_FILE, checkpoints, is_finished, slurm_rank
 
@@ -43,10 +44,6 @@ log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"
 SWEEP_RECORD = "multirun.yaml"  # written by Hydra's launchers into the sweep folder
-# Overrides that may differ when a sweep is finished: where files go, what is shown, how jobs are started.
-FREE_KEYS = ("paths.", "data.data_dir", "data.download", "logger", "callbacks.progress_bar", "extras.",
-             "trainer.enable_progress_bar", "trainer.enable_model_summary", "threads")
-
 
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
@@ -178,10 +175,12 @@ def _sweep_keys(config: DictConfig) -> dict[str, str]:
     keys = {}
     for override in config.hydra.overrides.task:
         key, _, value = str(override).partition("=")
-        if not any(key.lstrip("+~").startswith(free) for free in FREE_KEYS):
+        if not neutral(key.lstrip("+~")):  # where files go, what is shown: free to differ
             keys[key] = value
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     keys.update({f"hydra.sweeper.params.{k}": str(v) for k, v in params.items()})
+    grid = OmegaConf.select(config, "hydra.sweeper.grid", default=None) or {}  # hydra/sweeper=grid
+    keys.update({f"hydra.sweeper.grid.{t}.{k}": str(v) for t, sweeps in grid.items() for k, v in (sweeps or {}).items()})
     return keys
 
 

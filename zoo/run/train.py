@@ -1,5 +1,12 @@
 """``zoo-train`` (``python train.py``, ``python -m zoo.run.train``): ``model=<name> data=<name> [key=value ...]``."""
 
+from zoo.run import signals
+
+# Before the other imports: from here on (imports, Hydra's start-up) Ctrl-C or SIGTERM ends the command with one
+# line and exit code 130/143, no traceback; a job then installs its own hint (zoo.run.sweeps.install_signals).
+# ruff: noqa: E402
+signals.install(lambda: "Run the same command again.")
+
 import hydra
 from omegaconf import DictConfig
 

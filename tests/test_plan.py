@@ -1,0 +1,90 @@
+"""The run plan (zoo/run/plan.py): decided once, the checkpoint read once, accepted changes honoured or refused, and
+one table of keys that never change a result (zoo/keys.py) for resume, sweeps and the report."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import compose_cfg
+from tests.test_run_safety import RUN, _crashed
+from zoo.errors import ConfigError
+from zoo.keys import neutral
+from zoo.run.runner import train
+
+
+def test_a_resume_reads_its_checkpoint_once_besides_lightning(tmp_path, data_dir, monkeypatch):
+    run_dir = _crashed(tmp_path / "run", data_dir)
+    last = str(run_dir / "checkpoints" / "last.ckpt")
+    reads = []
+    real = torch.load
+
+    def counting(f, *args, **kwargs):
+        name = getattr(f, "name", getattr(f, "path", f))
+        if os.fspath(name) == last if isinstance(name, str | Path) else False:
+            reads.append(name)
+        return real(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting)
+    _, objects = train(compose_cfg([*RUN, "ckpt_path=last"], run_dir, data_dir))
+    assert objects["plan"].kind == "resume" and objects["plan"].resume_epoch == 1
+    assert len(reads) == 2, reads  # the plan's read, and Lightning's restore
+
+
+@pytest.mark.parametrize(("overrides", "refused"), [
+    (["data.val_size=200", "resume_accept=[data]"], r"resume_accept cannot take data.val_size on a resume.*eval.py"),
+    (["data=fashion_mnist", "resume_accept=[data]"], r"resume_accept cannot take data"),
+    (["model/scheduler=onecycle", "resume_accept=[model.scheduler,model.scheduler_interval]"], r"scheduler .*keeps its saved schedule"),
+])
+def test_accepted_changes_a_resume_cannot_honour_are_refused(tmp_path, data_dir, overrides, refused):
+    run_dir = _crashed(tmp_path / "run", data_dir)
+    with pytest.raises(ConfigError, match=refused):
+        train(compose_cfg([*RUN, "ckpt_path=last", *overrides], run_dir, data_dir))
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_an_lr_change_under_a_scheduler_is_refused_without_one_accepted(tmp_path, data_dir):
+    run = [*RUN, "model/scheduler=cosine"]
+    run_dir = tmp_path / "run"
+    with pytest.raises(Exception, match="crash"):
+        train(compose_cfg([*run, "+callbacks.crash._target_=tests.faults.CrashAt", "+callbacks.crash.epoch=2"],
+                          run_dir, data_dir))
+    with pytest.raises(ConfigError, match=r"model.optimizer.lr on a resume: the learning-rate scheduler"):
+        train(compose_cfg([*run, "ckpt_path=last", "model.optimizer.lr=0.5", "resume_accept=[model.optimizer.lr]"],
+                          run_dir, data_dir))
+    metrics, objects = train(compose_cfg([*RUN, "ckpt_path=last", "model.optimizer.lr=0.5",
+                                          "resume_accept=[model.optimizer.lr]"], _crashed(tmp_path / "plain", data_dir),
+                                         data_dir))
+    assert objects["trainer"].optimizers[0].param_groups[0]["lr"] == 0.5  # no scheduler: applied
+
+
+@pytest.mark.parametrize("which", ["best", "last", "run dir"])
+def test_eval_finds_the_best_or_last_checkpoint_of_a_run(tmp_path, data_dir, monkeypatch, which):
+    run_dir = tmp_path / "run"
+    trained, _ = train(compose_cfg(RUN, run_dir, data_dir))
+    (best,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
+    monkeypatch.chdir(run_dir if which != "run dir" else tmp_path)
+    ckpt = {"best": "best", "last": "last", "run dir": str(run_dir)}[which]
+    metrics, objects = train(compose_cfg(["train=false", f"ckpt_path={ckpt}", "trainer.accelerator=cpu",
+                                          "data.download=false"], tmp_path / "eval", data_dir))
+    expected = run_dir / "checkpoints" / ("last.ckpt" if which == "last" else best.name)
+    assert objects["plan"].kind == "eval" and objects["plan"].ckpt_path == str(expected)
+    if which != "last":
+        assert metrics["test/acc"] == trained["test/acc"]
+
+
+def test_best_outside_a_run_directory_says_where_to_run_it(tmp_path, data_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="is not a run directory"):
+        train(compose_cfg(["train=false", "ckpt_path=best", "data.download=false"], tmp_path / "eval", data_dir))
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("paths.output_dir", True), ("callbacks.progress_bar.refresh_rate", True), ("callbacks.crash.epoch", True),
+    ("callbacks.model_checkpoint.dirpath", True), ("logger.wandb.project", True), ("threads", True),
+    ("callbacks.model_checkpoint.monitor", False), ("callbacks.early_stopping.patience", False),
+    ("model.optimizer.lr", False), ("data.val_frac", False), ("trainer.max_epochs", False), ("seed", False),
+])
+def test_one_table_says_which_keys_never_change_a_result(key, expected):
+    assert neutral(key) is expected

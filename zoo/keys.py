@@ -1,0 +1,27 @@
+"""Config keys that never change a run's result: the one table that resume, eval, sweeps and the report read."""
+
+import fnmatch
+
+# Dotted keys (fnmatch patterns; a key also covers everything under it): where files go, what is shown or logged,
+# how a run is started, resumed or checked. A resume may change them freely, a finished sweep may be re-run with
+# other values, and the report groups runs without them. Callbacks observe a run (figures, predictions, checks),
+# except those in SELECTING.
+NEUTRAL: tuple[str, ...] = (
+    "hydra", "paths", "facts", "logger", "extras", "run_name", "tags", "ckpt_path", "auto_resume", "resume_accept",
+    "max_requeues", "train", "test", "threads", "optimized_metric", "callbacks",
+    "data.data_dir", "data.download", "data.eval_batch_size",
+    "trainer.accelerator", "trainer.default_root_dir", "trainer.enable_progress_bar", "trainer.enable_model_summary",
+    "trainer.log_every_n_steps", "trainer.profiler", "trainer.plugins", "*.dirpath", "*.save_dir",
+)
+# Callback keys that do change a result: which checkpoint is tested, when training stops.
+SELECTING: tuple[str, ...] = ("callbacks.model_checkpoint.monitor", "callbacks.model_checkpoint.mode",
+                              "callbacks.early_stopping")
+
+
+def _matches(key: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, p + ".*") for p in patterns)
+
+
+def neutral(key: str) -> bool:
+    """Whether the dotted ``key`` (e.g. ``callbacks.progress_bar.refresh_rate``) never changes a result."""
+    return _matches(key, NEUTRAL) and not _matches(key, SELECTING)
