@@ -22,6 +22,24 @@ def test_config_tree_and_one_test_table(make_cfg, tmp_path, capsys):
     assert "Test metric" not in out and "logreg on mnist" in out  # Lightning's table off, Zoo's summary on
 
 
+def test_a_sweep_job_writes_its_tree_without_printing_it(make_cfg, tmp_path, capsys, caplog):
+    """A sweep of hundreds of jobs must not print a config tree per job (compare=nyc once printed 54,542 lines)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    cfg = make_cfg("model=logreg", "data=mnist", "~model")  # (facts are filled when the data is loaded)
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
+        cfg.hydra.mode = RunMode.MULTIRUN
+    with open_dict(cfg):
+        cfg.facts = {}
+    HydraConfig.instance().set_config(cfg)
+    with caplog.at_level(logging.INFO):
+        console.print_config_tree(cfg, save_to=tmp_path / "config_tree.log")
+    assert "CONFIG" not in capsys.readouterr().out and "Config of this job" in caplog.text
+    assert (tmp_path / "config_tree.log").read_text().startswith("CONFIG")
+
+
 def test_no_tree_when_switched_off(make_cfg, tmp_path, capsys):
     cfg = make_cfg("extras.print_config=false")
     console.print_config_tree(cfg, save_to=tmp_path / "config_tree.log")

@@ -88,3 +88,20 @@ def test_best_outside_a_run_directory_says_where_to_run_it(tmp_path, data_dir, m
 ])
 def test_one_table_says_which_keys_never_change_a_result(key, expected):
     assert neutral(key) is expected
+
+
+def test_a_refused_run_leaves_a_folder_marked_failed_that_a_rerun_finishes(tmp_path, data_dir):
+    from tests.runs import TINY, output, run_train
+    from zoo.report.runs import read_run
+
+    run_dir = tmp_path / "run"
+    refused = run_train("model=logreg", "data=mnist", *TINY, "model.optimizer.lr=-1", f"hydra.run.dir={run_dir}",
+                        data_dir=data_dir, log_dir=tmp_path / "logs")
+    assert refused.returncode == 2, output(refused)
+    assert "refused before training" in (run_dir / "error.txt").read_text()
+    assert read_run(run_dir).status == "failed"  # the report lists it as failed, never as a result
+    again = run_train("model=logreg", "data=mnist", *TINY, f"hydra.run.dir={run_dir}", data_dir=data_dir,
+                      log_dir=tmp_path / "logs")
+    assert again.returncode == 0, output(again)
+    assert not (run_dir / "error.txt").exists() and len(list(run_dir.glob("error_*.txt"))) == 1
+    assert read_run(run_dir).status == "done"

@@ -84,7 +84,8 @@ class ProgressBar(TQDMProgressBar):
 def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_to: Path | None = None) -> None:
     """Print the resolved config as a rich tree, one branch per top-level key (as lightning-hydra-template does).
 
-    With ``extras.print_config`` (default true). ``save_to``: also write the tree there as plain text.
+    With ``extras.print_config`` (default true). ``save_to``: also write the tree there as plain text. A job of a
+    multirun only writes it (a sweep of hundreds of jobs would print a tree per job); its first line says where.
     """
     if not cfg.get("extras", {}).get("print_config", False):
         return
@@ -98,7 +99,13 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else str(value)
         tree.add(key, style="dim", guide_style="dim").add(Syntax(text, "yaml"))
-    rich.print(tree)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and save_to is not None:
+        logging.getLogger(__name__).info("Config of this job: %s", save_to)
+    else:
+        rich.print(tree)
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)
         with save_to.open("w") as f:

@@ -35,7 +35,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, ZooError
 from zoo.keys import neutral
 from zoo.run import signals
 from zoo.run.rundir import METRICS_FILE, checkpoints, is_finished, slurm_rank
@@ -126,7 +126,7 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     """Run ``task(cfg)``; in a multirun, finish the job (see the module doc) and turn an error into the worst value."""
     install_signals(cfg)
     if not in_multirun():
-        return task(cfg)
+        return _single_run(task, cfg)
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
@@ -134,8 +134,7 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     finished = finished_value(job_dir, list(hc.overrides.task), cfg.get("optimized_metric"))
     if finished is not None:
         return finished
-    if slurm_rank() == 0 and (job_dir / ERROR_FILE).is_file():  # an earlier attempt failed: run it again, keep its error beside
-        (job_dir / ERROR_FILE).rename(job_dir / f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt")
+    _set_aside_error(job_dir)
     if resumes(job_dir) and cfg.get("ckpt_path") is None:  # a stopped, requeued or re-run job: resume it
         with open_dict(cfg):
             cfg.auto_resume = True
@@ -159,6 +158,26 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
                     name, cfg.get("optimized_metric"))
         return worst_value()
     return value
+
+
+def _set_aside_error(job_dir: Path) -> None:
+    """An earlier attempt failed: this one runs again; its error is kept beside, as ``error_<time>.txt``."""
+    if slurm_rank() == 0 and (job_dir / ERROR_FILE).is_file():
+        (job_dir / ERROR_FILE).rename(job_dir / f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt")
+
+
+def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+    """A run without ``-m``: errors are raised. A refused run whose folder holds nothing else (no checkpoint, no
+    metrics.json: only what Hydra wrote before the job) is marked failed with ``error.txt``, which the report skips."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
+    if run_dir is not None and not is_finished(run_dir):
+        _set_aside_error(run_dir)
+    try:
+        return task(cfg)
+    except ZooError as err:
+        if run_dir is not None and slurm_rank() == 0 and not is_finished(run_dir) and not checkpoints(run_dir):
+            record_failure(run_dir, f"refused before training: {err}")
+        raise
 
 
 def _finish_wandb_run(exit_code: int) -> None:
