@@ -119,6 +119,11 @@ def test_label_rate_curves_join_the_rates_of_each_model(tmp_path):
     assert gcn_low.ci_low > mlp_low.ci_high  # 0.8 against 0.5 on 180 tests: apart
     assert "| gcn | 0." in (tmp_path / "label_rates.md").read_text() and "label_rate=0.1" in result.text
     assert (tmp_path / "label_rates.png").stat().st_size > 10_000
+    pairs = pd.read_csv(tmp_path / "label_rate_pairs.csv")
+    assert sorted(zip(pairs.rate, pairs.a, pairs.b, strict=True)) == [(0.1, "gcn", "mlp"), (0.6, "gcn", "mlp")]
+    low = pairs[pairs.rate == 0.1].iloc[0]
+    row = next(line for line in (tmp_path / "label_rates.md").read_text().splitlines() if line.startswith("| mlp | -"))
+    assert row.split(" | ")[1].startswith(f"{-low.difference:+.3f} [") and "n.s." not in row.split(" | ")[1]
     assert (tmp_path / "pairs_cora.csv").is_file() and (tmp_path / "pairs_cora_2.csv").is_file()  # one per rate
 
 

@@ -61,11 +61,47 @@ def rate_curves(runs: pd.DataFrame, table: pd.DataFrame, *, n_boot: int = 10_000
                                        "ci_high", "level"])
 
 
+def rate_pairs(node_pairs: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
+    """The node-by-node pairs (:func:`zoo.report.tables.node_pairs`) of every family that has a label rate, with its
+    dataset, rate key and rate."""
+    parts = []
+    for family, pairs in node_pairs.items():
+        data, shape = json.loads(family)
+        key = next((k for k in RATE_KEYS if shape.get(k, "None") != "None"), None)
+        if key is not None and pairs is not None and len(pairs):
+            parts.append(pairs.assign(data=data, rate_key=key, rate=float(shape[key])))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["data", "rate_key", "rate", "a", "b"])
+
+
 def _rate(value: float) -> str:
     return f"{value:g}"
 
 
-def curves_markdown(curves: pd.DataFrame) -> str:
+def _interval(pair: "pd.Series") -> tuple[float, float]:
+    """The wider of a pair's CIs over nodes and over repeats and nodes (the tables' verdict needs both)."""
+    lows = [v for v in (pair.ci_low, pair.repeat_ci_low) if not math.isnan(v)]
+    highs = [v for v in (pair.ci_high, pair.repeat_ci_high) if not math.isnan(v)]
+    return min(lows), max(highs)
+
+
+def _to_best(part: pd.DataFrame, pairs: pd.DataFrame, data: str, key: str, rate: float) -> dict[str, str]:
+    """One rate's column of the differences table: each model minus the best model at that rate, with its CI."""
+    best = part[part.rate == rate].sort_values("acc", ascending=False).model.iloc[0]
+    cells = {best: "best"}
+    at = pairs[(pairs.data == data) & (pairs.rate_key == key) & (pairs.rate == rate)]
+    for pair in at.itertuples():
+        if best not in (pair.a, pair.b):
+            continue
+        low, high = _interval(pair)
+        other, diff = (pair.b, -pair.difference) if pair.a == best else (pair.a, pair.difference)
+        if pair.a == best:  # the CI of best - other, turned into other - best
+            low, high = -high, -low
+        cells[other] = f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]" + (" n.s." if low <= 0 <= high else "")
+    return cells
+
+
+def curves_markdown(curves: pd.DataFrame, pairs: pd.DataFrame | None = None) -> str:
+    pairs = pairs if pairs is not None else pd.DataFrame()
     lines = []
     for (data, key), part in curves.groupby(["data", "rate_key"], sort=False):
         pct = f"{part.level.iloc[0]:.0%}"
@@ -83,7 +119,17 @@ def curves_markdown(curves: pd.DataFrame) -> str:
         lines += ["", f"Accuracy over each model's tests at that rate (runs per point: "
                   f"{', '.join(f'{_rate(r)}: {n}' for r, n in runs.items())}) with a {pct} percentile bootstrap CI "
                   f"(the splits, then the nodes within them). Overlapping CIs do not mean two models tie: their "
-                  f"paired differences are in paired.md, one section per rate.", ""]
+                  f"paired differences are below and in paired.md, one section per rate.", ""]
+        if len(pairs):
+            columns = {r: _to_best(part, pairs, data, key, r) for r in rates}
+            lines += [f"### {data}: each model minus the best model at that rate, node by node ({pct} CI)", "",
+                      "| model | " + " | ".join(f"{key.split('.')[-1]}={_rate(r)}" for r in rates) + " |",
+                      "|" + "---|" * (len(rates) + 1),
+                      *("| " + " | ".join([model, *(columns[r].get(model, "-") for r in rates)]) + " |"
+                        for model in order), "",
+                      "The CI is the wider of the bootstrap over nodes and over repeats and nodes (paired.md); n.s.: it "
+                      "contains 0, not separable at this sample size. Every pair at every rate: label_rate_pairs.csv.",
+                      ""]
     return "\n".join(lines)
 
 

@@ -13,7 +13,8 @@ Writes into the folder (or ``--out``) and prints:
 * ``selection.csv`` where runs come from a settings grid (``hydra/sweeper=grid``, e.g. ``compare=nyc``): per model
   and split, the grid point kept on validation alone (nested selection); only the kept runs are compared.
 * ``label_rates.md`` / ``.csv`` / ``.png`` where runs differ in ``data.label_rate`` or ``data.labels_per_class``:
-  each model's test accuracy against the rate, with CIs (:mod:`zoo.report.curves`).
+  each model's test accuracy against the rate, with CIs, and each model's paired difference to the best one at every
+  rate (``label_rate_pairs.csv``: every pair of models node by node at each rate; :mod:`zoo.report.curves`).
 * With ``--wandb`` (or when the runs logged to W&B), the same tables and figures as one W&B run.
 
 Exit code 2, with the reason, when there is nothing to compare (no run, or no finished run).
@@ -32,7 +33,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.report import plots, tables
-from zoo.report.curves import curves_markdown, curves_plot, rate_curves
+from zoo.report.curves import curves_markdown, curves_plot, rate_curves, rate_pairs
 from zoo.report.runs import NothingToCompare, collect
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,11 @@ def report(root: Path, out_dir: Path | None = None, *, n_boot: int = 10_000, lev
     result.images["leaderboard_plot"] = out / "leaderboard.png"
     plots.leaderboard_plot(table, runs, out / "leaderboard.png")
 
-    sections, seeds = [], []
+    sections, seeds, node_pairs = [], [], {}
     for family, title, stem in tables.families(table):
         sections.append(_section(runs, table, family, title, stem, out, result, n_boot, level))
         seeds.append(result.tables[f"{stem}/per_seed"].reset_index().assign(data=title))
+        node_pairs[family] = result.tables.get(f"{stem}/paired_by_node")
     per_seed = pd.concat(seeds, ignore_index=True)
     per_seed[["data", *(c for c in per_seed.columns if c != "data")]].to_csv(out / "per_seed.csv", index=False)
     if len(selection):
@@ -127,11 +129,13 @@ def report(root: Path, out_dir: Path | None = None, *, n_boot: int = 10_000, lev
         sections.append(tables.selection_markdown(selection))
     curves = rate_curves(runs, table, n_boot=n_boot, level=level)
     if len(curves):
+        pairs = rate_pairs(node_pairs)
         curves.to_csv(out / "label_rates.csv", index=False)
-        (out / "label_rates.md").write_text(curves_markdown(curves))
-        result.tables["label_rates"] = curves
+        pairs.to_csv(out / "label_rate_pairs.csv", index=False)
+        (out / "label_rates.md").write_text(curves_markdown(curves, pairs))
+        result.tables.update(label_rates=curves, label_rate_pairs=pairs)
         result.images["label_rates_plot"] = curves_plot(curves, out / "label_rates.png")
-        sections.insert(0, curves_markdown(curves))
+        sections.insert(0, curves_markdown(curves, pairs))
     paired = f"# Paired comparison of the runs under {root}\n\n" + "\n".join(sections)
     (out / "paired.md").write_text(paired)
     result.text = board + "\n" + paired
