@@ -11,7 +11,6 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from scipy import stats as sp
 
-from hydra_plugins.zoo_launcher.grid import GridSweeper
 from tests.runs import output, run_train
 from tests.test_report import N_BOOT, fake_run
 from zoo.report import stats
@@ -21,7 +20,18 @@ WD = "model.optimizer.weight_decay"
 GRID = {"model=logreg": {WD: "0.0,0.1"}}
 
 
-def _jobs(sweeper: GridSweeper, *overrides: str, batch: int | None = None) -> list[list[list[str]]]:
+def GridSweeper(**kwargs):  # noqa: N802 - the class, as Hydra's plugin scan last loaded it
+    """Hydra's plugin scan re-executes the sweeper modules (BasicSweeper's included): a class imported before a
+    later scan would call a BasicSweeper.__init__ that no longer knows it. So: scan, then take the class."""
+    import importlib
+
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+    return importlib.import_module("hydra_plugins.zoo_launcher.grid").GridSweeper(**kwargs)
+
+
+def _jobs(sweeper, *overrides: str, batch: int | None = None) -> list[list[list[str]]]:
     return sweeper.split_arguments(OverridesParser.create().parse_overrides(list(overrides)), batch)
 
 
