@@ -105,3 +105,17 @@ def test_a_refused_run_leaves_a_folder_marked_failed_that_a_rerun_finishes(tmp_p
     assert again.returncode == 0, output(again)
     assert not (run_dir / "error.txt").exists() and len(list(run_dir.glob("error_*.txt"))) == 1
     assert read_run(run_dir).status == "done"
+
+
+def test_a_refused_evaluation_leaves_its_folder_marked_failed(tmp_path, data_dir):
+    import subprocess
+    import sys
+
+    from tests.runs import ROOT, output
+
+    out = tmp_path / "eval"
+    proc = subprocess.run([sys.executable, str(ROOT / "eval.py"), f"ckpt_path={tmp_path / 'missing.ckpt'}",
+                           f"paths.data_dir={data_dir}", f"hydra.run.dir={out}"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, output(proc)
+    assert "does not exist" in (out / "error.txt").read_text()

@@ -12,18 +12,23 @@ from omegaconf import DictConfig
 
 from zoo.run.cli import reported_as_message
 from zoo.run.compatibility import CONFIG_DIR
-from zoo.run.sweeps import install_signals
+from zoo.run.sweeps import run_job
+
+
+def evaluate(cfg: DictConfig) -> float | None:
+    """Test the checkpoint: its ``test/acc`` (for sweeps)."""
+    from zoo.run.runner import train
+
+    return train(cfg)[0].get("test/acc")
 
 
 # The module's name is Hydra's job name (`eval`: <run dir>/eval.log); the configs are package zoo.configs.
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:
     # train() with train=false: checks the checkpoint fits the model, tests it, writes <run dir>/metrics.json.
-    install_signals(cfg)  # SIGTERM/SIGINT: exit 143/130 with a hint, imports included
+    # SIGTERM/SIGINT: exit 143/130 with a hint; a refused evaluation leaves its folder marked failed (error.txt).
     with reported_as_message():  # bad input: its message and exit code 2, no traceback
-        from zoo.run.runner import train
-
-        train(cfg)
+        run_job(evaluate, cfg)
 
 
 if __name__ == "__main__":
