@@ -19,6 +19,7 @@ SIGTERM or Ctrl-C stops a sweep: no new job starts, the running ones stop (:mod:
 sweep exits 143/130 saying how to finish it.
 """
 
+import contextlib
 import json
 import logging
 import math
@@ -274,7 +275,8 @@ def _stop_workers() -> None:
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
         if worker.is_alive():
-            os.kill(worker.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may end between the check and the kill
+                os.kill(worker.pid, signal.SIGKILL)
             worker.join(5)
 
 
