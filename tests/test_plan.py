@@ -21,8 +21,8 @@ def test_a_resume_reads_its_checkpoint_once_besides_lightning(tmp_path, data_dir
     real = torch.load
 
     def counting(f, *args, **kwargs):
-        name = getattr(f, "name", getattr(f, "path", f))
-        if os.fspath(name) == last if isinstance(name, str | Path) else False:
+        name = getattr(f, "name", getattr(f, "path", f))  # a path, or the file object Lightning opens
+        if isinstance(name, str | Path) and os.fspath(name) == last:
             reads.append(name)
         return real(f, *args, **kwargs)
 

@@ -1,6 +1,8 @@
 """Config keys that never change a run's result: the one table that resume, eval, sweeps and the report read."""
 
 import fnmatch
+from collections.abc import Mapping
+from typing import Any
 
 # Dotted keys (fnmatch patterns; a key also covers everything under it): where files go, what is shown or logged,
 # how a run is started, resumed or checked. A resume may change them freely, a finished sweep may be re-run with
@@ -25,3 +27,13 @@ def _matches(key: str, patterns: tuple[str, ...]) -> bool:
 def neutral(key: str) -> bool:
     """Whether the dotted ``key`` (e.g. ``callbacks.progress_bar.refresh_rate``) never changes a result."""
     return _matches(key, NEUTRAL) and not _matches(key, SELECTING)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{dotted.key: leaf}`` of nested mappings (a config as plain containers); lists and empty mappings are leaves."""
+    if isinstance(node, Mapping) and node:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}

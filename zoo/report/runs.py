@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
-from zoo.keys import neutral
+from zoo.keys import flatten, neutral
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +63,6 @@ class Run:
     wandb: dict[str, Any] | None = None  # the run's logger.wandb settings, if it logged to W&B
     tuned: tuple[str, ...] = ()  # keys a settings grid chose (hydra.sweeper.grid of hydra/sweeper=grid)
     job: int | None = None  # hydra.job.num: a grid's points in the order listed
-
-
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """``{dotted.key: leaf}`` of nested mappings; lists and empty mappings are leaves."""
-    if isinstance(node, Mapping) and node:
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: node}
 
 
 def as_text(value: Any) -> str:

@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
-from zoo.keys import neutral
+from zoo.keys import flatten, neutral
 from zoo.run.checkpoints import other_model_error, read_checkpoint
 from zoo.run.rundir import is_finished
 
@@ -52,12 +52,6 @@ def matters(key: str, evaluating: bool) -> bool:
     if neutral(key):
         return False
     return not evaluating or (_under(key, EVAL_KEYS) and not _under(key, TRAINING_ONLY))
-
-
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict) and node:
-        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: node}
 
 
 def _plain(cfg: DictConfig, facts: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,11 +96,11 @@ def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any] | None = None
     checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)
     record = (checkpoint.get("callbacks") or {}).get(RunRecord.KEY)
     if record:
-        return _flat(yaml.safe_load(record["config"]))
+        return flatten(yaml.safe_load(record["config"]))
     hydra_dir = _run_dir_of(Path(ckpt_path)) / ".hydra"
     if not (hydra_dir / "config.yaml").is_file():
         return None
-    raw = _flat(OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False))
+    raw = flatten(OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False))
     flat = {k: v for k, v in raw.items() if not (isinstance(v, str) and "${" in v)}  # only plain values compare
     if (hydra_dir / "hydra.yaml").is_file():
         choices = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime.choices
@@ -144,7 +138,7 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
         return []
     if cfg.get("seed", 0) is None and saved.get("seed") is not None:
         _set(cfg, "seed", saved["seed"])  # seed=null draws a seed: the run already drew its own
-    current = _flat(_plain(cfg, {k.removeprefix("facts."): v for k, v in saved.items() if k.startswith("facts.")}))
+    current = flatten(_plain(cfg, {k.removeprefix("facts."): v for k, v in saved.items() if k.startswith("facts.")}))
     explicit, accepted = explicit_keys(cfg), list(cfg.get("resume_accept") or [])
     differ = [k for k in sorted(set(current) | set(saved))
               if matters(k, evaluating) and current.get(k, _ABSENT) != saved.get(k, _ABSENT)]
