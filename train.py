@@ -1,9 +1,9 @@
 """Command-line entry point: ``python train.py model=<name> data=<name> [key=value ...]`` (installed: ``zoo-train``).
 
-The command lives in :mod:`zoo.run.train`; this file lets a checkout run it without installing Zoo.
+The command lives in :mod:`zoo.cli.train`; this file lets a checkout run it without installing Zoo.
 """
 
-from zoo.run.train import main, optimized_value  # noqa: F401 - optimized_value: for code that imports it from here
+from zoo.cli.train import main, optimized_value  # noqa: F401 - optimized_value: for code that imports it from here
 
 if __name__ == "__main__":
     main()

@@ -131,7 +131,7 @@ LAUNCHER_GRID = ("model=logreg,mlp", "seed=1,2,3,4")  # 8 jobs, the same through
 # second; the time limit only guards against a runaway job.
 SLURM = ("hydra/launcher=slurm", "hydra.launcher.poll_s=1", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.timeout_min=30")
-# A launcher's log line for a job whose result reached the sweep (zoo/run/slurm.py), with its logging time stamp.
+# A launcher's log line for a job whose result reached the sweep (hydra_plugins/zoo_hydra/slurm.py), with its logging time stamp.
 ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
          "TIMEOUT"}  # SLURM job states after which a job's record holds its end
 RESULT_LINE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+)\].*SLURM job (\d+_\d+) \S+: COMPLETED\s*$", re.M)

@@ -31,7 +31,7 @@ class GraphDataModule(L.LightningDataModule):
     the training device once; every epoch then reuses it. Full-batch training runs on one device. The graph also carries ``y_train``
     (:func:`train_labels`): the training labels, -1 elsewhere, for models that read labels. ``graph_attributes``
     names what the graph carries beyond ``x``, ``y``, ``edge_index`` and the masks (e.g. ``edge_weight``); a
-    network's ``needs`` must be among them (checked before a run, see ``zoo/run/compatibility.py``).
+    network's ``needs`` must be among them (checked before a run, see ``zoo/registry.py``).
 
     Args:
         data_dir: Folder holding the dataset's folder.

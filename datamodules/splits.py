@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+import zoo.checks as checks
 from zoo.errors import ConfigError
 
 Masks = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -211,13 +212,18 @@ class SplitOptions:
     def check(self, allowed: Sequence[str]) -> None:
         """Refuse an unknown split, a key the split does not read, and out-of-range values (one line each).
 
-        ``train_frac``/``val_frac`` of the random split are checked when the masks are made.
+        Whether ``train_frac``/``val_frac`` leave every class's split some nodes is checked when the masks are made.
 
         Raises:
             ConfigError: Naming the key, its value and the allowed values.
         """
         if self.split not in allowed:
             raise ConfigError(f"data.split={self.split!r}: must be one of {', '.join(allowed)}.")
+        checks.seed("data.split_seed", self.split_seed)
+        checks.number("data.train_frac", self.train_frac, 0, 1, open_low=True, open_high=True)
+        checks.number("data.val_frac", self.val_frac, 0, 1, open_high=True)
+        if self.split == "random":
+            _check_fracs(self.train_frac, self.val_frac)
         for split, keys in SPLIT_KEYS.items():
             given = [k for k in keys if getattr(self, k) is not None]
             if split != self.split and given:

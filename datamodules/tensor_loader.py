@@ -4,6 +4,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+import zoo.checks as checks
+
 
 class EpochPermutation:
     """Seeded permutation of ``n`` indices, new each epoch, sharded over ``world_size`` ranks.
@@ -59,8 +61,7 @@ class TensorBatchLoader:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        checks.integer("batch_size", batch_size)
         self.images, self.targets = images, targets
         self.batch_size, self.drop_last = batch_size, drop_last
         self.transform = transform

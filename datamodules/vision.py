@@ -15,6 +15,7 @@ import torch
 from torchvision.datasets import MNIST, FashionMNIST
 from torchvision.transforms import v2
 
+import zoo.checks as checks
 from datamodules.tensor_loader import TensorBatchLoader
 from zoo.errors import ConfigError, DataError, DataNotFoundError
 
@@ -115,6 +116,11 @@ class VisionDataModule(L.LightningDataModule):
         augment: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
     ) -> None:
         super().__init__()
+        checks.integer("data.batch_size", batch_size)
+        checks.integer("data.eval_batch_size", eval_batch_size)
+        checks.integer("data.val_size", val_size)  # its upper bound, the training set's size, is checked in setup
+        checks.seed("data.split_seed", split_seed)
+        checks.seed("data.seed", seed)
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed

@@ -8,7 +8,7 @@ from omegaconf import DictConfig, open_dict
 
 from tests.fakes import write_fake_data
 from tests.slurm import slurm_cluster  # noqa: F401 - the fixture of tests marked slurm
-from zoo.run.compatibility import data_kind, fits, names
+from zoo.registry import data_kind, fits, names
 from zoo.run.runner import compose_config
 
 MODELS = names("model")

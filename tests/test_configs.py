@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import PAIRS
-from zoo.run.compatibility import CONFIG_DIR, data_kind, model_kinds, names
+from zoo.registry import CONFIG_DIR, data_kind, model_kinds, names
 from zoo.run.facts import load_data
 
 # (group, name) for every config file of every group, e.g. ("model", "mlp"), ("hydra/launcher", "slurm").

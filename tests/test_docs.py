@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from tests.runs import ROOT
-from zoo.run.compatibility import CONFIG_DIR
+from zoo.registry import CONFIG_DIR
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PLACEHOLDER = re.compile(r"<[^>]*>|\.\.\.|\bDIR\b|TAB|-sc ")

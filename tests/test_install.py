@@ -101,7 +101,7 @@ def test_wheel_installs_and_runs_a_job(tmp_path: Path, data_dir: Path) -> None:
          cwd=tmp_path)
     outside = tmp_path / "elsewhere"  # not the checkout: nothing of it on sys.path
     outside.mkdir()
-    where = _run([python, "-c", "import zoo, hydra_plugins.zoo_launcher as p; from zoo.run.compatibility import "
+    where = _run([python, "-c", "import zoo, hydra_plugins.zoo_hydra as p; from zoo.registry import "
                   "CONFIG_DIR; print(zoo.__file__, p.__file__, CONFIG_DIR, sep='\\n')"], cwd=outside)
     for line in where.split():
         assert Path(line).resolve().is_relative_to((tmp_path / "venv").resolve()), where

@@ -1,7 +1,7 @@
 """Imports go one way: every first-party import follows the wings below, and no module imports itself back.
 
 Wings from the bottom up: ``zoo.errors`` and ``zoo.transforms`` (pure torch / PyG) <- ``zoo.nets`` <- ``zoo.tasks``
-<- ``zoo.callbacks`` <- ``zoo.run``; ``datamodules`` stand beside the nets (``zoo.errors``, ``zoo.transforms`` only)
+<- ``zoo.callbacks`` <- ``zoo.run`` <- ``hydra_plugins`` (Zoo's launcher, sweeper and Hydra callbacks); ``datamodules`` stand beside the nets (``zoo.errors``, ``zoo.transforms`` only)
 and only the run layer reads them. Every import statement counts (top level, inside functions, under
 ``TYPE_CHECKING``): a circle that an import placed inside a function hides today comes back when it moves.
 """
@@ -19,20 +19,28 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo": (),  # the package itself (zoo/__init__.py) only; a new zoo/<x>.py must join a wing
     "zoo.errors": (),
+    "zoo.files": (),  # files written whole or not at all
+    "zoo.registry": ("zoo.errors",),  # the config folder as the registry of models and datasets
     "zoo.keys": (),  # the one table of config keys that never change a result
+    "zoo.checks": (),  # range checks of constructor arguments (pure Python), for every wing that takes settings
     # The lowest wing: graph transforms and the operators they compute (the flow operator and the FlowShares
     # features), pure torch / PyG, so that the DataModules and the nets share one implementation.
     "zoo.transforms": ("zoo.transforms",),
-    "zoo.nets": ("zoo.nets", "zoo.transforms"),
+    "zoo.nets": ("zoo.nets", "zoo.transforms", "zoo.checks"),
     # A task adds its own callbacks (the delineation rounds live in zoo/tasks/delineation.py); tasks never import
     # zoo.callbacks, the callbacks read the tasks.
-    "zoo.tasks": ("zoo.nets", "zoo.tasks", "zoo.errors"),
-    "zoo.callbacks": ("zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.errors"),
-    "datamodules": ("datamodules", "zoo.errors", "zoo.transforms"),
-    "zoo.run": ("zoo", "datamodules"),
+    "zoo.tasks": ("zoo.nets", "zoo.tasks", "zoo.errors", "zoo.checks"),
+    "zoo.callbacks": ("zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.errors", "zoo.files", "zoo.checks"),
+    "zoo.loggers": ("zoo.report",),  # Lightning loggers of configs/logger/
+    "datamodules": ("datamodules", "zoo.errors", "zoo.transforms", "zoo.checks"),
+    "zoo.run": ("zoo.run", "zoo.errors", "zoo.files", "zoo.keys", "zoo.checks", "zoo.registry", "zoo.transforms",
+                "zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.loggers", "zoo.report", "datamodules"),
     "zoo.report": ("zoo.report", "zoo.errors", "zoo.keys"),
+    # Zoo's Hydra extensions (launcher, sweeper, callbacks, what a sweep job does) stand above the run layer they drive.
+    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.keys", "zoo.registry", "datamodules"),
+    "zoo.cli": ("zoo", "datamodules", "hydra_plugins"),  # the commands: zoo-train, zoo-eval
 }
-FIRST_PARTY = ("zoo", "datamodules")
+FIRST_PARTY = ("zoo", "datamodules", "hydra_plugins")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

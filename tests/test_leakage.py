@@ -21,7 +21,7 @@ import datamodules.graph
 import datamodules.nyc_zip
 from datamodules.graph import GraphDataModule
 from tests.conftest import PAIRS
-from zoo.run.compatibility import CONFIG_DIR, data_kind, names
+from zoo.registry import CONFIG_DIR, data_kind, names
 from zoo.run.runner import train
 
 NYC_MODELS = sorted(m for m, d in PAIRS if d == "nyc_zip")

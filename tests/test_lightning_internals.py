@@ -5,7 +5,9 @@ would misbehave.
 * DDP child processes: Lightning starts ranks 1..N-1 with ``_hydra_subprocess_cmd`` when Hydra is running; Zoo
   replaces it (zoo/run/distributed.py) so that children rerun the parent's resolved config in the same run dir.
 * CSV history on resume: ``ExperimentWriter._check_log_dir_exists`` (which deletes ``metrics.csv``) and ``_fs``;
-  Zoo's ``HistoryCSVLogger`` (zoo/run/loggers.py) keeps the rows up to the checkpoint's epoch instead.
+  Zoo's ``HistoryCSVLogger`` (zoo/loggers.py) keeps the rows up to the checkpoint's epoch instead.
+* W&B's settings: ``WandbLogger`` passes ``anonymous=None`` to ``wandb.init`` (``_wandb_init``), which makes W&B warn
+  that the setting is deprecated on every run; ``zoo.loggers.wandb_logger`` leaves the key out.
 """
 
 import inspect
@@ -34,3 +36,10 @@ def test_the_csv_writer_checks_its_folder_through_an_overridable_method(tmp_path
     assert hasattr(writer, "metrics_keys")
     logger = CSVLogger(str(tmp_path))
     assert hasattr(logger, "_fs") and hasattr(logger, "_experiment") and logger.root_dir and logger.log_dir
+
+
+def test_the_wandb_logger_keeps_its_init_arguments_in_a_dict():
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(mode="disabled", project="p")
+    assert logger._wandb_init.get("project") == "p" and "anonymous" in logger._wandb_init

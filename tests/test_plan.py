@@ -32,6 +32,19 @@ def test_a_resume_reads_its_checkpoint_once_besides_lightning(tmp_path, data_dir
     assert len(reads) == 2, reads  # the plan's read, and Lightning's restore
 
 
+def test_the_config_is_read_only_once_the_run_is_planned_and_prepared(tmp_path, data_dir):
+    from omegaconf import open_dict
+    from omegaconf.errors import ReadonlyConfigError
+
+    _, objects = train(compose_cfg([*RUN, "trainer.max_epochs=1"], tmp_path / "run", data_dir))
+    cfg = objects["cfg"]
+    assert cfg.facts.num_classes == 10  # filled from the data before it was frozen
+    with pytest.raises(ReadonlyConfigError):
+        cfg.model.optimizer.lr = 1.0  # what ran is what the config says, to the end of the run
+    with pytest.raises(ReadonlyConfigError), open_dict(cfg):
+        cfg.trainer.new_key = 1  # not even where the config is open to new keys
+
+
 @pytest.mark.parametrize(("overrides", "refused"), [
     (["data.val_size=200", "resume_accept=[data]"], r"resume_accept cannot take data.val_size on a resume.*eval.py"),
     (["data=fashion_mnist", "resume_accept=[data]"], r"resume_accept cannot take data"),

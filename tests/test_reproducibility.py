@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests.conftest import PAIRS
-from zoo.run.compatibility import data_kind
+from zoo.registry import data_kind
 from zoo.run.runner import train
 
 # One short epoch: two training batches (graphs: the one full batch), one validation and one test batch.

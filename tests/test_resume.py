@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 
 from tests.conftest import compose_cfg
 from tests.runs import ROOT
-from zoo.run.checkpoints import AtomicCheckpointIO
+from zoo.callbacks.checkpoint import AtomicCheckpointIO
 from zoo.run.runner import train
 
 # Three short epochs of an MLP with dropout (so the global RNG matters), CPU, fixed seed (0 on purpose).

@@ -21,9 +21,9 @@ import torch
 from tests.conftest import compose_cfg
 from tests.faults import Crash
 from tests.runs import ROOT, TINY, output, run_train, wait_for_marker
+from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
 from zoo.run import lock
-from zoo.run.resume import RunRecord
 from zoo.run.runner import train
 
 # Three short epochs of logistic regression on CPU, logged to CSV.

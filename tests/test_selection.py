@@ -28,7 +28,7 @@ def GridSweeper(**kwargs):  # noqa: N802 - the class, as Hydra's plugin scan las
     from hydra.core.plugins import Plugins
 
     Plugins.instance()
-    return importlib.import_module("hydra_plugins.zoo_launcher.grid").GridSweeper(**kwargs)
+    return importlib.import_module("hydra_plugins.zoo_hydra.grid").GridSweeper(**kwargs)
 
 
 def _jobs(sweeper, *overrides: str, batch: int | None = None) -> list[list[list[str]]]:

@@ -92,14 +92,14 @@ def test_optuna_search_two_trials(tmp_path, data_dir):
 ], ids=["cpu", "ddp_cpu", "two-nodes", "gpu", "ddp-gpus", "full-batch-graph"])
 def test_slurm_tasks_and_gpus_follow_the_trainer(make_cfg, overrides, needs):
     """(make_cfg sets trainer.accelerator=cpu: the GPU cases set it back.)"""
-    from zoo.run.slurm import trainer_resources
+    from hydra_plugins.zoo_hydra.slurm import trainer_resources
 
     assert trainer_resources(make_cfg(*overrides)) == needs
 
 
 def test_slurm_gpu_count_must_be_given(make_cfg):
+    from hydra_plugins.zoo_hydra.slurm import trainer_resources
     from zoo.errors import ConfigError
-    from zoo.run.slurm import trainer_resources
 
     with pytest.raises(ConfigError, match="trainer.devices=<GPUs per node>"):
         trainer_resources(make_cfg("trainer=ddp", "trainer.accelerator=gpu"))  # devices=-1: every GPU Lightning finds

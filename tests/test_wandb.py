@@ -1,4 +1,4 @@
-"""W&B logging offline with no account (zoo/run/loggers.py); the W&B sweep file."""
+"""W&B logging offline with no account (zoo/loggers.py); the W&B sweep file."""
 
 import itertools
 
@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from tests.runs import TINY
-from zoo.run.compatibility import CONFIG_DIR
-from zoo.run.loggers import wandb_logger
+from zoo.loggers import wandb_logger
+from zoo.registry import CONFIG_DIR
 from zoo.run.runner import train
 
 wandb = pytest.importorskip("wandb")

@@ -1,8 +1,16 @@
 """Every error Zoo reports to its users as a one-line message (exit code 2, no traceback).
 
-Each message names the key or file at fault and says what to do. ``train.py`` and ``eval.py`` turn any
-:class:`ZooError` into that message (``zoo.run.cli.reported_as_message``).
+Each message names the key or file at fault and says what to do. The commands turn any :class:`ZooError` into that
+message (:func:`reported_as_message`), and a full disk or a broken PyTorch install into a :class:`ZooError` first.
 """
+
+import errno
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 
 class ZooError(Exception):
@@ -35,3 +43,105 @@ class DivergedError(ZooError, ArithmeticError):
 
 class StorageError(ZooError, OSError):
     """A file or folder Zoo must write (or read) is out of reach: disk full, read-only, no permission."""
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+WHERE = "point hydra.run.dir (run files) or data.data_dir (datasets) at another folder"
+
+
+def storage_message(err: BaseException) -> str | None:
+    """One line for a full disk or a folder Zoo may not write (anywhere in ``err``'s chain); None for other errors."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and not isinstance(seen, ZooError):
+            where = seen.filename or "a file"
+            if seen.errno in FULL:
+                return f"No space left on the device while writing {where}: free some space there, or {WHERE}."
+            if seen.errno in DENIED:
+                return (f"Cannot write {where}: {seen.strerror or 'permission denied'} (read-only or not yours). "
+                        f"Make it writable, or {WHERE}.")
+        if isinstance(seen, RuntimeError) and "file write failed" in str(seen):  # torch.save on a full disk
+            return f"Writing a file failed ({str(seen).splitlines()[0]}): the disk is probably full: free space, or {WHERE}."
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a full disk or an unwritable folder into a :class:`~zoo.errors.StorageError` naming the file and the fix.
+
+    Also a decorator (``@storage_errors()``).
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as err:
+        message = None if isinstance(err, ZooError) else storage_message(err)
+        if message is None:
+            raise
+        raise StorageError(message) from err
+
+
+class InstallError(ZooError, RuntimeError):
+    """Installed packages that do not work together (e.g. torch and torchvision built for different devices)."""
+
+
+# What torchvision raises when it was built against another torch (e.g. a CPU torch beside a CUDA torchvision).
+TORCH_MISMATCH = ("operator torchvision::", "PyTorch and torchvision were compiled with different")
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def install_message(err: BaseException) -> str | None:
+    """One line for a torch and a torchvision that do not match (anywhere in ``err``'s chain); None otherwise."""
+    seen: BaseException | None = err
+    while seen is not None and not any(text in str(seen) for text in TORCH_MISMATCH):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    torch = _version("torch")
+    variant = torch.partition("+")[2]  # cpu, cu126, ... (PyPI's default wheels have none)
+    index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
+    return (f"torch {torch} and torchvision {_version('torchvision')} do not work together "
+            f"({str(seen).splitlines()[0]}): reinstall both from the same index, e.g. "
+            f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}")
+
+
+@contextmanager
+def install_errors() -> Iterator[None]:
+    """Turn a broken PyTorch install (torch and torchvision that disagree) into an :class:`InstallError`."""
+    try:
+        yield
+    except Exception as err:
+        message = None if isinstance(err, ZooError) else install_message(err)
+        if message is None:
+            raise
+        raise InstallError(message) from err
+
+
+@contextmanager
+def reported_as_message() -> Iterator[None]:
+    """In ``train.py``/``eval.py``: bad input ends the run with its message alone and exit code 2.
+
+    Covers every :class:`~zoo.errors.ZooError` (settings, checkpoints, data files, a NaN loss, a full disk) and a
+    broken PyTorch install (:class:`InstallError`): their messages say what to do, a traceback would only hide that.
+    Other errors, and every error with ``HYDRA_FULL_ERROR=1``, propagate unchanged.
+    """
+    try:
+        with install_errors(), storage_errors():
+            yield
+    except ZooError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        exit_with_message(err)
+
+
+def exit_with_message(err: ZooError) -> NoReturn:
+    """End the process with ``err``'s message alone and exit code 2."""
+    logging.getLogger("zoo").error("%s: %s", type(err).__name__, err)
+    raise SystemExit(2) from err

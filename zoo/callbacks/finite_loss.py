@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
+import zoo.checks as checks
 from zoo.errors import DivergedError, NonFiniteLossError
 
 
@@ -27,8 +28,8 @@ class FiniteLossCheck(Callback):
     ACCELERATOR_EVERY_N_STEPS = 50
 
     def __init__(self, every_n_steps: int | None = None) -> None:
-        if every_n_steps is not None and every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1 or null, got {every_n_steps}.")
+        if every_n_steps is not None:
+            checks.integer("every_n_steps", every_n_steps, note=" (or null)")
         self.every_n_steps = every_n_steps
         self._every = every_n_steps or 1
         self._bad: torch.Tensor | None = None  # device flag: some loss since the last check was not finite
@@ -99,8 +100,7 @@ class DivergenceCheck(Callback):
     """
 
     def __init__(self, factor: float = 2.0) -> None:
-        if not factor > 1:
-            raise ValueError(f"factor must be > 1, got {factor}.")
+        checks.number("factor", factor, 1, open_low=True)
         self.factor = factor
         self.start_loss: float | None = None
 

@@ -8,6 +8,8 @@ from torch import nn
 from torch_geometric.nn import APPNP as APPNPPropagation
 from torch_geometric.nn.models import MLP
 
+import zoo.checks as checks
+
 
 class APPNP(nn.Module):
     """Dropout on the input, PyG's ``MLP`` to class logits per node, then ``K`` steps of PyG's ``APPNP``
@@ -30,7 +32,12 @@ class APPNP(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, K: int = 10, alpha: float = 0.1, cached: bool = False) -> None:  # noqa: N803
         super().__init__()
-        self.dropout = dropout
+        for name, value in (("in_features", in_features), ("num_classes", num_classes),
+                            ("hidden_channels", hidden_channels), ("num_layers", num_layers)):
+            checks.integer(name, value)
+        self.dropout = checks.fraction("dropout", dropout)
+        checks.integer("K", K, low=0)
+        checks.number("alpha", alpha, 0, 1)
         self.mlp = MLP(in_channels=in_features, hidden_channels=hidden_channels, out_channels=num_classes,
                        num_layers=num_layers, dropout=dropout, norm=None)
         self.propagation = APPNPPropagation(K, alpha, cached=cached)

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 
+import zoo.checks as checks
+
 
 class BasicGNNNet(nn.Module):
     """Dropout on the input features, then a PyG ``BasicGNN`` (conv / act / dropout ... conv to the logits).
@@ -31,7 +33,10 @@ class BasicGNNNet(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden_channels: int, num_layers: int, dropout: float,
                  **conv_kwargs: Any) -> None:
         super().__init__()
-        self.dropout = dropout
+        for name, value in (("in_features", in_features), ("num_classes", num_classes),
+                            ("hidden_channels", hidden_channels), ("num_layers", num_layers)):
+            checks.integer(name, value)
+        self.dropout = checks.fraction("dropout", dropout)
         self.gnn = self.pyg_model(in_features, hidden_channels, num_layers, out_channels=num_classes,
                                   dropout=dropout, **conv_kwargs)
 

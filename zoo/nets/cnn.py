@@ -6,6 +6,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+import zoo.checks as checks
+
 
 class CNN(nn.Module):
     """Conv blocks (``convs_per_block`` x [conv, optional batch norm, ReLU], 2x2 max-pool), then a dropout/linear head.
@@ -42,6 +44,13 @@ class CNN(nn.Module):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("height", height), ("width", width),
+                            ("num_classes", num_classes), ("kernel_size", kernel_size),
+                            ("convs_per_block", convs_per_block)):
+            checks.integer(name, value)
+        checks.sizes("channels", channels)
+        checks.integer("hidden", hidden, low=0, note=" (0: no hidden layer)")
+        checks.fraction("dropout", dropout)
         blocks: list[nn.Module] = []
         c_in = in_channels
         for c_out in channels:

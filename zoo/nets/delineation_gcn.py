@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch_geometric.utils import to_undirected
 
+import zoo.checks as checks
 from zoo.nets.layers.dual_weight_conv import DualWeightConv
 
 
@@ -59,16 +60,16 @@ class DelineationGCN(nn.Module):
         dense_below: int | None = None,
     ) -> None:
         super().__init__()
+        checks.integer("in_features", in_features)
+        checks.integer("num_classes", num_classes)
+        checks.integer("num_layers", num_layers)
+        checks.choice("activation", activation, ("clamp", "none"))
         if not input_projection and in_features != num_classes:
             raise ValueError(
                 f"DelineationGCN reads the {in_features} input features as the {num_classes} class scores (as the "
                 f"seed does), which needs in_features == num_classes. Set model.net.input_projection=true to learn "
                 f"a projection from the features to the scores."
             )
-        if activation not in ("clamp", "none"):
-            raise ValueError(f"activation must be 'clamp' or 'none', got {activation!r}.")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
         self.num_classes = num_classes
         self.symmetrize, self.reverse = symmetrize, reverse
         self.log_weights, self.log_output, self.activation = log_weights, log_output, activation

@@ -5,6 +5,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+import zoo.checks as checks
 from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, check_choice, flow_votes
 from zoo.nets.scores import ScoreTemperature
 
@@ -28,6 +29,7 @@ class FlowVote(nn.Module):
 
     def __init__(self, num_classes: int, direction: str = "out", normalization: str = "column") -> None:
         super().__init__()
+        checks.integer("num_classes", num_classes)
         check_choice("model.net.direction", direction, DIRECTIONS)
         check_choice("model.net.normalization", normalization, NORMALIZATIONS)
         self.num_classes, self.direction, self.normalization = num_classes, direction, normalization

@@ -5,6 +5,7 @@ from typing import Any
 from torch import nn
 from torch_geometric.nn.models import GAT as PyGGAT
 
+import zoo.checks as checks
 from zoo.nets.basic_gnn import BasicGNNNet
 
 
@@ -37,5 +38,9 @@ class GAT(BasicGNNNet):
 
     def __init__(self, in_features: int, num_classes: int, hidden_channels: int = 8, num_layers: int = 2,
                  heads: int = 8, output_heads: int | None = None, dropout: float = 0.6, v2: bool = False) -> None:
+        checks.integer("hidden_channels", hidden_channels)  # before the product below (a layer's width)
+        checks.integer("heads", heads)
+        if output_heads is not None:
+            checks.integer("output_heads", output_heads)
         super().__init__(in_features, num_classes, hidden_channels * heads, num_layers, dropout, heads=heads,
                          output_heads=output_heads, v2=v2, act="elu")

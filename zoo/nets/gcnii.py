@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GCN2Conv
 
+import zoo.checks as checks
+
 
 class GCNII(nn.Module):
     """Linear + ReLU into ``hidden_channels``, ``num_layers`` x (dropout, GCN2Conv, ReLU), dropout, linear to the
@@ -35,6 +37,14 @@ class GCNII(nn.Module):
                  alpha: float = 0.1, theta: float = 0.5, dropout: float = 0.6, shared_weights: bool = True,
                  conv_weight_decay: float | None = None, cached: bool = False) -> None:
         super().__init__()
+        for name, value in (("in_features", in_features), ("num_classes", num_classes),
+                            ("hidden_channels", hidden_channels), ("num_layers", num_layers)):
+            checks.integer(name, value)
+        checks.number("alpha", alpha, 0, 1)
+        checks.number("theta", theta, 0)
+        checks.fraction("dropout", dropout)
+        if conv_weight_decay is not None:
+            checks.number("conv_weight_decay", conv_weight_decay, 0)
         self.dropout, self.conv_weight_decay = dropout, conv_weight_decay
         self.lins = nn.ModuleList([nn.Linear(in_features, hidden_channels), nn.Linear(hidden_channels, num_classes)])
         self.convs = nn.ModuleList(

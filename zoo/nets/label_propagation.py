@@ -7,6 +7,7 @@ from torch import nn
 from torch_geometric.nn.models import LabelPropagation as PyGLabelPropagation
 from torch_geometric.utils import one_hot
 
+import zoo.checks as checks
 from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS, check_choice, flow_operator
 from zoo.nets.scores import ScoreTemperature
 
@@ -33,10 +34,11 @@ class LabelPropagation(nn.Module):
     def __init__(self, num_classes: int, direction: str = "out", normalization: str = "row", num_layers: int = 10,
                  alpha: float = 0.9) -> None:
         super().__init__()
+        checks.integer("num_classes", num_classes)
         check_choice("model.net.direction", direction, DIRECTIONS)
         check_choice("model.net.normalization", normalization, NORMALIZATIONS)
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"model.net.alpha={alpha}: must be in [0, 1].")
+        checks.integer("num_layers", num_layers)
+        checks.number("alpha", alpha, 0, 1)
         self.num_classes, self.direction, self.normalization = num_classes, direction, normalization
         self.propagation = PyGLabelPropagation(num_layers, alpha)
         self.scale = ScoreTemperature()

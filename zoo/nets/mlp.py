@@ -6,6 +6,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+import zoo.checks as checks
+
 
 class MLP(nn.Module):
     """Linear/ReLU/dropout stack on the flattened input.
@@ -13,7 +15,7 @@ class MLP(nn.Module):
     Args:
         in_features: Size of one flattened input.
         num_classes: Number of classes.
-        hidden_sizes: Width of each hidden layer (empty: logistic regression).
+        hidden_sizes: Width of each hidden layer (at least one: without hidden layers it is model=logreg).
         dropout: Dropout probability before each hidden layer's output is used.
     """
 
@@ -27,6 +29,10 @@ class MLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        checks.integer("in_features", in_features)
+        checks.integer("num_classes", num_classes)
+        checks.sizes("hidden_sizes", hidden_sizes, " (a network without hidden layers is model=logreg)")
+        checks.fraction("dropout", dropout)
         layers: list[nn.Module] = []
         width = in_features
         for hidden in hidden_sizes:

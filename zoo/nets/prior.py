@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import zoo.checks as checks
 from zoo.nets.scores import ScoreTemperature
 
 
@@ -23,7 +24,7 @@ class Prior(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes = checks.integer("num_classes", num_classes)
         self.scale = ScoreTemperature()
 
     def forward(self, x: torch.Tensor, initial_feat: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+import zoo.checks as checks
+
 _CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
@@ -34,6 +36,10 @@ class RNN(nn.Module):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"model.net.cell={cell!r} is not a recurrent cell; use one of {sorted(_CELLS)}.")
+        for name, value in (("input_size", input_size), ("num_classes", num_classes), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            checks.integer(name, value)
+        checks.fraction("dropout", dropout)
         self.rnn = _CELLS[cell](
             input_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
         )

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch_geometric.nn import SGConv
 
+import zoo.checks as checks
+
 
 class SGC(nn.Module):
     """PyG's ``SGConv``: ``K`` steps of the normalised adjacency (no nonlinearity), then one linear layer to the
@@ -23,6 +25,9 @@ class SGC(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int, K: int = 2, cached: bool = False) -> None:  # noqa: N803
         super().__init__()
+        checks.integer("in_features", in_features)
+        checks.integer("num_classes", num_classes)
+        checks.integer("K", K, low=0)
         self.conv = SGConv(in_features, num_classes, K=K, cached=cached)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None

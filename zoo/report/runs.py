@@ -29,8 +29,8 @@ from zoo.keys import flatten, neutral
 
 log = logging.getLogger(__name__)
 
-ERROR_FILE = "error.txt"  # written by a failed sweep job (zoo.run.sweeps)
-RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.run.resume.RunRecord)
+ERROR_FILE = "error.txt"  # written by a failed sweep job (hydra_plugins.zoo_hydra.jobs)
+RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.callbacks.run_record.RunRecord)
 # Keys that pick which split a run tested on: they vary between the runs of one group, and pair runs across groups.
 SPLIT_KEYS: tuple[str, ...] = ("seed", "data.split_seed", "data.fold", "data.repeat")
 # Keys that shape the split (which nodes are tested) or its labelled part: only groups that agree on all of them are
@@ -104,7 +104,7 @@ def _choices(hydra_dir: Path, node: DictConfig | None = None) -> dict[str, Any]:
 
 
 def _grid(node: DictConfig) -> tuple[tuple[str, ...], int | None]:
-    """The keys a settings grid swept for this job (``hydra.sweeper.grid``, hydra_plugins/zoo_launcher/grid.py),
+    """The keys a settings grid swept for this job (``hydra.sweeper.grid``, hydra_plugins/zoo_hydra/grid.py),
     and its job number."""
     grid = OmegaConf.select(node, "hydra.sweeper.grid", throw_on_resolution_failure=False)
     overrides = OmegaConf.select(node, "hydra.overrides.task", throw_on_resolution_failure=False) or []

@@ -3,13 +3,10 @@
 
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -66,18 +63,6 @@ def silence_noise(cfg: DictConfig) -> None:
         warnings.filterwarnings("ignore", message="The `srun` command is available on your system but is not used")
     # Short runs (debug=limit): Zoo's tasks log once per epoch, so log_every_n_steps does not matter.
     warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging interval")
-
-
-class ProgressBar(TQDMProgressBar):
-    """Lightning's tqdm progress bars; where stdout is not a terminal (a file, a SLURM log) without the validation
-    bar beside the epoch's, which moves the cursor with escape codes (``ESC[A``). The epoch's bar still shows the
-    validation metrics."""
-
-    def init_validation_tqdm(self) -> Tqdm:
-        beside = self.trainer.state.fn != "validate"  # as Lightning places it: below the epoch's bar
-        if beside and not sys.stdout.isatty():
-            return Tqdm(disable=True)
-        return super().init_validation_tqdm()
 
 
 @rank_zero_only

@@ -1,12 +1,9 @@
-"""Multi-process runs: one Hydra run directory per run, whatever the number of processes.
+"""DDP with Hydra: every rank of a run starts from rank zero's resolved config, in rank zero's run directory.
 
-Lightning's DDP launcher starts ranks 1..N-1 by re-running the script with ``sys.argv``. In Lightning 2.6
-(``_hydra_subprocess_cmd``) that passes ``hydra.run.dir`` and ``hydra.output_subdir=null``, which is right for
-``python train.py ...`` but breaks in three cases: a multirun (``-m``, Optuna) makes every child re-launch the
-whole sweep, and into a ``hydra.run.dir`` that is not the job's sweep sub-directory; a config composed in-process
-(notebook, tests) re-runs ``sys.argv[0]`` (pytest, Jupyter); and settings changed after composition (a seed drawn
-by :func:`zoo.run.runner.prepare`, ``${now:}`` stamps) are lost. Zoo therefore starts every child from rank zero's
-*resolved* config, saved as ``<run dir>/.hydra/config_resolved.yaml``, in the same run directory.
+Lightning starts ranks 1..N-1 by re-running ``sys.argv`` with ``hydra.run.dir`` set (``_hydra_subprocess_cmd``),
+which breaks in a multirun (each child re-launches the sweep), for configs composed in-process (notebooks, tests)
+and for settings decided after composition (a drawn seed). Zoo replaces that command (pinned and tested:
+tests/test_lightning_internals.py) with ``python -m zoo.cli.train`` on ``.hydra/config_resolved.yaml``.
 """
 
 import logging
@@ -18,11 +15,11 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from zoo.run.compatibility import kind_of_data
+from zoo.registry import kind_of_data
 
 log = logging.getLogger(__name__)
 
-TRAIN_MODULE = "zoo.run.train"  # what `zoo-train` and `python train.py` run; children: python -m zoo.run.train
+TRAIN_MODULE = "zoo.cli.train"  # what `zoo-train` and `python train.py` run; children: python -m zoo.cli.train
 RESOLVED_NAME = "config_resolved"
 _run_cfg: DictConfig | None = None
 

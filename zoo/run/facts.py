@@ -1,9 +1,4 @@
-"""Dataset facts (sizes, classes, the task) read from the data itself, for the model configs' ``${facts.<name>}``.
-
-Model configs never type a size: ``in_features: ${facts.num_features}``. The run builds the DataModule, lets it
-load its files, and fills the config's ``facts`` node from :meth:`facts` of the DataModule (as PyG examples read
-``dataset.num_features``). So a data option that changes the feature width reaches every model by itself.
-"""
+"""Dataset facts (sizes, classes) read from the data itself, for the model configs' ``${facts.<name>}``."""
 
 import hashlib
 import os
@@ -12,10 +7,10 @@ from pathlib import Path
 
 import lightning as L
 from filelock import FileLock
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
+from zoo.run.build import build
 
 
 def _lock_path(data_dir: str | os.PathLike) -> str:
@@ -33,7 +28,7 @@ def load_data(cfg: DictConfig) -> L.LightningDataModule:
     Raises:
         ConfigError: ``facts`` was set by hand to values the data contradicts.
     """
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule: L.LightningDataModule = build(cfg.data)
     with FileLock(_lock_path(getattr(datamodule, "data_dir", "."))):
         datamodule.prepare_data()
     facts = datamodule.facts()

@@ -1,17 +1,8 @@
-"""One run at a time per run directory: ``<run dir>/.zoo.lock`` names the process that holds it.
+"""One run at a time per run directory: an ``flock`` on ``<run dir>/.zoo.lock``, which names its holder.
 
-The lock is an ``flock`` on that file (the kernel releases it when the holder dies, however it dies) and the
-file holds the holder's pid, host and a token; it is removed when the run ends. A lock file left by a dead
-process is taken over. A pid that is alive on this host but holds no ``flock`` (the file was copied, or
-written by hand) is refused too, with the fix.
-
-DDP child ranks re-run ``train.py`` in the same run directory: the holder puts its token in the environment
-(``ZOO_RUN_TOKEN``) that Lightning's launcher passes on to them, and a process whose token matches the lock's
-joins the run instead of being refused. ``LOCAL_RANK`` alone proves nothing (it may be left in a shell).
-
-The tasks of one multi-task SLURM job step (``srun``, e.g. DDP over two nodes) are one run too: rank zero takes
-the lock and writes its job id (and requeue count) into it; the other ranks wait for that and join. A task of
-any other job, or of the same job before a requeue, is refused as usual.
+The kernel drops an ``flock`` when its holder dies, however it dies; a lock file naming a live pid without the
+``flock`` is refused too. The ranks of one run join it instead: DDP children by the token the holder puts in their
+environment (``ZOO_RUN_TOKEN``), the tasks of one multi-task SLURM step by rank zero's job id in the file.
 """
 
 import atexit

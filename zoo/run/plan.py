@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+import zoo.checks as checks
 from zoo.errors import ConfigError
 from zoo.run.checkpoints import read_checkpoint
 from zoo.run.resume import finished_metrics, reconcile
@@ -112,3 +113,45 @@ def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
     if finished is not None:
         return RunPlan("finished", ckpt_path, checkpoint, changes, finished)
     return RunPlan(kind, ckpt_path, checkpoint, changes)
+
+
+# What else ends training when trainer.max_epochs=-1 (model.max_rounds: the delineation model's rounds).
+STOPPERS = ("trainer.max_steps", "trainer.max_time", "model.max_rounds")
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse the run-level settings that no constructor checks, and those Lightning takes yet that leave no result.
+
+    The classes a run builds check their own arguments (:func:`zoo.run.build.build` names the key), Lightning's
+    Trainer its own (``trainer.devices``, ``trainer.limit_val_batches``...).
+
+    Raises:
+        ConfigError: ``seed`` or ``threads`` out of range; a trainer that would train nothing or forever, test nothing, or use a GPU
+            this machine does not have.
+    """
+    t = cfg.get("trainer") or {}
+    epochs, train_batches, test_batches = t.get("max_epochs"), t.get("limit_train_batches"), t.get("limit_test_batches")
+    try:
+        checks.seed("seed", cfg.get("seed"), allow_null=True)
+        if cfg.get("threads") is not None:  # intra-op CPU threads per process; null: PyTorch's one per core
+            checks.integer("threads", cfg.threads, note=" (CPU threads per process), or null for one per core")
+        if epochs == -1 and all(OmegaConf.select(cfg, k, default=None) in (None, -1) for k in STOPPERS):
+            raise ValueError("trainer.max_epochs=-1: would train forever: give a number of epochs, or set "
+                             "trainer.max_steps=N or trainer.max_time=DD:HH:MM:SS to end it (models trained in rounds "
+                             "stop themselves)")
+        if epochs not in (None, -1):
+            checks.integer("trainer.max_epochs", epochs, note=" (or -1 with trainer.max_steps for no epoch limit)")
+        if train_batches in (0, 0.0) and cfg.get("train", True):
+            raise ValueError(f"trainer.limit_train_batches={train_batches}: must be > 0: a number of batches >= 1 or "
+                             f"a fraction in (0, 1] (0 trains nothing; use train=false to only test a checkpoint)")
+        if test_batches in (0, 0.0) and cfg.get("test", True):
+            raise ValueError(f"trainer.limit_test_batches={test_batches}: the run would test nothing and have no "
+                             f"result: use test=false to skip testing, or a number of batches >= 1 (or a fraction)")
+        if str(t.get("accelerator")) in ("gpu", "cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"trainer.accelerator={t.get('accelerator')}: no GPU is visible on this machine: use "
+                                 f"trainer=cpu (or run where GPUs are visible; check CUDA_VISIBLE_DEVICES)")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

@@ -1,35 +1,24 @@
-"""Resume or evaluate a checkpoint with the settings it was trained with, and keep the run's whole history.
+"""Resume or evaluate a checkpoint with the settings it was trained with (docs/reliability.md).
 
-Every checkpoint holds the run's resolved config, the changes accepted on earlier resumes, the fit time so
-far and the last epoch's metrics (:class:`RunRecord`, a callback whose state Lightning saves and restores).
-Before a resume (``ckpt_path``, ``auto_resume``) or an evaluation (``eval.py``, ``train=false``),
-:func:`reconcile` compares the new config with the saved one, key by key:
-
-- a key the command line did not set takes the saved value (``python eval.py ckpt_path=<ckpt>`` tests on the
-  run's data with the run's model, ``ckpt_path=last hydra.run.dir=<run>`` continues the run as it was);
-- a key the command line set to another value that changes the result is refused, naming the key, unless
-  ``resume_accept=[<key>, ...]`` accepts it: then it is applied (a new ``model.optimizer.*`` value is set in the
-  restored optimizer, which Lightning would otherwise silently keep), logged and recorded in the checkpoints;
-- keys that do not change the result (paths, loggers, callbacks, progress bars...) are free.
-
-A checkpoint saved without a record (older runs) is compared with ``<run dir>/.hydra/config.yaml`` when it lies
-in a run directory.
+:func:`reconcile` compares the command's config with the one the checkpoint records
+(:class:`~zoo.callbacks.run_record.RunRecord`; older checkpoints: their run directory's ``.hydra/config.yaml``),
+key by key: a key the command did not set takes the saved value; a key it set to another value that changes the
+result (not :func:`zoo.keys.neutral`) is refused unless ``resume_accept`` names it, and then reaches everything it
+touches or is refused too.
 """
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import yaml
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
 from zoo.keys import flatten, neutral
-from zoo.run.checkpoints import other_model_error, read_checkpoint
+from zoo.run.checkpoints import other_model_error
 from zoo.run.rundir import is_finished
 
 log = logging.getLogger(__name__)
@@ -54,7 +43,7 @@ def matters(key: str, evaluating: bool) -> bool:
     return not evaluating or (_under(key, EVAL_KEYS) and not _under(key, TRAINING_ONLY))
 
 
-def _plain(cfg: DictConfig, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+def plain_config(cfg: DictConfig, facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """``cfg`` resolved, as plain containers, without Hydra's own settings.
 
     ``facts``: the dataset facts to resolve ``${facts.*}`` with while the data is not loaded yet (the saved ones:
@@ -91,9 +80,8 @@ def _run_dir_of(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
-def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The flat resolved config a checkpoint was trained with, or ``None`` when nothing records it."""
-    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)
+def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The flat resolved config a checkpoint (its contents: ``checkpoint``) was trained with, or ``None``."""
     record = (checkpoint.get("callbacks") or {}).get(RunRecord.KEY)
     if record:
         return flatten(yaml.safe_load(record["config"]))
@@ -119,8 +107,7 @@ def _set(cfg: DictConfig, key: str, value: Any) -> None:
             OmegaConf.update(cfg, key, value, force_add=True)
 
 
-def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any] | None = None
-              ) -> list[dict[str, Any]]:
+def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Make ``cfg`` the checkpoint's config plus the accepted changes (see the module doc); return those changes.
 
     Raises:
@@ -129,7 +116,6 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
     """
     if ckpt_path is None:
         return []
-    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)
     saved = saved_config(ckpt_path, checkpoint)
     evaluating = not cfg.get("train", True)
     if saved is None:
@@ -138,7 +124,7 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
         return []
     if cfg.get("seed", 0) is None and saved.get("seed") is not None:
         _set(cfg, "seed", saved["seed"])  # seed=null draws a seed: the run already drew its own
-    current = flatten(_plain(cfg, {k.removeprefix("facts."): v for k, v in saved.items() if k.startswith("facts.")}))
+    current = flatten(plain_config(cfg, {k.removeprefix("facts."): v for k, v in saved.items() if k.startswith("facts.")}))
     explicit, accepted = explicit_keys(cfg), list(cfg.get("resume_accept") or [])
     differ = [k for k in sorted(set(current) | set(saved))
               if matters(k, evaluating) and current.get(k, _ABSENT) != saved.get(k, _ABSENT)]
@@ -223,73 +209,3 @@ def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str
         )
     log.info("%s is finished: nothing to resume (its metrics.json is kept as it is).", run_dir)
     return json.loads((run_dir / "metrics.json").read_text())
-
-
-def keep_history(loggers: list[Any], epoch: int | None) -> None:
-    """Tell loggers that keep a history file (``HistoryCSVLogger``) which epochs the resumed run keeps (up to
-    ``epoch``; ``None``: a new run)."""
-    for logger in loggers:
-        if hasattr(logger, "resume_epoch"):
-            logger.resume_epoch = epoch
-
-
-class RunRecord(Callback):
-    """What a resumed run needs from its checkpoint besides weights: config, accepted changes, fit seconds and
-    the last metrics (a finished fit that is resumed only to test still reports its ``val/*`` and ``train/*``)."""
-
-    KEY = "zoo.RunRecord"
-
-    def __init__(self, cfg: DictConfig, changes: list[dict[str, Any]] | None = None) -> None:
-        self.config = yaml.safe_dump(_plain(cfg), sort_keys=True)
-        self.changes = [{**c, "at": time.strftime("%Y-%m-%d %H:%M:%S")} for c in changes or []]
-        self.optimizer_changes = {c["key"].removeprefix("model.optimizer."): c["to"] for c in changes or []
-                                  if c["key"].startswith("model.optimizer.")}
-        self.seconds_before, self.metrics = 0.0, {}
-        self._started: float | None = None
-        self._trainer: L.Trainer | None = None
-
-    @property
-    def state_key(self) -> str:
-        return self.KEY
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._trainer = trainer
-        if stage == "fit":
-            self._started = time.perf_counter()
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "fit" and self._started is not None:
-            self.seconds_before, self._started = self.fit_seconds(), None
-
-    def fit_seconds(self) -> float:
-        """Seconds spent fitting this run, the earlier (resumed) sessions included."""
-        return self.seconds_before + (time.perf_counter() - self._started if self._started is not None else 0.0)
-
-    def last_metrics(self) -> dict[str, float]:
-        """The metrics restored from the checkpoint, updated by what this session logged."""
-        logged = self._trainer.callback_metrics if self._trainer is not None else {}
-        return {**self.metrics, **{k: float(v) for k, v in logged.items() if not k.startswith("test/")}}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "changes": self.changes, "fit_seconds": self.fit_seconds(),
-                "metrics": self.last_metrics()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.seconds_before = float(state_dict.get("fit_seconds", 0.0))
-        self.metrics = dict(state_dict.get("metrics", {}))
-        self.changes = [*state_dict.get("changes", []), *self.changes]
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Apply accepted ``model.optimizer.*`` changes to the optimizer Lightning restored from the checkpoint."""
-        for optimizer in trainer.optimizers:
-            for name, value in self.optimizer_changes.items():
-                for group in optimizer.param_groups:
-                    if name not in group:
-                        raise ConfigError(f"resume_accept=[model.optimizer.{name}]: the restored optimizer has "
-                                          f"no setting {name!r}; start a new run to change it.")
-                    group[name] = value
-                    if name == "lr" and "initial_lr" in group:
-                        group["initial_lr"] = value  # what schedulers scale
-            for config in trainer.lr_scheduler_configs:
-                if "lr" in self.optimizer_changes and hasattr(config.scheduler, "base_lrs"):
-                    config.scheduler.base_lrs = [self.optimizer_changes["lr"]] * len(config.scheduler.base_lrs)

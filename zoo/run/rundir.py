@@ -1,29 +1,15 @@
 """What a run may write where: a run directory holds one run, and a finished run is never written again.
 
-- A fresh run refuses a run directory that holds checkpoints or a ``metrics.json`` of an earlier run.
-- Only the run itself continues there (``ckpt_path=last``, ``auto_resume=true`` or a checkpoint inside it);
-  once it is finished (``metrics.json``), resuming it again changes nothing (see :mod:`zoo.run.resume`).
-- ``eval.py`` writes into a new folder of its own, never into a run directory that holds a run.
-
-:class:`RunDirGuard` applies these rules, and takes the run directory's lock, in Hydra's ``on_run_start``:
-before Hydra writes ``.hydra/`` into the directory. A resumed run keeps the first ``.hydra/`` (the run's own
-record) and writes its own into ``.hydra/resumed_<time>/``; a finished run gets nothing written (:func:`record_subdir`).
+A fresh run refuses a directory holding checkpoints or ``metrics.json``; only the run itself continues there
+(:func:`resumes_in`); ``eval.py`` writes into a folder of its own. What Hydra writes there:
+``hydra_plugins/zoo_hydra/resolvers.py``.
 """
 
-import logging
-import os
-import time
 from pathlib import Path
-from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig
 
-from zoo.errors import ConfigError, ZooError
-from zoo.run import lock
-
-log = logging.getLogger(__name__)
+from zoo.errors import ConfigError
 
 METRICS_FILE = "metrics.json"
 
@@ -76,66 +62,3 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
             f"ckpt_path=last (or auto_resume=true), or start afresh in another hydra.run.dir; Zoo does not "
             f"overwrite them."
         )
-
-
-def slurm_rank() -> int:
-    """This process's rank among the tasks of a multi-task SLURM job step (0 elsewhere)."""
-    task = lock.slurm_task()
-    return task[1] if task else 0
-
-
-def record_subdir(run_dir: str, subdir: str) -> str | None:
-    """``hydra.output_subdir`` for the run directory Hydra is about to write ``.hydra/`` into.
-
-    A finished run's files are final: nothing (``None``). A run that already holds a record (a resume, a requeued
-    SLURM job, a sweep finished by re-running it): ``.hydra/resumed_<time>``. The ranks of a multi-task SLURM job
-    after the first: nothing. Else ``.hydra``. A resolver (``${zoo_record:...}`` in ``configs/hydra/default.yaml``),
-    because Hydra writes ``.hydra/`` before any callback of a sweep job runs, with every launcher.
-    """
-    if is_finished(run_dir) or slurm_rank() > 0:
-        return None
-    if (Path(run_dir) / subdir / "config.yaml").is_file():
-        return f"{subdir}/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-    return subdir
-
-
-def log_file(run_dir: str, name: str) -> str:
-    """The job's log file; ``os.devnull`` for a finished run (nothing appended) and SLURM ranks after the first."""
-    if is_finished(run_dir) or slurm_rank() > 0:
-        return os.devnull
-    return str(Path(run_dir) / f"{name}.log")
-
-
-def run_stamp(pattern: str) -> str:
-    """The time stamp in a run directory's name; ``slurm-<job id>`` for the tasks of one multi-task SLURM step,
-    which start at different moments (on different nodes) but are one run."""
-    if lock.slurm_task() is not None:
-        array, index = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-        return f"slurm-{array}_{index}" if array else f"slurm-{os.environ['SLURM_JOB_ID']}"
-    return time.strftime(pattern)
-
-
-OmegaConf.register_new_resolver("zoo_stamp", run_stamp, replace=True)
-OmegaConf.register_new_resolver("zoo_record", record_subdir, replace=True)
-OmegaConf.register_new_resolver("zoo_log_file", log_file, replace=True)
-
-
-class RunDirGuard(Callback):
-    """Hydra callback: check and lock the run directory before Hydra writes into it (single runs)."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from zoo.run.cli import exit_with_message
-
-        HydraConfig.instance().set_config(config)
-        run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
-        with read_write(config.hydra), open_dict(config.hydra):
-            config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
-        try:
-            lock.acquire(run_dir)  # first: a directory in use is refused as such, whatever it holds
-            check_run_dir(config, run_dir)
-        except ZooError as err:
-            lock.release(run_dir)
-            exit_with_message(err)
-
-    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        lock.release(str(config.hydra.run.dir))

@@ -13,25 +13,23 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from zoo.errors import ConfigError
+from zoo.callbacks.run_record import RunRecord
+from zoo.errors import ConfigError, storage_errors
+from zoo.files import atomic_write
+from zoo.registry import CONFIG_DIR, check_compatible, check_keys
 from zoo.run import lock
+from zoo.run.build import build
 from zoo.run.checkpoints import check_checkpoint
-from zoo.run.cli import storage_errors
-from zoo.run.compatibility import CONFIG_DIR, check_compatible, check_keys
 from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
-from zoo.run.files import atomic_write
-from zoo.run.hparams import check_hparams
 from zoo.run.lock import run_dir_lock
-from zoo.run.plan import RunPlan, make_plan
-from zoo.run.resume import RunRecord, keep_history
+from zoo.run.plan import RunPlan, check_settings, make_plan
+from zoo.run.resume import plain_config
 from zoo.run.signals import exit_code_on_signal, exit_if_signalled
-from zoo.run.threads import apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ def _instantiate_all(section: DictConfig | None) -> list[Any]:
     """Instantiate every ``_target_`` entry of a callbacks/logger config group."""
     if not section:
         return []
-    return [instantiate(c) for c in section.values() if isinstance(c, DictConfig) and "_target_" in c]
+    return [build(c) for c in section.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -71,7 +69,8 @@ def _use_hydra_config(cfg: DictConfig) -> None:
 
 
 def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
-    """Check a composed config, build the data (its facts fill ``cfg.facts``), and fix the seed.
+    """Check a composed config, fix the seed, build the data (its facts fill ``cfg.facts``); ``cfg`` is then
+    read-only: what runs is what it says.
 
     Raises:
         ConfigError: The model cannot read the data, or a setting is unknown or invalid.
@@ -82,13 +81,14 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
     if cfg.get("seed") is None:  # drawn first: settings that follow it (split_seed: ${seed}) are checked too
         with open_dict(cfg):
             cfg.seed = random.SystemRandom().randrange(2**31)
-    keep_full_batch_on_one_device(cfg)  # before the device count is checked
-    check_hparams(cfg)  # what resolves before the data is loaded (the model's sizes come from it)
-    apply_threads(cfg)  # before anything is built: the intra-op threads of every operator below
+    keep_full_batch_on_one_device(cfg)
+    check_settings(cfg)  # the classes built below check their own arguments (build names the key)
+    if cfg.get("threads") is not None:  # before anything is built: the intra-op threads of every operator below
+        torch.set_num_threads(cfg.threads)  # one by default: parallel jobs on shared cores wait on each other
     datamodule = load_data(cfg)
     check_selection(cfg)
     check_keys(cfg)
-    check_hparams(cfg)
+    OmegaConf.set_readonly(cfg, True)
     return cfg, datamodule
 
 
@@ -159,15 +159,17 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = plan.ckpt_path
 
-    model: L.LightningModule = instantiate(cfg.model)
+    model: L.LightningModule = build(cfg.model)
     if ckpt_path is not None:
         check_checkpoint(ckpt_path, model, cfg, plan.checkpoint)  # errors before anything runs
-    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # extras.print_config
-    record = RunRecord(cfg, list(plan.changes))  # config, fit time and metrics so far, kept in every checkpoint
+    record = RunRecord(plain_config(cfg), list(plan.changes))  # config, fit time and metrics so far, in every checkpoint
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
-    keep_history(loggers, plan.resume_epoch)  # a resumed run appends to its CSV
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, record], logger=loggers or False)
+    for logger in loggers:  # a resumed run appends to its history (zoo.loggers.HistoryCSVLogger)
+        if hasattr(logger, "resume_epoch"):
+            logger.resume_epoch = plan.resume_epoch
+    trainer: L.Trainer = build(cfg.trainer, callbacks=[*callbacks, record], logger=loggers or False)
+    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # once every class took its part
     objects = {"cfg": cfg, "plan": plan, "datamodule": datamodule, "model": model, "trainer": trainer,
                "callbacks": callbacks, "loggers": loggers}
 

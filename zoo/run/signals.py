@@ -1,16 +1,10 @@
-"""Signals: a run stopped by SIGTERM or Ctrl-C never exits 0, and a SLURM job told to leave is requeued.
+"""Stop signals: a run stopped by SIGTERM or Ctrl-C never exits 0, and a SLURM job told to leave is requeued.
 
-One handler serves every process Zoo starts (a run, a sweep job, the process that launches a sweep):
-
-- **SIGTERM / SIGINT** while Lightning runs a stage: Lightning stops at the next batch (it calls this handler
-  too, after its own); :func:`exit_code_on_signal` then exits 143 or 130, also when the signal reached the
-  stage's last batch and Lightning finished it. Outside Lightning (loading data, between sweep jobs, in a
-  sweep's launcher process) the handler exits at once. Either way it says how to go on, naming only what exists.
-- **SIGUSR1** in a SLURM job (``--signal=USR1@<s>``: time limit or preemption close): rank zero asks SLURM to
-  requeue the job (``scontrol requeue``, at most ``max_requeues`` times); SLURM then stops it with SIGTERM and
-  starts it again in the same run directory, where it resumes from ``checkpoints/last.ckpt``, the last finished
-  epoch, so that its numbers equal an uninterrupted run's. Past the budget, the job stops with a resume hint.
-- ``on_stop`` hooks let a sweep's launcher end its workers or cancel its SLURM jobs before it exits.
+One handler in every process Zoo starts. While Lightning runs a stage it stops at the next batch and
+:func:`exit_code_on_signal` exits 143 (SIGTERM) or 130 (SIGINT); elsewhere the handler exits at once. Either way one
+line says how to go on, naming only what exists. SIGUSR1 in a SLURM job (``--signal=USR1@<s>``) requeues the job
+(``scontrol requeue``, at most ``max_requeues`` times), which then resumes from its last finished epoch.
+``on_stop`` hooks let a sweep end its workers or cancel its SLURM jobs first.
 """
 
 import logging

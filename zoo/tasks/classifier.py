@@ -10,12 +10,25 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MaxMetric
 
+import zoo.checks as checks
 from zoo.errors import ConfigError
 from zoo.tasks.epoch_metrics import LossAccuracy
 from zoo.tasks.rng_state import get_rng_state, set_rng_state
 
 Stage = str  # "train" | "val" | "test"
 STAGES: tuple[Stage, ...] = ("train", "val", "test")
+# Keywords of the optimizer and scheduler factories (Hydra partials) checked by the task: (lowest, open).
+FACTORY_RANGES: dict[str, tuple[float, bool]] = {"lr": (0, True), "max_lr": (0, True), "weight_decay": (0, False),
+                                                 "momentum": (0, False)}
+
+
+def check_factory(name: str, factory: Any) -> None:
+    """Check the keywords a factory (a ``functools.partial``) binds against FACTORY_RANGES: ``optimizer.lr`` must be
+    > 0 (0 trains nothing), ``weight_decay`` and ``momentum`` >= 0."""
+    for key, value in (getattr(factory, "keywords", None) or {}).items():
+        if key in FACTORY_RANGES:
+            low, open_low = FACTORY_RANGES[key]
+            checks.number(f"{name}.{key}", value, low, open_low=open_low)
 
 
 def net_class(module: torch.nn.Module) -> str:
@@ -37,6 +50,9 @@ class Classifier(L.LightningModule):
             factory that takes ``total_steps`` gets ``trainer.estimated_stepping_batches``.
         label_smoothing: Label smoothing of the training loss (validation and test losses are plain
             cross-entropy, comparable across runs).
+
+    Raises:
+        ValueError: A setting out of range, e.g. ``optimizer.lr=-0.1: must be > 0``.
     """
 
     def __init__(
@@ -49,6 +65,11 @@ class Classifier(L.LightningModule):
         scheduler_interval: str = "epoch",
         label_smoothing: float = 0.0,
     ) -> None:
+        checks.integer("num_classes", num_classes)
+        check_factory("optimizer", optimizer)
+        check_factory("scheduler", scheduler)
+        checks.choice("scheduler_interval", scheduler_interval, ("epoch", "step"))
+        checks.fraction("label_smoothing", label_smoothing)
         super().__init__()
         # Modules and optimizer factories stay out of the checkpoint's hyperparameters (they would need
         # unsafe unpickling); the run directory's .hydra/config.yaml rebuilds them.

@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+import zoo.checks as checks
 from zoo.errors import NonFiniteLossError
 from zoo.tasks.classifier import STAGES, Stage
 from zoo.tasks.node_classifier import NodeClassifier
@@ -83,13 +84,13 @@ class DelineationClassifier(NodeClassifier):
         super().__init__(net, optimizer, num_classes, scheduler, scheduler_monitor)
         if not hasattr(net, "scores") or not hasattr(net, "reset_layers"):
             raise TypeError(f"DelineationClassifier needs a DelineationGCN-like net, got {type(net).__name__}.")
+        for key in ("epochs_per_round", "steps_per_epoch", "max_rounds"):
+            checks.integer(key, self.hparams[key])
+        checks.number("tol", tol)
         choices = {"loss_nodes": ("train", "all"), "round_output": ("final", "lowest_loss"),
                    "initial_scores": ("features", "uniform")}
         for key, allowed in choices.items():
-            if self.hparams[key] not in allowed:
-                raise ValueError(f"{key} must be one of {allowed}, got {self.hparams[key]!r}.")
-        if steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}.")
+            checks.choice(key, self.hparams[key], allowed)
         if label_input and loss_nodes == "all":
             raise ValueError("label_input=true with loss_nodes=all would train on the held-out labels: use train.")
         self.automatic_optimization = False  # several optimizer steps per training_step (see steps_per_epoch)
@@ -244,8 +245,8 @@ class DelineationRounds(Callback):
     """
 
     def __init__(self, epochs_per_round: int, max_rounds: int, tol: float = 0.0) -> None:
-        if epochs_per_round < 1 or max_rounds < 1:
-            raise ValueError(f"epochs_per_round and max_rounds must be >= 1, got {epochs_per_round}, {max_rounds}.")
+        checks.integer("epochs_per_round", epochs_per_round)
+        checks.integer("max_rounds", max_rounds)
         self.epochs_per_round, self.max_rounds, self.tol = epochs_per_round, max_rounds, tol
         self.history: list[dict[str, float]] = []
         self._batch: Any = None

@@ -8,6 +8,8 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, remove_self_loops, scatter
 
+import zoo.checks as checks
+
 
 def seed_norm(edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nodes: int
               ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,12 +95,13 @@ class DualWeightConv(MessagePassing):
                  normalization: str = "seed", cached: bool = False, directions: int = 1,
                  dense_below: int | None = None) -> None:
         super().__init__(aggr="add", flow="source_to_target")
-        if w2_init not in ("zeros", "kaiming"):
-            raise ValueError(f"w2_init must be 'zeros' or 'kaiming', got {w2_init!r}.")
-        if normalization not in NORMS:
-            raise ValueError(f"normalization must be one of {sorted(NORMS)}, got {normalization!r}.")
-        if directions not in (1, 2):
-            raise ValueError(f"directions must be 1 or 2, got {directions!r}.")
+        checks.integer("in_features", in_features)
+        checks.integer("out_features", out_features)
+        checks.choice("w2_init", w2_init, ("zeros", "kaiming"))
+        checks.choice("normalization", normalization, tuple(NORMS))
+        checks.choice("directions", directions, (1, 2))
+        if dense_below is not None:
+            checks.integer("dense_below", dense_below, low=0)
         self.normalization, self.cached, self.directions, self.dense_below = normalization, cached, directions, dense_below
         self._adj_t: list[torch.Tensor] | None = None  # cached Â (and Â_rev), [N, N] CSR or dense (row j gathers)
         # ids of (x, M[, rows]) -> (the tensors, their versions, (x, [Â M, ...]) of the rows); see cached_inputs.

@@ -39,7 +39,9 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
     sweep = sweep_name()
     if sweep is not None:  # the jobs of one sweep form one group, whatever their data
         kwargs["group"] = sweep
-    return WandbLogger(mode=mode, **kwargs)
+    logger = WandbLogger(mode=mode, **kwargs)
+    logger._wandb_init.pop("anonymous", None)  # unset: W&B warns about any value (tests/test_lightning_internals.py)
+    return logger
 
 
 def sweep_name() -> str | None:

@@ -21,7 +21,7 @@ def _config_dir() -> Path:
         spec = None
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations))).resolve()
-    return Path(__file__).resolve().parents[2] / "configs"  # a checkout used without installing it
+    return Path(__file__).resolve().parents[1] / "configs"  # a checkout used without installing it
 
 
 CONFIG_DIR = _config_dir()
@@ -34,6 +34,12 @@ def names(group: str) -> list[str]:
 
 def _raw(group: str, name: str) -> dict:
     return yaml.safe_load((CONFIG_DIR / group / f"{name}.yaml").read_text()) or {}
+
+
+def models_of(net_target: str) -> str:
+    """``model=<name>|... (<net_target>)``: the model configs whose network is ``net_target`` (for messages)."""
+    found = [name for name in names("model") if (_raw("model", name).get("net") or {}).get("_target_") == net_target]
+    return f"model={'|'.join(found)} ({net_target})" if found else net_target
 
 
 def kind_of_data(data_target: str) -> str | None:

@@ -1,18 +1,19 @@
-"""``zoo-train`` (``python train.py``, ``python -m zoo.run.train``): ``model=<name> data=<name> [key=value ...]``."""
+"""``zoo-train`` (``python train.py``, ``python -m zoo.cli.train``): ``model=<name> data=<name> [key=value ...]``."""
 
 from zoo.run import signals
 
 # Before the other imports: from here on (imports, Hydra's start-up) Ctrl-C or SIGTERM ends the command with one
-# line and exit code 130/143, no traceback; a job then installs its own hint (zoo.run.sweeps.install_signals).
+# line and exit code 130/143, no traceback; a job then installs its own hint (hydra_plugins.zoo_hydra.jobs.install_signals).
 # ruff: noqa: E402
 signals.install(lambda: "Run the same command again.")
 
 import hydra
 from omegaconf import DictConfig
 
-from zoo.run.cli import reported_as_message
-from zoo.run.compatibility import CONFIG_DIR
-from zoo.run.sweeps import run_job
+from hydra_plugins.zoo_hydra.jobs import run_job
+from zoo.cli.overrides import check_command
+from zoo.errors import reported_as_message
+from zoo.registry import CONFIG_DIR
 
 
 def optimized_value(cfg: DictConfig) -> float | None:
@@ -27,11 +28,17 @@ def optimized_value(cfg: DictConfig) -> float | None:
 
 # The module's name is Hydra's job name (`train`: <run dir>/train.log); the configs are package zoo.configs.
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     # In a multirun (-m) a failed job is logged, recorded in <job dir>/error.txt and the sweep goes on;
     # a single run raises.
     with reported_as_message():  # bad input: its message and exit code 2, no traceback
         return run_job(optimized_value, cfg)
+
+
+def main() -> None:
+    """``zoo-train``: the overrides are composed first (a typo: one line, exit code 2, did you mean), then Hydra runs."""
+    check_command("train.yaml")
+    run()
 
 
 if __name__ == "__main__":  # also how DDP child ranks start (zoo.run.distributed.child_command)
