@@ -12,8 +12,8 @@ import torch
 from hydra.experimental.callback import Callback as HydraCallback
 from lightning.pytorch.callbacks import Callback
 
+import zoo.signals as signals
 from zoo.nets.logreg import LogisticRegression
-from zoo.run import signals
 
 
 class NaNAfterSteps(LogisticRegression):

@@ -1,6 +1,6 @@
 """Imports go one way: every first-party import follows the wings below, and no module imports itself back.
 
-Wings from the bottom up: ``zoo.errors`` and ``zoo.transforms`` (pure torch / PyG) <- ``zoo.nets`` <- ``zoo.tasks``
+Wings from the bottom up: ``zoo.errors``, ``zoo.signals`` and ``zoo.transforms`` (pure torch / PyG) <- ``zoo.nets`` <- ``zoo.tasks``
 <- ``zoo.callbacks`` <- ``zoo.run`` <- ``hydra_plugins`` (Zoo's launcher, sweeper and Hydra callbacks); ``datamodules`` stand beside the nets (``zoo.errors``, ``zoo.transforms`` only)
 and only the run layer reads them. Every import statement counts (top level, inside functions, under
 ``TYPE_CHECKING``): a circle that an import placed inside a function hides today comes back when it moves.
@@ -20,6 +20,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo": (),  # the package itself (zoo/__init__.py) only; a new zoo/<x>.py must join a wing
     "zoo.errors": (),
     "zoo.files": (),  # files written whole or not at all
+    "zoo.signals": (),  # stop signals: exit 130/143 with one line, SLURM requeue (as zoo.errors: exit 2, one line)
     "zoo.registry": ("zoo.errors",),  # the config folder as the registry of models and datasets
     "zoo.keys": (),  # the one table of config keys that never change a result
     "zoo.checks": (),  # range checks of constructor arguments (pure Python), for every wing that takes settings
@@ -33,11 +34,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo.callbacks": ("zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.errors", "zoo.files", "zoo.checks"),
     "zoo.loggers": ("zoo.report",),  # Lightning loggers of configs/logger/
     "datamodules": ("datamodules", "zoo.errors", "zoo.transforms", "zoo.checks"),
-    "zoo.run": ("zoo.run", "zoo.errors", "zoo.files", "zoo.keys", "zoo.checks", "zoo.registry", "zoo.transforms",
+    "zoo.run": ("zoo.run", "zoo.errors", "zoo.signals", "zoo.files", "zoo.keys", "zoo.checks", "zoo.registry", "zoo.transforms",
                 "zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.loggers", "zoo.report", "datamodules"),
     "zoo.report": ("zoo.report", "zoo.errors", "zoo.keys"),
     # Zoo's Hydra extensions (launcher, sweeper, callbacks, what a sweep job does) stand above the run layer they drive.
-    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.keys", "zoo.registry", "datamodules"),
+    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals", "zoo.keys", "zoo.registry", "datamodules"),
     "zoo.cli": ("zoo", "datamodules", "hydra_plugins"),  # the commands: zoo-train, zoo-eval
 }
 FIRST_PARTY = ("zoo", "datamodules", "hydra_plugins")

@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+import zoo.signals as signals
 from hydra_plugins.zoo_hydra.jobs import ERROR_FILE, finish_hint
 from zoo.errors import (
     WHERE,
@@ -35,7 +36,7 @@ from zoo.errors import (
     storage_message,
 )
 from zoo.keys import neutral
-from zoo.run import lock, signals
+from zoo.run import lock
 from zoo.run.rundir import METRICS_FILE, check_run_dir
 
 log = logging.getLogger("hydra_plugins.zoo_hydra.jobs")

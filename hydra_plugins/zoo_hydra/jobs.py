@@ -15,7 +15,7 @@ The same ``-m`` command again, into the same ``hydra.sweep.dir``, finishes the s
 - a different command into a folder that holds another sweep's jobs is refused before any job starts
   (:class:`~hydra_plugins.zoo_hydra.callbacks.SweepGuard`), naming the keys that differ.
 
-SIGTERM or Ctrl-C stops a sweep: no new job starts, the running ones stop (:mod:`zoo.run.signals`), and the
+SIGTERM or Ctrl-C stops a sweep: no new job starts, the running ones stop (:mod:`zoo.signals`), and the
 sweep exits 143/130 saying how to finish it.
 """
 
@@ -33,9 +33,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+import zoo.signals as signals
 from hydra_plugins.zoo_hydra.resolvers import slurm_rank
 from zoo.errors import ZooError
-from zoo.run import signals
 from zoo.run.rundir import METRICS_FILE, checkpoints, is_finished
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def stop_hint(cfg: DictConfig) -> str:
 
 
 def install_signals(cfg: DictConfig) -> None:
-    """Stop signals in a process that runs a job (see :mod:`zoo.run.signals`)."""
+    """Stop signals in a process that runs a job (see :mod:`zoo.signals`)."""
     launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
     bound = launcher.get("max_num_timeout") if "SlurmLauncher" in str(launcher.get("_target_", "")) else None
     signals.install(lambda: stop_hint(cfg), max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))

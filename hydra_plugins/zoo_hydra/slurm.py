@@ -11,7 +11,7 @@ A subclass of hydra-submitit-launcher's ``SlurmLauncher`` that keeps its submiss
 - **Watched with squeue, not only sacct.** One line per job state change. A job that leaves the queue without a
   result (failed, cancelled, out of memory, node lost, killed) is reported with its job id, log and last error
   line, and recorded in ``<job dir>/error.txt``; the sweep then exits 1 (:class:`~hydra_plugins.zoo_hydra.callbacks.FailedJobsReport`).
-  A requeued job (time limit, preemption: :mod:`zoo.run.signals`) is waited for.
+  A requeued job (time limit, preemption: :mod:`zoo.signals`) is waited for.
 - **Stopping the sweep stops its jobs**: SIGTERM or Ctrl-C cancels them and waits until they have left the queue.
 """
 
@@ -31,9 +31,9 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+import zoo.signals as signals
 from hydra_plugins.zoo_hydra.jobs import ERROR_FILE, finished_value, record_failure, resumes, worst_value
 from zoo.errors import ConfigError, reported_as_message
-from zoo.run import signals
 
 log = logging.getLogger("zoo.slurm")
 

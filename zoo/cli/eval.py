@@ -1,6 +1,6 @@
 """``zoo-eval`` (``python eval.py``): ``ckpt_path=<file.ckpt> [model=<name> data=<name> ...as in the run]``."""
 
-from zoo.run import signals
+import zoo.signals as signals
 
 # Before the other imports: from here on (imports, Hydra's start-up) Ctrl-C or SIGTERM ends the command with one
 # line and exit code 130/143, no traceback; a job then installs its own hint (hydra_plugins.zoo_hydra.jobs.install_signals).

@@ -1,6 +1,6 @@
 """``zoo-train`` (``python train.py``, ``python -m zoo.cli.train``): ``model=<name> data=<name> [key=value ...]``."""
 
-from zoo.run import signals
+import zoo.signals as signals
 
 # Before the other imports: from here on (imports, Hydra's start-up) Ctrl-C or SIGTERM ends the command with one
 # line and exit code 130/143, no traceback; a job then installs its own hint (hydra_plugins.zoo_hydra.jobs.install_signals).

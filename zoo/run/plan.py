@@ -31,6 +31,8 @@ class RunPlan:
     """What a run does (see the module doc)."""
 
     kind: str  # "fresh", "resume", "finished" or "eval"
+    train: bool = True  # fit (every kind but "eval")
+    test: bool = True  # then test (``test=false``: not)
     ckpt_path: str | None = None
     checkpoint: Mapping[str, Any] | None = field(default=None, repr=False)
     changes: tuple[dict[str, Any], ...] = ()
@@ -40,6 +42,9 @@ class RunPlan:
     def resume_epoch(self) -> int | None:
         """The last epoch a resumed run had finished (its history is kept up to it)."""
         return int(self.checkpoint.get("epoch", 0)) if self.kind == "resume" and self.checkpoint else None
+
+
+FRESH = RunPlan("fresh")  # a new run that fits, then tests
 
 
 def _best_in(run_dir: Path) -> Path:
@@ -104,15 +109,16 @@ def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
     """
     ckpt_path = resolve_checkpoint(cfg)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
-    kind = "fresh" if ckpt_path is None else "resume" if cfg.get("train", True) else "eval"
+    train, test = bool(cfg.get("train", True)), bool(cfg.get("test", True))
+    kind = "fresh" if ckpt_path is None else "resume" if train else "eval"
     if not check:
-        return RunPlan(kind, ckpt_path, checkpoint)
+        return RunPlan(kind, train, test, ckpt_path, checkpoint)
     check_run_dir(cfg, cfg.paths.output_dir)  # never over another run's files
     changes = tuple(reconcile(cfg, ckpt_path, checkpoint))
     finished = finished_metrics(cfg, list(changes))
     if finished is not None:
-        return RunPlan("finished", ckpt_path, checkpoint, changes, finished)
-    return RunPlan(kind, ckpt_path, checkpoint, changes)
+        return RunPlan("finished", train, test, ckpt_path, checkpoint, changes, finished)
+    return RunPlan(kind, train, test, ckpt_path, checkpoint, changes)
 
 
 # What else ends training when trainer.max_epochs=-1 (model.max_rounds: the delineation model's rounds).

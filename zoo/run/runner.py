@@ -27,9 +27,9 @@ from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
 from zoo.run.lock import run_dir_lock
-from zoo.run.plan import RunPlan, check_settings, make_plan
+from zoo.run.plan import FRESH, RunPlan, check_settings, make_plan
 from zoo.run.resume import plain_config
-from zoo.run.signals import exit_code_on_signal, exit_if_signalled
+from zoo.signals import exit_code_on_signal, exit_if_signalled
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ def _use_hydra_config(cfg: DictConfig) -> None:
         HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
 
 
-def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
-    """Check a composed config, fix the seed, build the data (its facts fill ``cfg.facts``); ``cfg`` is then
-    read-only: what runs is what it says.
+def prepare(cfg: DictConfig, plan: RunPlan = FRESH) -> tuple[DictConfig, L.LightningDataModule]:
+    """Check a composed config for ``plan``, fix the seed, build the data (its facts fill ``cfg.facts``); ``cfg`` is
+    then read-only: what runs is what it says.
 
     Raises:
         ConfigError: The model cannot read the data, or a setting is unknown or invalid.
@@ -86,20 +86,20 @@ def prepare(cfg: DictConfig) -> tuple[DictConfig, L.LightningDataModule]:
     if cfg.get("threads") is not None:  # before anything is built: the intra-op threads of every operator below
         torch.set_num_threads(cfg.threads)  # one by default: parallel jobs on shared cores wait on each other
     datamodule = load_data(cfg)
-    check_selection(cfg)
+    check_selection(cfg, plan)
     check_keys(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg, datamodule
 
 
-def check_selection(cfg: DictConfig) -> None:
+def check_selection(cfg: DictConfig, plan: RunPlan) -> None:
     """Refuse a run whose selection metric is undefined: a ``val/*`` monitor with no validation examples.
 
     Raises:
         ConfigError: The data has no validation examples, yet a callback or the scheduler monitors ``val/*``
             (the checkpoint that is tested would be chosen by NaN: the first epoch's).
     """
-    if cfg.facts.get("num_val", 1) > 0 or not cfg.get("train", True):
+    if cfg.facts.get("num_val", 1) > 0 or not plan.train:
         return
     sections = [*(cfg.get("callbacks") or {}).values(), cfg.model]
     monitors = [str(c.get(key)) for c in sections if isinstance(c, DictConfig)
@@ -134,6 +134,20 @@ def print_summary(cfg: DictConfig, metrics: dict[str, float]) -> None:
     Console().print(table)
 
 
+def tested_checkpoint(plan: RunPlan, callbacks: list[Any], trainer: L.Trainer, metrics: dict[str, Any]) -> str | None:
+    """The checkpoint to test: the evaluated one; after a fit, the best one kept (the score that chose it goes
+    into ``metrics``: zoo.report selects on it); ``None``: the final weights."""
+    if not plan.train:
+        return plan.ckpt_path
+    chooser = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    if chooser is None or not chooser.best_model_path or trainer.fast_dev_run:
+        log.warning("No best checkpoint was kept: testing the final weights.")
+        return None
+    if chooser.monitor and chooser.best_model_score is not None:
+        metrics[f"{chooser.monitor}_tested"] = float(chooser.best_model_score)
+    return chooser.best_model_path
+
+
 @storage_errors()  # a full disk or an unwritable folder: one StorageError naming the file
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the model on the data, then test the best checkpoint; or resume a run, or (``train=false``) test one.
@@ -150,7 +164,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         plan = make_plan(cfg, check=owner or lock.slurm_task())
         if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
             return plan.metrics, {"cfg": cfg, "plan": plan}
-        return _fit_and_test(*prepare(cfg), plan)
+        return _fit_and_test(*prepare(cfg, plan), plan)
 
 
 def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunPlan
@@ -183,25 +197,15 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed), "threads": torch.get_num_threads()}
     if "SLURM_RESTART_COUNT" in os.environ:  # a SLURM job requeued (time limit, preemption) and resumed
         metrics["requeues"] = int(os.environ["SLURM_RESTART_COUNT"])
-    if cfg.get("train", True):
+    if plan.train:
         with exit_code_on_signal(trainer, "fit"):  # SIGTERM/SIGINT: exit 143/130, never 0
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics["fit_seconds"] = record.fit_seconds()  # earlier sessions of a resumed run included
         metrics["epochs"] = trainer.current_epoch
         metrics.update(record.last_metrics())  # a resumed run that had finished fitting keeps its val/*, train/*
 
-    if cfg.get("test", True):
-        ckpt = None
-        chooser = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
-        best = chooser.best_model_path if chooser else ""
-        if cfg.get("train", True) and best and not trainer.fast_dev_run:
-            ckpt = best
-            if chooser.monitor and chooser.best_model_score is not None:  # what chose it: zoo.report selects on it
-                metrics[f"{chooser.monitor}_tested"] = float(chooser.best_model_score)
-        elif not cfg.get("train", True):
-            ckpt = ckpt_path
-        if ckpt is None and cfg.get("train", True):
-            log.warning("No best checkpoint was kept: testing the final weights.")
+    if plan.test:
+        ckpt = tested_checkpoint(plan, callbacks, trainer, metrics)
         with exit_code_on_signal(trainer, "test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)  # print_summary's table
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
