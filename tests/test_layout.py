@@ -38,7 +38,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                 "zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.loggers", "zoo.report", "datamodules"),
     "zoo.report": ("zoo.report", "zoo.errors", "zoo.keys"),
     # Zoo's Hydra extensions (launcher, sweeper, callbacks, what a sweep job does) stand above the run layer they drive.
-    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals", "zoo.keys", "zoo.registry", "datamodules"),
+    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals", "zoo.files", "zoo.keys", "zoo.registry", "datamodules"),
     "zoo.cli": ("zoo", "datamodules", "hydra_plugins"),  # the commands: zoo-train, zoo-eval
 }
 FIRST_PARTY = ("zoo", "datamodules", "hydra_plugins")

@@ -8,8 +8,8 @@ import errno
 import importlib.metadata
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import NoReturn
 
 
@@ -50,10 +50,17 @@ DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
 WHERE = "point hydra.run.dir (run files) or data.data_dir (datasets) at another folder"
 
 
-def storage_message(err: BaseException) -> str | None:
-    """One line for a full disk or a folder Zoo may not write (anywhere in ``err``'s chain); None for other errors."""
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and the exceptions it was raised from or during."""
     seen: BaseException | None = err
     while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def storage_message(err: BaseException) -> str | None:
+    """One line for a full disk or a folder Zoo may not write (anywhere in ``err``'s chain); None for other errors."""
+    for seen in _chain(err):
         if isinstance(seen, OSError) and not isinstance(seen, ZooError):
             where = seen.filename or "a file"
             if seen.errno in FULL:
@@ -63,23 +70,28 @@ def storage_message(err: BaseException) -> str | None:
                         f"Make it writable, or {WHERE}.")
         if isinstance(seen, RuntimeError) and "file write failed" in str(seen):  # torch.save on a full disk
             return f"Writing a file failed ({str(seen).splitlines()[0]}): the disk is probably full: free space, or {WHERE}."
-        seen = seen.__cause__ or seen.__context__
     return None
 
 
 @contextmanager
-def storage_errors() -> Iterator[None]:
-    """Turn a full disk or an unwritable folder into a :class:`~zoo.errors.StorageError` naming the file and the fix.
+def _reraised(kind: type[ZooError], message: Callable[[BaseException], str | None],
+              catch: tuple[type[BaseException], ...] = (Exception,)) -> Iterator[None]:
+    """Re-raise an error for which ``message`` has a line as ``kind(line)``; anything else unchanged."""
+    try:
+        yield
+    except catch as err:
+        line = None if isinstance(err, ZooError) else message(err)
+        if line is None:
+            raise
+        raise kind(line) from err
+
+
+def storage_errors() -> AbstractContextManager[None]:
+    """Turn a full disk or an unwritable folder into a :class:`StorageError` naming the file and the fix.
 
     Also a decorator (``@storage_errors()``).
     """
-    try:
-        yield
-    except (OSError, RuntimeError) as err:
-        message = None if isinstance(err, ZooError) else storage_message(err)
-        if message is None:
-            raise
-        raise StorageError(message) from err
+    return _reraised(StorageError, storage_message, (OSError, RuntimeError))
 
 
 class InstallError(ZooError, RuntimeError):
@@ -99,9 +111,7 @@ def _version(package: str) -> str:
 
 def install_message(err: BaseException) -> str | None:
     """One line for a torch and a torchvision that do not match (anywhere in ``err``'s chain); None otherwise."""
-    seen: BaseException | None = err
-    while seen is not None and not any(text in str(seen) for text in TORCH_MISMATCH):
-        seen = seen.__cause__ or seen.__context__
+    seen = next((e for e in _chain(err) if any(text in str(e) for text in TORCH_MISMATCH)), None)
     if seen is None:
         return None
     torch = _version("torch")
@@ -112,16 +122,9 @@ def install_message(err: BaseException) -> str | None:
             f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}")
 
 
-@contextmanager
-def install_errors() -> Iterator[None]:
+def install_errors() -> AbstractContextManager[None]:
     """Turn a broken PyTorch install (torch and torchvision that disagree) into an :class:`InstallError`."""
-    try:
-        yield
-    except Exception as err:
-        message = None if isinstance(err, ZooError) else install_message(err)
-        if message is None:
-            raise
-        raise InstallError(message) from err
+    return _reraised(InstallError, install_message)
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from zoo.errors import (
     reported_as_message,
     storage_message,
 )
+from zoo.files import atomic_write
 from zoo.keys import neutral
 from zoo.run import lock
 from zoo.run.rundir import METRICS_FILE, check_run_dir
@@ -172,7 +173,7 @@ _restore_record: list[Callable[[], None]] = []
 
 def _put_back(path: Path, content: bytes, times: tuple[int, int]) -> None:
     if path.read_bytes() != content:
-        path.write_bytes(content)
+        atomic_write(path, lambda f: f.write(content))
     os.utime(path, ns=times)
 
 
@@ -227,5 +228,6 @@ class FailedJobsReport(Callback):
 def _reason(job: Path) -> str:
     error = job / ERROR_FILE
     if error.is_file():
-        return error.read_text().splitlines()[1]
+        lines = [line for line in error.read_text(errors="replace").splitlines() if line.startswith("error: ")]
+        return lines[0] if lines else f"see {error}"
     return "no metrics.json and no error.txt: the job was killed or crashed (see its log)"

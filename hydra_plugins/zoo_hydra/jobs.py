@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import zoo.signals as signals
 from hydra_plugins.zoo_hydra.resolvers import slurm_rank
 from zoo.errors import ZooError
+from zoo.files import atomic_write
 from zoo.run.rundir import METRICS_FILE, checkpoints, is_finished
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,13 @@ def install_signals(cfg: DictConfig) -> None:
 def record_failure(output_dir: str | Path, err: BaseException | str) -> Path:
     """Write the job's overrides and the error (a traceback, or a text) to ``<output_dir>/error.txt``."""
     path = Path(output_dir) / ERROR_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     overrides = " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
     if isinstance(err, BaseException):
         trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
         text = f"error: {type(err).__name__}: {err}\n\n{trace}"
     else:
         text = f"error: {err}\n"
-    path.write_text(f"overrides: {overrides}\n{text}")
-    return path
+    return atomic_write(path, lambda f: f.write(f"overrides: {overrides}\n{text}".encode()))
 
 
 def _stored_overrides(job_dir: Path) -> list[str] | None:
