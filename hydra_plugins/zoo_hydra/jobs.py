@@ -2,7 +2,7 @@
 
 Hydra's launchers stop a multirun at the first job that raises (the basic launcher after its batch, the
 submitit launcher and the Optuna sweeper at once). In ``MULTIRUN`` mode :func:`run_job` catches the
-exception, logs it, writes ``<job dir>/error.txt`` (read by ``python -m zoo.run.compare``) and returns the worst
+exception, logs it, writes ``<job dir>/error.txt`` (read by ``python -m zoo.report``) and returns the worst
 possible value of the optimised metric, so that Optuna marks the trial as bad and samples elsewhere. A single
 run (no ``-m``) raises as usual.
 
@@ -42,7 +42,7 @@ from zoo.run.rundir import METRICS_FILE, checkpoints, is_finished
 log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"
-SWEEP_RECORD = "multirun.yaml"  # written by Hydra's launchers into the sweep folder
+
 
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
