@@ -16,7 +16,10 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(if $(TORCH),$(PY) -m pip install torch torchvision --index-url $(TORCH_INDEX))
+	$(if $(TORCH),$(PY) -m pip install torch torchvision --index-url $(TORCH_INDEX) || { echo "make: \
+		PyTorch's index $(TORCH_INDEX) could not be used (see pip's message above). Fix: retry when it can be \
+		reached; or run the same make command without TORCH=$(TORCH) (PyPI's default torch and torchvision)." >&2; \
+		exit 1; })
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
 

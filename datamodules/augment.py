@@ -9,10 +9,28 @@ arguments as their torchvision namesakes, and chain with ``torchvision.transform
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from zoo.checks import number, shown
+
+
+def _pair(name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False) -> tuple[float, float]:
+    """Two numbers ``(a, b)``, each in the range, ``a <= b`` unless the pair is per axis (see callers)."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{name}={shown(value)}: must be a list of two numbers")
+    return tuple(number(f"{name}[{i}]", v, low, high, open_low=open_low) for i, v in enumerate(value))
+
+
+def _range(name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False) -> tuple[float, float]:
+    """``[min, max]``: two numbers in the range, the first not above the second."""
+    lo, hi = _pair(name, value, low, high, open_low=open_low)
+    if lo > hi:
+        raise ValueError(f"{name}=[{lo:g}, {hi:g}]: must be [min, max] with min <= max")
+    return lo, hi
 
 
 def _uniform(n: int, low: float, high: float, like: torch.Tensor) -> torch.Tensor:
@@ -24,16 +42,18 @@ class PerSampleAffine(nn.Module):
     """Random rotation, scale and translation per sample (bilinear; pixels that move in are 0).
 
     Args:
-        degrees: Rotation angle drawn from ``[-degrees, degrees]``.
-        translate: Largest shift as a fraction of the width (x) and height (y).
-        scale: Zoom factor drawn from ``[scale[0], scale[1]]``.
+        degrees: Rotation angle drawn from ``[-degrees, degrees]``, in ``[0, 180]``.
+        translate: Largest shift as a fraction of the width (x) and height (y), each in ``[0, 1]``.
+        scale: Zoom factor drawn from ``[scale[0], scale[1]]``, both > 0.
     """
 
     def __init__(
         self, degrees: float = 0.0, translate: Sequence[float] = (0.0, 0.0), scale: Sequence[float] = (1.0, 1.0)
     ) -> None:
         super().__init__()
-        self.degrees, self.translate, self.scale = float(degrees), tuple(translate), tuple(scale)
+        self.degrees = float(number("degrees", degrees, 0, 180))
+        self.translate = _pair("translate", translate, 0, 1)  # a fraction of the width and of the height
+        self.scale = _range("scale", scale, 0, open_low=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [B, C, H, W]; theta [B, 2, 3] maps each output pixel to where it is read from, in [-1, 1] coordinates.
@@ -49,11 +69,11 @@ class PerSampleAffine(nn.Module):
 
 
 class PerSampleHorizontalFlip(nn.Module):
-    """Mirror each sample left-right with probability ``p``."""
+    """Mirror each sample left-right with probability ``p`` (in ``[0, 1]``)."""
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        self.p = p
+        self.p = number("p", p, 0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [B, C, H, W]; flip: [B, 1, 1, 1]
@@ -65,9 +85,9 @@ class PerSampleErasing(nn.Module):
     """With probability ``p`` per sample, set a random rectangle to ``value`` (Zhong et al. 2020).
 
     Args:
-        p: Probability that a sample gets a rectangle.
-        scale: Rectangle area as a fraction of the image, drawn from this range.
-        ratio: Rectangle aspect ratio (height / width), drawn log-uniformly from this range.
+        p: Probability that a sample gets a rectangle, in ``[0, 1]``.
+        scale: Rectangle area as a fraction of the image, drawn from this range (within ``(0, 1]``).
+        ratio: Rectangle aspect ratio (height / width), drawn log-uniformly from this range (both > 0).
         value: Fill value.
     """
 
@@ -76,7 +96,10 @@ class PerSampleErasing(nn.Module):
         value: float = 0.0,
     ) -> None:
         super().__init__()
-        self.p, self.scale, self.ratio, self.value = p, tuple(scale), tuple(ratio), value
+        self.p = number("p", p, 0, 1)
+        self.scale = _range("scale", scale, 0, 1, open_low=True)  # a fraction of the image's area
+        self.ratio = _range("ratio", ratio, 0, open_low=True)
+        self.value = number("value", value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [B, C, H, W]; per sample a rectangle [top, top + h) x [left, left + w), clipped to the image.

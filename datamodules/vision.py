@@ -121,6 +121,10 @@ class VisionDataModule(L.LightningDataModule):
         checks.integer("data.val_size", val_size)  # its upper bound, the training set's size, is checked in setup
         checks.seed("data.split_seed", split_seed)
         checks.seed("data.seed", seed)
+        if augment is not None and (isinstance(augment, str) or not isinstance(augment, Sequence)
+                                    or not all(callable(t) for t in augment)):
+            raise ValueError(f"data.augment={checks.shown(augment)}: must be a list of transforms, each a "
+                             f"_target_ with its arguments (e.g. experiment=cnn_fashion_mnist_best's), or null")
         self.data_dir = Path(data_dir).expanduser()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.split_seed, self.seed = val_size, split_seed, seed

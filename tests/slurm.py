@@ -1,13 +1,21 @@
-"""Helpers for tests marked ``slurm``, which need a real SLURM cluster: the local one of
-``scripts/slurm_local.sh`` (a controller and two nodes, n1 and n2, on this machine; see docs/slurm_local.md).
+"""Helpers for tests marked ``slurm``, which need a real SLURM cluster: the project's own local one, started
+by ``scripts/slurm_local.sh`` (a controller and two nodes, n1 and n2, on this machine; see docs/slurm_local.md).
 
-``slurm_cluster`` (a session fixture) skips the test when no such cluster answers, or fails it when the
-environment says one must be there (``ZOO_SLURM_REQUIRED=1``, as CI sets it). Use it with
-``from tests.slurm import slurm_cluster`` in a conftest or a test module.
+The cluster is identified positively, never taken because some ``sinfo`` answers: ``scontrol show config`` must
+report the ClusterName and the StateSaveLocation that ``scripts/slurm_local.sh`` writes (``zoo_local``,
+``$ZOO_SLURM_DIR/spool/ctld``, default ``/tmp/zoo-slurm``). Any other cluster (a real one on a login node, a lab
+cluster with nodes also called n1 and n2) makes every SLURM test skip, naming the cluster, before anything is
+submitted. Whoever keeps a test cluster of their own with nodes n1 and n2 opts in by naming it:
+``ZOO_SLURM_CLUSTER=<its ClusterName>``.
+
+``slurm_cluster`` (a session fixture, the one detection of every SLURM test) skips the test when the cluster is
+not there, or fails it when the environment says one must be there (``ZOO_SLURM_REQUIRED=1``, as CI sets it).
+Use it with ``from tests.slurm import slurm_cluster`` in a conftest or a test module.
 """
 
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,12 +25,19 @@ from pathlib import Path
 import pytest
 
 START_HINT = "run `bash scripts/slurm_local.sh install && bash scripts/slurm_local.sh start`"
+LOCAL_CLUSTER = "zoo_local"  # ClusterName written by scripts/slurm_local.sh
+OPT_IN = "ZOO_SLURM_CLUSTER"  # names another cluster the tests may use
 NODES = ("n1", "n2")
 NODE_READY = {"idle", "mix", "alloc", "comp"}  # sinfo %t; a trailing '*' (not responding), drain... are not
 TERMINAL = {
     "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
     "TIMEOUT",
 }
+
+
+def local_state_dir() -> Path:
+    """The state folder of scripts/slurm_local.sh: ``$ZOO_SLURM_DIR``, default ``/tmp/zoo-slurm``."""
+    return Path(os.environ.get("ZOO_SLURM_DIR") or "/tmp/zoo-slurm")
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,7 @@ def run(*command: str, timeout: float = 30, check: bool = True) -> subprocess.Co
 
 
 def _config() -> dict[str, str]:
+    """``scontrol show config`` as a dict (``ClusterName``, ``StateSaveLocation``, ``TaskPlugin``, ...)."""
     out = run("scontrol", "show", "config").stdout
     return dict(m.groups() for m in re.finditer(r"^(\w+)\s*=\s*(.*?)\s*$", out, re.M))
 
@@ -53,14 +69,33 @@ def memory_enforcement() -> str:
 
 
 def cluster_problem() -> str | None:
-    """Why the local cluster cannot be used, or None when n1 and n2 are up."""
-    conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
-    if not Path(conf).exists():  # the clients would retry reading it for a minute
-        return f"no {conf}"
+    """Why the tests must not use the SLURM cluster the clients talk to, or None when it is the project's own
+    local cluster (or the one ``ZOO_SLURM_CLUSTER`` names) and its nodes n1 and n2 are up."""
+    wanted = os.environ.get(OPT_IN, "").strip()
+    state = local_state_dir()
+    if not wanted and not (state / "etc" / "slurm.conf").is_file():  # nothing to ask: skip without a client call
+        return f"the project's local cluster is not set up ({state / 'etc' / 'slurm.conf'} does not exist)"
+    if shutil.which("scontrol") is None or shutil.which("sinfo") is None:
+        return "the SLURM clients (scontrol, sinfo) are not installed"
+    client_conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+    if not Path(client_conf).exists():  # the clients would retry reading it for a minute
+        return f"no {client_conf} (the config the SLURM clients read; `slurm_local.sh start` links it)"
+    try:
+        config = _config()
+    except subprocess.TimeoutExpired:
+        return "scontrol show config did not answer within 30 s"
+    except subprocess.CalledProcessError as e:
+        return f"scontrol show config failed: {(e.stderr or e.stdout).strip()[:300]}"
+    name = config.get("ClusterName", "?")
+    if wanted:
+        if name != wanted:
+            return f"the cluster answering is {name!r}, not {wanted!r} ({OPT_IN})"
+    elif name != LOCAL_CLUSTER or config.get("StateSaveLocation") != str(state / "spool" / "ctld"):
+        return (f"the cluster answering is {name!r} (state in {config.get('StateSaveLocation', '?')}), not the "
+                f"project's local cluster {LOCAL_CLUSTER!r} (state in {state / 'spool' / 'ctld'}); nothing is "
+                f"submitted to another cluster unless {OPT_IN}={name} names it")
     try:
         out = run("sinfo", "-h", "-N", "-o", "%N %t", timeout=20)
-    except FileNotFoundError:
-        return "sinfo is not installed"
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 20 s"
     except subprocess.CalledProcessError as e:
@@ -68,18 +103,19 @@ def cluster_problem() -> str | None:
     states = dict(line.split() for line in out.stdout.splitlines() if len(line.split()) == 2)
     bad = {n: states.get(n, "missing") for n in NODES if states.get(n) not in NODE_READY}
     if bad:
-        return "nodes not ready: " + ", ".join(f"{n} {s}" for n, s in bad.items())
+        return f"cluster {name!r}: nodes not ready: " + ", ".join(f"{n} {s}" for n, s in bad.items())
     return None
 
 
 @pytest.fixture(scope="session", name="slurm_cluster")  # the name survives `import ... as _alias`
 def slurm_cluster() -> SlurmCluster:
-    """The local SLURM cluster; skips without one, fails instead when ZOO_SLURM_REQUIRED=1."""
+    """The project's local SLURM cluster; skips without it, fails instead when ZOO_SLURM_REQUIRED=1."""
     problem = cluster_problem()
     if problem:
         if os.environ.get("ZOO_SLURM_REQUIRED") == "1":
-            pytest.fail(f"ZOO_SLURM_REQUIRED=1 but no SLURM cluster ({problem}): {START_HINT}", pytrace=False)
-        pytest.skip(f"no SLURM cluster ({problem}): {START_HINT}")
+            pytest.fail(f"ZOO_SLURM_REQUIRED=1 but no usable SLURM cluster ({problem}): {START_HINT}",
+                        pytrace=False)
+        pytest.skip(f"no usable SLURM cluster ({problem}): {START_HINT}")
     return SlurmCluster(nodes=NODES, accounting=accounting_on(), memory=memory_enforcement())
 
 

@@ -100,3 +100,38 @@ def test_a_mistyped_augmentation_key_is_refused(make_cfg):
 
     with pytest.raises(ConfigError, match=r"data\.augment\.0\.degree"):
         train(make_cfg("experiment=cnn_mnist_best", "+data.augment.0.degree=5"))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(lambda: PerSampleHorizontalFlip(p=1.5), r"^p=1\.5: must be in \[0, 1\]$"),
+     (lambda: PerSampleErasing(p=-1), r"^p=-1: must be in \[0, 1\]$"),
+     (lambda: PerSampleErasing(scale=(0.3, 0.1)), r"^scale=\[0\.3, 0\.1\]: must be \[min, max\] with min <= max$"),
+     (lambda: PerSampleErasing(scale=(0.1, 2)), r"^scale\[1\]=2: must be in \(0, 1\]$"),
+     (lambda: PerSampleErasing(ratio=(0, 1)), r"^ratio\[0\]=0: must be > 0$"),
+     (lambda: PerSampleErasing(value=float("nan")), r"^value=nan: must be a finite number$"),
+     (lambda: PerSampleAffine(translate=(5, 5)), r"^translate\[0\]=5: must be in \[0, 1\]$"),
+     (lambda: PerSampleAffine(translate=(0.1,)), r"^translate=\(0\.1,\): must be a list of two numbers$"),
+     (lambda: PerSampleAffine(scale=(0, 1)), r"^scale\[0\]=0: must be > 0$"),
+     (lambda: PerSampleAffine(degrees=-10), r"^degrees=-10: must be in \[0, 180\]$")],
+    ids=["flip-p", "erasing-p", "erasing-scale-order", "erasing-scale", "erasing-ratio", "erasing-value",
+         "affine-shift-500%", "affine-translate-one", "affine-scale", "affine-degrees"],
+)
+def test_augmentation_values_are_range_checked(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_an_augmentation_value_out_of_range_names_its_config_key(make_cfg):
+    from zoo.errors import ConfigError
+    from zoo.run.runner import train
+
+    # Hydra's full_key of a list item reads "data.augment0" (zoo/run/build.py passes it on as it is)
+    with pytest.raises(ConfigError, match=r"^data\.augment\.?0\.p=1\.5: must be in \[0, 1\]$"):
+        train(make_cfg("experiment=cnn_fashion_mnist_best", "data.augment.0.p=1.5"))
+
+
+@pytest.mark.parametrize("augment", [[0.5], "flip", [None]], ids=["a-number", "a-string", "null-item"])
+def test_an_augment_list_of_non_transforms_is_refused(data_dir, augment):
+    with pytest.raises(ValueError, match=r"^data\.augment=.*: must be a list of transforms"):
+        MNISTDataModule(data_dir=data_dir, augment=augment)

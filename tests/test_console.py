@@ -13,7 +13,7 @@ from zoo.run.runner import train
 
 
 def test_config_tree_and_one_test_table(make_cfg, tmp_path, capsys):
-    train(make_cfg("model=logreg", "data=mnist", *TINY))
+    train(make_cfg("model=logreg", "data=mnist", *TINY, "extras.print_config=true"))
     out = capsys.readouterr().out
     tree = (tmp_path / "config_tree.log").read_text()
     assert tree.startswith("CONFIG") and tree in out
@@ -28,7 +28,7 @@ def test_a_sweep_job_writes_its_tree_without_printing_it(make_cfg, tmp_path, cap
     from hydra.types import RunMode
     from omegaconf import open_dict, read_write
 
-    cfg = make_cfg("model=logreg", "data=mnist", "~model")  # (facts are filled when the data is loaded)
+    cfg = make_cfg("model=logreg", "data=mnist", "~model", "extras.print_config=true")  # (facts: filled later)
     with read_write(cfg.hydra), open_dict(cfg.hydra):
         cfg.hydra.mode = RunMode.MULTIRUN
     with open_dict(cfg):
@@ -36,14 +36,22 @@ def test_a_sweep_job_writes_its_tree_without_printing_it(make_cfg, tmp_path, cap
     HydraConfig.instance().set_config(cfg)
     with caplog.at_level(logging.INFO):
         console.print_config_tree(cfg, save_to=tmp_path / "config_tree.log")
-    assert "CONFIG" not in capsys.readouterr().out and "Config of this job" in caplog.text
+    assert "CONFIG" not in capsys.readouterr().out and "run folder" in caplog.text
     assert (tmp_path / "config_tree.log").read_text().startswith("CONFIG")
 
 
-def test_no_tree_when_switched_off(make_cfg, tmp_path, capsys):
-    cfg = make_cfg("extras.print_config=false")
-    console.print_config_tree(cfg, save_to=tmp_path / "config_tree.log")
-    assert "CONFIG" not in capsys.readouterr().out and not (tmp_path / "config_tree.log").exists()
+def test_by_default_one_line_says_what_runs_and_the_tree_goes_to_the_run_folder(make_cfg, tmp_path, capsys,
+                                                                                 caplog):
+    from omegaconf import open_dict
+
+    cfg = make_cfg("model=logreg", "data=mnist", "~model")  # (facts are filled when the data is loaded)
+    with open_dict(cfg):
+        cfg.facts = {}
+    assert cfg.extras.print_config is False
+    with caplog.at_level(logging.INFO):
+        console.print_config_tree(cfg, save_to=tmp_path / "config_tree.log")
+    assert "CONFIG" not in capsys.readouterr().out and (tmp_path / "config_tree.log").read_text().startswith("CONFIG")
+    assert f"? on mnist (seed {cfg.seed}): run folder {tmp_path} (config in config_tree.log)" in caplog.text
 
 
 def test_lightning_tips_and_deprecations_are_silenced(caplog):
@@ -68,3 +76,36 @@ def test_lightning_tips_and_deprecations_are_silenced(caplog):
         quiet = trainer_messages()
     assert [str(w.message) for w in caught] == ["look at this"]
     assert "Tip" not in quiet and "already configured" not in quiet and "GPU available" in quiet
+
+
+def _bar_with_a_log_line(handler_class: type) -> str:
+    """What a stream shows when a line is logged while a tqdm bar is drawn on it."""
+    import io
+
+    from tqdm import tqdm
+
+    stream = io.StringIO()
+    logger = logging.getLogger("zoo.tests.bar")
+    handler = handler_class(stream)
+    logger.addHandler(handler)
+    logger.propagate, logger.level = False, logging.INFO
+    try:
+        bar = tqdm(total=10, file=stream, ncols=60, mininterval=0)
+        bar.update(3)
+        logger.info("a log line")
+        bar.update(2)
+        bar.close()
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+def test_a_log_line_goes_above_the_progress_bar_not_onto_it():
+    from zoo.callbacks.bar_logging import BarAwareStreamHandler
+
+    glued = _bar_with_a_log_line(logging.StreamHandler)  # Python's handler: the line is appended to the bar
+    assert "3/10" in glued and "\ra log line" not in glued
+    shown = _bar_with_a_log_line(BarAwareStreamHandler)
+    before, line, after = shown.partition("a log line\n")
+    assert line and before.endswith("\r")  # the bar cleared: the line starts a screen line of its own
+    assert "3/10" in after and "5/10" in after  # and the bar is drawn again below it

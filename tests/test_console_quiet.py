@@ -41,10 +41,44 @@ def test_each_log_line_is_printed_once_in_hydras_format(tiny_run):
 
 def test_no_escape_codes_outside_a_terminal(tiny_run):
     proc, run_dir = tiny_run
-    assert "Epoch 0: 100%" in proc.stdout and "logreg on mnist" in proc.stdout  # the bar and the test table
+    assert "logreg on mnist" in proc.stdout  # the test table
     for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr),
                        *((p.name, p.read_text()) for p in run_dir.glob("*.log"))):
-        assert "\x1b[" not in text, name
+        assert "\x1b[" not in text and "\r" not in text, name  # no escape codes, no bar refreshes
+
+
+def test_progress_outside_a_terminal_is_one_log_line_per_epoch(tiny_run):
+    """No bar to glue log lines onto, nothing written twice: each epoch is one line, printed and logged once."""
+    proc, run_dir = tiny_run
+    printed, logged = output(proc), (run_dir / "train.log").read_text()
+    (line,) = [line for line in printed.splitlines() if "Epoch 1/1" in line]
+    assert re.search(r"\]\[zoo\.callbacks\.progress\]\[INFO\] - Epoch 1/1: .*val/acc=\d\.\d{4}", line), line
+    assert logged.count("Epoch 1/1") == 1 and "it/s" not in printed + logged
+    for text in (printed, logged):  # every log line starts a line of its own
+        assert not re.search(r"[^\n]\[\d{4}-\d\d-\d\d [\d:,]+\]\[", text)
+
+
+def test_a_plain_one_epoch_run_says_what_it_is_in_at_most_40_lines(data_dir, tmp_path):
+    """``python train.py model=logreg trainer.max_epochs=1`` with its output in a file: what runs (model, data,
+    run folder), its progress and its result; the config tree only in the run folder."""
+    (tmp_path / "logs").mkdir()
+    proc = run_train("model=logreg", "data=mnist", "trainer.max_epochs=1", "data.val_size=100", "data.download=false",
+                     data_dir=data_dir, log_dir=tmp_path / "logs", env={"PYTHONWARNINGS": "default"})
+    text = output(proc)
+    assert proc.returncode == 0, text[-3000:]
+    (run_dir,) = (tmp_path / "logs" / "runs").iterdir()
+    lines = text.splitlines()
+    assert len(lines) <= 40, f"{len(lines)} lines:\n{text}"
+    assert f"logreg on mnist (seed 12345): run folder {run_dir} (config in config_tree.log)" in text
+    assert "Epoch 1/1: " in text and "test/acc" in text  # progress and the result
+    assert "CONFIG" not in text and (run_dir / "config_tree.log").read_text().startswith("CONFIG")
+
+
+def test_the_config_tree_is_printed_when_asked(data_dir, tmp_path):
+    (tmp_path / "logs").mkdir()
+    proc = run_train("model=logreg", "data=mnist", *TINY, "extras.print_config=true", data_dir=data_dir,
+                     log_dir=tmp_path / "logs")
+    assert proc.returncode == 0 and "CONFIG" in proc.stdout and "── trainer" in proc.stdout, output(proc)[-3000:]
 
 
 def test_optuna_sweep_prints_no_alembic_setup(data_dir, tmp_path):

@@ -72,6 +72,74 @@ def test_corrupt_cache_and_missing_raw_file_keep_the_clear_error(tmp_path, graph
         datamodule(tmp_path, download=False).load()
 
 
+@pytest.mark.parametrize("damage", DAMAGE, ids=DAMAGE)
+@pytest.mark.parametrize("side", ["pre_transform.pt", "pre_filter.pt"])
+@pytest.mark.parametrize("graph", GRAPHS, ids=GRAPHS)
+def test_corrupt_pyg_side_file_is_rebuilt_with_one_warning(tmp_path, caplog, graph, side, damage):
+    """PyG reads pre_transform.pt and pre_filter.pt before the processed file: a damaged one is rebuilt too."""
+    write, datamodule, folder, pattern, _ = GRAPHS[graph]
+    write(tmp_path)
+    first = datamodule(tmp_path, download=False).load()
+    path = tmp_path / folder / "processed" / side
+    path.write_bytes(DAMAGE[damage](path.read_bytes()))
+    with caplog.at_level(logging.WARNING):
+        second = datamodule(tmp_path, download=False).load()
+    (warning,) = _corrupt_warnings(caplog)
+    assert str(path) in warning and "rebuilding" in warning and "\n" not in warning
+    assert torch.equal(first.x, second.x) and torch.equal(first.edge_index, second.edge_index)
+    torch.load(path, weights_only=True)  # written again, readable
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        datamodule(tmp_path, download=False).load()
+    assert not _corrupt_warnings(caplog)
+
+
+def test_cache_of_another_dataset_under_coras_name_is_not_trained_on(tmp_path, caplog):
+    """NYC's processed graph copied over Cora's cache file: refused as another dataset's cache and rebuilt from
+    Cora's raw files, never read as Cora."""
+    write_fake_cora(tmp_path)
+    write_fake_nyc(tmp_path)
+    cora = CoraDataModule(tmp_path, download=False).load()
+    NYCZipDataModule(tmp_path, download=False).load()
+    cora_cache = _cache(tmp_path, "Cora", "data_*.pt")
+    shutil.copy(_cache(tmp_path, "nyc_zip", "nyc_zip_*.pt"), cora_cache)
+    with caplog.at_level(logging.WARNING):
+        again = CoraDataModule(tmp_path, download=False).load()
+    (warning,) = _corrupt_warnings(caplog)
+    assert str(cora_cache) in warning and "NYCZipDataset" in warning and "rebuilding" in warning
+    assert again.num_nodes == cora.num_nodes and torch.equal(again.y, cora.y)
+
+
+def test_cache_without_its_identity_is_rebuilt(tmp_path, caplog):
+    """A cache written by PyG itself (no identity: an older Zoo, or a file from elsewhere) is rebuilt once."""
+    write_fake_cora(tmp_path)
+    CoraDataModule(tmp_path, download=False).load()
+    cache = _cache(tmp_path, "Cora", "data_*.pt")
+    torch.save(torch.load(cache, weights_only=False)[:3], cache)
+    with caplog.at_level(logging.WARNING):
+        CoraDataModule(tmp_path, download=False).load()
+    (warning,) = _corrupt_warnings(caplog)
+    assert "does not say which dataset it holds" in warning
+
+
+@pytest.mark.parametrize("graph", GRAPHS, ids=GRAPHS)
+def test_read_only_cache_folder_is_named_as_read_only(tmp_path, monkeypatch, graph):
+    """A damaged side file in a folder that cannot be written: the error says read-only, not "files not found"."""
+    write, datamodule, folder, _, _ = GRAPHS[graph]
+    write(tmp_path)
+    datamodule(tmp_path, download=False).load()
+    side = tmp_path / folder / "processed" / "pre_transform.pt"
+    side.write_bytes(b"")
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(30, "Read-only file system", str(self))  # EROFS, as a read-only mount answers
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(DataNotFoundError, match="read-only") as err:
+        datamodule(tmp_path, download=False).load()
+    assert "not found" not in str(err.value)
+
+
 # ----------------------------------------------------------------------------- optional map
 # (file, damage): pyogrio's DataSourceError for a .shp cut inside its header or of garbage, FeatureError for a cut .dbf.
 SHAPEFILE_DAMAGE = {"shp-truncated": (".shp", lambda b: b[:50]), "shp-garbage": (".shp", lambda b: b"\x07" * 400),

@@ -1,6 +1,13 @@
-"""A command's overrides composed once, as Hydra is about to: a typo is one line, exit code 2, with a "did you mean"."""
+"""A command's overrides composed once, as Hydra is about to: a typo is one line, exit code 2, with a "did you mean".
+
+One compose, every sweep at its first value; the other values of a swept config group (``model=mlp,cnnn``) are
+looked up among the group's options, without composing again. A second compose happens only to list the keys
+for a "did you mean". The check never raises: what it cannot judge is left to Hydra.
+"""
 
 import difflib
+import inspect
+import re
 import sys
 from collections.abc import Sequence
 
@@ -8,20 +15,25 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigIndexError
 
 from zoo.errors import ConfigError, exit_with_message
 from zoo.registry import CONFIG_DIR
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
-MAX_COMPOSES = 20  # one per value of each swept key, the other keys at their first value
+SWEEP_PARAMS = "hydra.sweeper.params."
 
 
-def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+def _compose(config_name: str, overrides: list[str], groups: Sequence[str] = ()) -> tuple[DictConfig, dict]:
+    """The composed config, and the options of each config group in ``groups``."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-            return compose(config_name, overrides=overrides, return_hydra_config=True)
+            loader = GlobalHydra.instance().config_loader()
+            options = {g: sorted(loader.get_group_options(g)) for g in groups}
+            return compose(config_name, overrides=overrides, return_hydra_config=True), options
     finally:
         GlobalHydra.instance().clear()
 
@@ -31,58 +43,120 @@ def _did_you_mean(word: str, options: Sequence[str], prefix: str = "") -> str:
     return f"did you mean {prefix}{close[0]}? " if close else ""
 
 
-def _variants(args: list[str]) -> list[list[str]]:
-    """``args`` with every sweep at its first value, then once per other value of each swept key."""
+def _first_values(args: list[str]) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """``args`` with every sweep at its first value (an Optuna interval left out: its sweeper reads it), the
+    arguments as typed (in the same order), and the values of each swept config group (``model=mlp,cnn`` ->
+    ``{"model": ["mlp", "cnn"]}``)."""
     parsed = OverridesParser.create().parse_overrides(args)
-    swept: list[tuple[int, list[str]]] = []
-    base = list(args)
-    for i, override in enumerate(parsed):
+    first: list[str] = []
+    typed: list[str] = []
+    group_values: dict[str, list[str]] = {}
+    for arg, override in zip(args, parsed, strict=True):
         if not override.is_sweep_override():
+            first.append(arg)
+            typed.append(arg)
             continue
         try:
-            values = list(override.sweep_string_iterator())
+            values = [str(v) for v in override.sweep_string_iterator()]
         except Exception:  # noqa: BLE001 - an interval (Optuna): its sweeper reads it
-            base[i] = None
             continue
         key = override.get_key_element()
-        swept.append((i, [f"{key}={v}" for v in values]))
-        base[i] = swept[-1][1][0]
-    variants = [base]
-    for i, values in swept:
-        variants += [[*base[:i], value, *base[i + 1:]] for value in values[1:]]
-    return [[a for a in v if a is not None] for v in variants[:MAX_COMPOSES]]
+        first.append(f"{key}={values[0]}")
+        typed.append(arg)
+        name = key.lstrip("+~")
+        if "/" in name or ("." not in name and (CONFIG_DIR / name).is_dir()):  # a config group's options
+            group_values[name] = values
+    return first, typed, group_values
 
 
-def problem(config_name: str, args: list[str]) -> str | None:
-    """What composing ``args`` (overrides only) would refuse, as one line with a hint; ``None`` if it composes."""
+def _dotted(full_key: str) -> str:
+    """OmegaConf's ``data.augment[2]`` as an override writes it: ``data.augment.2``."""
+    return re.sub(r"\[(\d+)\]", r".\1", full_key)
+
+
+def _key_problem(config_name: str, overrides: list[str], typed_args: list[str], cause: BaseException) -> str | None:
+    """One line for an override naming a key (or list item) the config lacks, with a hint that works."""
+    full_key = getattr(cause, "full_key", None)
+    if not full_key:
+        return None
+    dotted = _dotted(str(full_key))
+    parent, _, leaf = dotted.rpartition(".")
+    typed = [o.lstrip("+~").split("=", 1) for o in overrides]
+    culprit = next((a for a, (k, *_) in zip(typed_args, typed, strict=True)
+                    if k == dotted or k.startswith(dotted + ".")), None)
+    if culprit and culprit.lstrip("+~").startswith(SWEEP_PARAMS):  # a sweep's key is set as itself
+        key, _, value = culprit.lstrip("+~").partition("=")
+        swept = key[len(SWEEP_PARAMS):]
+        return (f"{key}: the config has no such key (to sweep {swept}, write {swept}={value}: on the command line a "
+                f"key is swept under its own name, and that replaces the config's own sweep of it)")
+    others = [o for o, (k, *_) in zip(overrides, typed, strict=True) if k != dotted and not k.startswith(dotted + ".")]
     try:
-        variants = _variants(args)
+        composed = _compose(config_name, others)[0]
+        node = OmegaConf.select(composed, parent) if parent else composed
+    except Exception:  # noqa: BLE001 - the rest does not compose either: no suggestion
+        node = None
+    if isinstance(cause, ConfigIndexError) or isinstance(node, ListConfig):
+        size = len(node) if isinstance(node, ListConfig) else 0
+        held = f"items 0..{size - 1}" if size else "no items"
+        return f"{dotted}: {parent} is a list with {held}, so there is no item {leaf}"
+    keys = [str(k) for k in node if str(k) != "hydra"] if isinstance(node, DictConfig) else []
+    where = parent + "." if parent else ""
+    params = _parameters(node.get("_target_")) if isinstance(node, DictConfig) else None
+    if params is not None and leaf not in params:  # a constructor's arguments: adding another would fail
+        hint = _did_you_mean(leaf, params, where).strip()
+        listed = ", ".join(params[:12]) + (", ..." if len(params) > 12 else "")
+        return f"{dotted}: {node._target_} takes no argument {leaf} ({hint or 'its arguments: ' + listed})"
+    return (f"{dotted}: the config has no such key ({_did_you_mean(leaf, keys, where)}"
+            f"to add a key the config lacks, write +{dotted}=<value>)")
+
+
+def _parameters(target: object) -> list[str] | None:
+    """The keyword arguments of a ``_target_`` class or function; None when it cannot be read (or takes **kwargs)."""
+    if not isinstance(target, str):
+        return None
+    try:
+        params = inspect.signature(get_object(target)).parameters.values()
+    except Exception:  # noqa: BLE001 - not importable here: no list
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+
+
+def _problem(config_name: str, args: list[str]) -> str | None:
+    try:
+        overrides, typed_args, group_values = _first_values(args)
     except OverrideParseException as err:
         return (f"Cannot read the overrides ({str(err).splitlines()[0]}): write key=value, e.g. model=cnn "
                 f"trainer.max_epochs=3 (https://hydra.cc/docs/advanced/override_grammar/basic/).")
-    for overrides in variants:
-        try:
-            _compose(config_name, overrides)
-        except MissingConfigException as err:
-            group, _, name = str(err.missing_cfg_file or "").rpartition("/")
-            if not group:
-                return str(err).splitlines()[0]
-            options = sorted(err.options or [])
-            return (f"{group}={name}: there is no such option in configs/{group} "
-                    f"({_did_you_mean(name, options, f'{group}=')}options: {', '.join(options)})")
-        except ConfigCompositionException as err:
-            full_key = getattr(err.__cause__, "full_key", None)
-            if not full_key:
-                return str(err).splitlines()[0]
-            parent, _, leaf = full_key.rpartition(".")
-            key_of = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
-            others = [o for o, k in zip(overrides, key_of, strict=True) if k != full_key and not k.startswith(full_key + ".")]
-            node = _compose(config_name, others)
-            node = OmegaConf.select(node, parent) if parent else node
-            keys = [str(k) for k in node if str(k) != "hydra"] if isinstance(node, DictConfig) else []
-            return (f"{full_key}: the config has no such key ({_did_you_mean(leaf, keys, parent + '.' if parent else '')}"
-                    f"to add a key the config lacks, write +{full_key}=<value>)")
+    try:
+        _, options = _compose(config_name, overrides, list(group_values))
+    except MissingConfigException as err:
+        group, _, name = str(err.missing_cfg_file or "").rpartition("/")
+        if not group:
+            return str(err).splitlines()[0]
+        return _no_option(group, name, sorted(err.options or []))
+    except ConfigCompositionException as err:
+        return _key_problem(config_name, overrides, typed_args, err.__cause__) or str(err).splitlines()[0]
+    for group, values in group_values.items():
+        for value in values[1:]:
+            if options.get(group) and value not in options[group]:
+                return _no_option(group, value, options[group])
     return None
+
+
+def _no_option(group: str, name: str, options: list[str]) -> str:
+    return (f"{group}={name}: there is no such option in configs/{group} "
+            f"({_did_you_mean(name, options, f'{group}=')}options: {', '.join(options)})")
+
+
+def problem(config_name: str, args: list[str]) -> str | None:
+    """What composing ``args`` (overrides only) would refuse, as one line with a hint; ``None`` if it composes
+    (or if the check cannot tell: Hydra then answers itself)."""
+    try:
+        return _problem(config_name, args)
+    except Exception:  # noqa: BLE001 - a pre-check must never be the crash
+        return None
 
 
 def check_command(config_name: str, argv: list[str] | None = None) -> None:

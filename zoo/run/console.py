@@ -1,5 +1,6 @@
-"""What a run prints: the resolved config as a tree at the start, each log line once, no library noise
-(``configs/extras/``), and no terminal escape codes where the output is not a terminal (a file, a SLURM log)."""
+"""What a run prints: one line saying what it is (model, data, seed, run folder), each log line once, no library
+noise (``configs/extras/``), and no terminal escape codes where the output is not a terminal (a file, a SLURM log).
+The resolved config goes to ``<run dir>/config_tree.log``; ``extras.print_config=true`` also prints it."""
 
 import logging
 import os
@@ -67,13 +68,12 @@ def silence_noise(cfg: DictConfig) -> None:
 
 @rank_zero_only
 def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_to: Path | None = None) -> None:
-    """Print the resolved config as a rich tree, one branch per top-level key (as lightning-hydra-template does).
+    """Say what the run is in one line, and write the resolved config as a rich tree (one branch per top-level key,
+    as lightning-hydra-template does) to ``save_to`` as plain text.
 
-    With ``extras.print_config`` (default true). ``save_to``: also write the tree there as plain text. A job of a
-    multirun only writes it (a sweep of hundreds of jobs would print a tree per job); its first line says where.
+    The tree is printed too with ``extras.print_config=true``, except in a job of a multirun (a sweep of hundreds
+    of jobs would print a tree per job).
     """
-    if not cfg.get("extras", {}).get("print_config", False):
-        return
     import rich
     from rich.syntax import Syntax
     from rich.tree import Tree
@@ -87,11 +87,13 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN and save_to is not None:
-        logging.getLogger(__name__).info("Config of this job: %s", save_to)
-    else:
-        rich.print(tree)
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)
         with save_to.open("w") as f:
             rich.print(tree, file=f)
+    what = f"{cfg.get('model_name') or '?'} on {cfg.get('data_name') or '?'} (seed {cfg.get('seed')})"
+    where = f": run folder {save_to.parent} (config in {save_to.name})" if save_to is not None else ""
+    logging.getLogger(__name__).info("%s%s", what, where)
+    if cfg.get("extras", {}).get("print_config", False) and not (multirun and save_to is not None):
+        rich.print(tree)
