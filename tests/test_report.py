@@ -113,7 +113,7 @@ def test_seed_split_seed_fold_and_repeat_pair_runs_but_never_split_groups(tmp_pa
     assert len(kfold) == 6 and list(kfold.columns) == ["gcn", "mlp"]
     pairs = pd.read_csv(tmp_path / "pairs_cora.csv")
     (row,) = pairs.itertuples()
-    assert (row.a, row.b, row.repeats, row.nodes, row.pairs) == ("gcn", "mlp", 2, 30, 60)
+    assert (row.a, row.b, row.splits, row.nodes, row.pairs, row.design) == ("gcn", "mlp", 2, 30, 60, "repeated")
     assert not (tmp_path / "pairs_cora_2.csv").exists()  # the random-split run has no partner
     text = (tmp_path / "paired.md").read_text()
     assert "## cora (data.folds=3, data.split=kfold): paired by split and node" in text
@@ -151,18 +151,25 @@ def test_eval_runs_are_named_from_the_checkpoint_they_tested(tmp_path, caplog):
 
 
 def test_a_resumed_run_with_an_accepted_change_is_grouped_by_what_ran(tmp_path):
-    plain = fake_run(tmp_path, "plain", acc=0.8, seed=1)
-    resumed = fake_run(tmp_path, "resumed", acc=0.8, seed=2)
+    """Trained at lr 0.01, resumed with an accepted lr 1e-05: neither a 0.01 run nor a fresh 1e-05 run of the same
+    seed (never a "duplicate" of it); its own group, labelled with its history."""
+    plain = fake_run(tmp_path, "plain", acc=0.8, seed=2)
+    fresh = fake_run(tmp_path, "fresh", acc=0.7, seed=2, **{"model.optimizer.lr": 1e-5})
+    resumed = fake_run(tmp_path, "resumed", acc=0.75, seed=2)
     record = resumed / ".hydra" / "resumed_2026-01-01_00-00-00"
     record.mkdir()
     cfg = config("logreg", "cora", resumed, seed=2, **{"model.optimizer.lr": 1e-5,
                                                        "resume_accept": ["model.optimizer.lr"]})
     (record / "config.yaml").write_text(yaml.safe_dump(cfg))
     (record / "hydra.yaml").write_text((resumed / ".hydra" / "hydra.yaml").read_text())
-    assert read_run(resumed).config["model.optimizer.lr"] == "1e-05"
+    assert read_run(resumed).config["model.optimizer.lr"] == "0.01 -> 1e-05 (resumed)"
     assert read_run(plain).config["model.optimizer.lr"] == "0.01"
-    report(tmp_path, n_boot=N_BOOT)
-    assert pd.read_csv(tmp_path / "leaderboard.csv")["model.optimizer.lr"].tolist() == [0.01, 1e-05]
+    assert read_run(fresh).config["model.optimizer.lr"] == "1e-05"
+    text = report(tmp_path, n_boot=N_BOOT).text
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert board["model.optimizer.lr"].tolist() == ["0.01", "0.01 -> 1e-05 (resumed)", "1e-05"]
+    assert board.runs.tolist() == [1, 1, 1] and "duplicate" not in text
+    assert "| logreg (model.optimizer.lr=0.01 -> 1e-05 (resumed)) | cora | 0.7500 |" in text
 
 
 @pytest.mark.parametrize(("damage", "reason"), [
@@ -234,23 +241,23 @@ def test_per_node_statistics_agree_with_scipy(tmp_path):
     (row,) = pd.read_csv(tmp_path / "pairs_cora.csv").itertuples()
     assert (row.a, row.b, row.pairs, row.wins, row.ties, row.losses) == ("gcn", "mlp", 200, 30, 158, 12)
     assert row.difference == pytest.approx(18 / 200)
-    assert row.p_mcnemar == pytest.approx(sp.binomtest(12, 42, 0.5).pvalue, rel=1e-9)
+    assert row.design == "single" and row.test == "exact McNemar"
+    assert row.p == pytest.approx(sp.binomtest(12, 42, 0.5).pvalue, rel=1e-9)
+    assert row.p_holm == row.p  # one comparison in the table
     d = a.astype(float) - b
-    ci = sp.bootstrap((d,), np.mean, n_resamples=20_000, method="percentile", random_state=1).confidence_interval
+    ci = sp.bootstrap((d,), np.mean, n_resamples=20_000, method="BCa", random_state=1).confidence_interval
     assert (row.ci_low, row.ci_high) == pytest.approx((ci.low, ci.high), abs=0.006)
-    assert math.isnan(row.repeat_ci_low)  # one split: no CI over repeats
     assert row.resolution == pytest.approx((row.ci_high - row.ci_low) / 2)
     assert row.verdict == "gcn better"
 
 
-def test_seed_level_ci_agrees_with_scipy():
+def test_seed_level_ci_is_scipys_t_interval():
     diffs = np.array([0.01, 0.03, -0.01, 0.02, 0.04, 0.00, 0.05, 0.02])
-    ours = stats.bootstrap_mean_ci(diffs, n_boot=40_000, seed=0)
-    theirs = sp.bootstrap((diffs,), np.mean, n_resamples=40_000, method="percentile",
-                          random_state=1).confidence_interval
-    assert ours == pytest.approx((theirs.low, theirs.high), abs=0.002)
+    low, high, p = stats.mean_ci(diffs)
+    theirs = sp.ttest_1samp(diffs, 0.0)
+    assert (low, high, p) == pytest.approx((*theirs.confidence_interval(0.95), theirs.pvalue))
     with pytest.raises(ValueError, match="finite"):
-        stats.bootstrap_mean_ci([0.1, math.nan])
+        stats.mean_ci([0.1, math.nan])
 
 
 def test_close_models_are_called_not_separable_next_to_the_number(tmp_path):
@@ -267,13 +274,15 @@ def test_close_models_are_called_not_separable_next_to_the_number(tmp_path):
     pairs = pd.read_csv(tmp_path / "pairs_cora.csv").set_index(["a", "b"])
     close_pair = pairs.loc[[i for i in pairs.index if set(i) == {"gcn", "gat"}][0]]
     assert close_pair.ci_low <= 0 <= close_pair.ci_high and close_pair.verdict == stats.NOT_SEPARABLE
-    assert close_pair.repeats == 6 and close_pair.repeat_ci_low <= close_pair.repeat_ci_high
+    assert close_pair.splits == 6 and close_pair.design == "repeated"
     (line,) = [x for x in text.splitlines() if x.startswith("| g") and "mlp" not in x and "× 80" in x]
     cells = [c.strip() for c in line.split("|")]
     ci_cell = next(i for i, c in enumerate(cells) if c.startswith(("+", "-")) and "[" in c)
-    assert cells[ci_cell + 2] == "not separable at this sample size"
+    assert cells[ci_cell + 3] == "not separable at this sample size"  # after p and p (Holm)
     assert "gcn better" in pairs.loc[("gcn", "mlp")].verdict
     assert "Resolution: each row's CI half-width" in text and "Resolution: one accuracy per run" in text
+    assert "Holm's correction over this table's 3 comparisons" in text
+    assert "repeated: 95% CI by BCa bootstrap over nodes, each with the mean of its repeats" in text
 
 
 def test_few_seeds_give_no_seed_level_verdict(tmp_path):
@@ -405,7 +414,7 @@ def test_real_graph_runs_write_predictions_that_pair_up(make_cfg, tmp_path, jobs
     report(sweep, n_boot=N_BOOT)
     data = "cora" if "data=cora" in next(iter(jobs.values())) else "nyc_zip"
     (row,) = pd.read_csv(sweep / f"pairs_{data}.csv").itertuples()
-    assert {row.a, row.b} == set(jobs) and row.repeats == 2 and row.splits_left_out == 0
+    assert {row.a, row.b} == set(jobs) and row.splits == 2 and row.splits_left_out == 0
     assert row.acc_a == pytest.approx(np.mean([accs[row.a, s] for s in (0, 1)]), abs=1e-6)
 
 
@@ -436,18 +445,16 @@ def test_pairs_leave_out_splits_whose_test_nodes_differ(tmp_path, caplog):
                  nodes=np.arange(50) + shift)
     report(tmp_path, n_boot=N_BOOT)
     (row,) = pd.read_csv(tmp_path / "pairs_cora.csv").itertuples()
-    assert (row.repeats, row.pairs, row.splits_left_out) == (1, 50, 1)
+    assert (row.splits, row.pairs, row.splits_left_out) == (1, 50, 1)
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         "gcn vs mlp: 1 split(s) left out, their test nodes or labels differ."]
 
 
-def test_a_verdict_needs_both_cis_to_exclude_zero():
-    from zoo.report.tables import union_verdict
-
-    assert union_verdict((0.01, 0.05), None, "gcn", "mlp") == "gcn better"
-    assert union_verdict((0.01, 0.05), (0.002, 0.07), "gcn", "mlp") == "gcn better"
-    assert union_verdict((0.01, 0.05), (-0.01, 0.06), "gcn", "mlp") == stats.NOT_SEPARABLE  # splits disagree
-    assert union_verdict((-0.05, -0.01), (-0.06, -0.02), "gcn", "mlp") == "mlp better"
+def test_a_verdict_needs_the_holm_p_and_the_ci():
+    assert stats.verdict((0.01, 0.05), 0.01, "gcn", "mlp") == "gcn better"
+    assert stats.verdict((0.01, 0.05), 0.07, "gcn", "mlp") == stats.NOT_SEPARABLE  # Holm: not below 0.05
+    assert stats.verdict((-0.01, 0.05), 0.001, "gcn", "mlp") == stats.NOT_SEPARABLE  # the CI contains 0
+    assert stats.verdict((-0.05, -0.01), 0.001, "gcn", "mlp") == "mlp better"
 
 
 def test_label_rates_get_tables_of_their_own_and_many_models_are_paired_with_the_best(tmp_path, monkeypatch):
@@ -466,3 +473,77 @@ def test_label_rates_get_tables_of_their_own_and_many_models_are_paired_with_the
     pairs = pd.read_csv(tmp_path / "pairs_cora.csv")  # one table per rate: never a 0.05 run against a 0.6 one
     assert len(pairs) == 2 and pairs.a.nunique() == 1 and set(pairs.b) | set(pairs.a) == {"gcn", "gat", "mlp"}
     assert "3 models: each is compared with the best one only." in text
+
+
+def test_evaluations_by_run_dir_best_or_last_join_their_training_run(tmp_path):
+    """eval.py keeps ckpt_path as given (a run directory, best or last, which name the directory it was started
+    in: hydra.runtime.cwd); each is reported as its training run's eval, labelled with resolved values only."""
+    trained = fake_run(tmp_path / "runs", "logreg-cora", "logreg", acc=0.8, seed=3,
+                       **{"model._target_": "${facts.task}"})
+    (trained / "checkpoints").mkdir()
+    saved = yaml.safe_load((trained / ".hydra" / "config.yaml").read_text())
+    saved.update(model_name="logreg", data_name="cora", seed=3, facts={"task": "zoo.tasks.classifier.Classifier"})
+    saved["model"]["_target_"] = "zoo.tasks.classifier.Classifier"  # a record is resolved
+    for name in ("epoch_004.ckpt", "last.ckpt"):
+        torch.save({"state_dict": {}, "callbacks": {"zoo.RunRecord": {"config": yaml.safe_dump(saved)}}},
+                   trained / "checkpoints" / name)
+    evals = tmp_path / "evals"
+    started = {"dir": (str(trained), tmp_path), "relative": ("runs/logreg-cora", tmp_path), "best": ("best", trained),
+               "last": ("last", trained)}
+    for name, (ckpt, cwd) in started.items():
+        run = fake_run(evals, name, "mlp", acc=0.8, seed=12345, train=False, ckpt_path=ckpt)
+        hydra = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())
+        hydra["hydra"]["runtime"]["cwd"] = str(cwd)
+        (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    records = {r.path.name: r for r in collect(tmp_path)}
+    assert {n: (records[n].status, records[n].model, records[n].kind) for n in started} == {
+        n: ("done", "logreg", "eval") for n in started}
+    assert {records[n].split["seed"] for n in started} == {3}  # the training run's split
+    assert all(records[n].config == records["logreg-cora"].config for n in started)
+    assert "model._target_" not in records["logreg-cora"].config  # follows from the data's facts
+    text = report(tmp_path, n_boot=N_BOOT).text
+    assert "| logreg (eval) | cora | 0.8000 | 1 |" in text and "| logreg | cora | 0.8000 | 1 |" in text
+    assert "${" not in text and "cannot be told" not in text
+    assert ("Evaluation (cora): logreg (eval) tested the checkpoints of logreg (same effective config and splits): "
+            "0.8000 against 0.8000 when trained.") in text
+    assert pd.read_csv(tmp_path / "leaderboard.csv").set_index("label").evaluates.fillna("").to_dict() == {
+        "logreg": "", "logreg (eval)": "logreg"}
+
+    shutil.rmtree(trained / ".hydra")  # the checkpoint's record alone (resolved values): the same group
+    alone = read_run(evals / "dir")
+    assert (alone.model, alone.config) == ("logreg", records["dir"].config)
+
+
+def test_a_split_without_predictions_is_named_and_the_verdict_says_what_it_rests_on(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    for seed in range(6):
+        fake_run(tmp_path, f"gcn-{seed}", "gcn", correct=rng.random(60) < 0.95, seed=seed)
+        fake_run(tmp_path, f"mlp-{seed}", "mlp", correct=rng.random(60) < 0.4, seed=seed)
+    (tmp_path / "mlp-2" / "predictions.csv").unlink()
+    report(tmp_path, n_boot=N_BOOT)
+    (row,) = pd.read_csv(tmp_path / "pairs_cora.csv").itertuples()
+    assert (row.splits, row.splits_shared, row.splits_used, row.splits_missing) == (5, 6, 5, "seed=2")
+    assert row.verdict == "gcn better (rests on 5 of 6 shared splits; left out: seed=2)"
+    text = (tmp_path / "paired.md").read_text()
+    assert "splits without predictions.csv" in text and "| seed=2 |" in text
+    assert "gcn vs mlp: 1 split(s) without predictions.csv left out (seed=2)." in [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_random_splits_are_read_as_crossed_and_holm_adjusts_each_table(tmp_path):
+    """Each seed tests another subset of the nodes: the crossed splits x nodes method, stated in the table."""
+    rng = np.random.default_rng(4)
+    for seed in range(5):
+        nodes = np.sort(rng.choice(120, 80, replace=False))
+        for model, skill in (("gcn", 0.85), ("gat", 0.84), ("mlp", 0.6)):
+            fake_run(tmp_path, f"{model}-{seed}", model, correct=rng.random(80) < skill, nodes=nodes, seed=seed)
+    text = report(tmp_path, n_boot=N_BOOT).text
+    pairs = pd.read_csv(tmp_path / "pairs_cora.csv")
+    assert set(pairs.design) == {"crossed"} and len(pairs) == 3
+    assert pairs.p_holm.tolist() == pytest.approx(stats.holm(pairs.p.to_numpy()).tolist())
+    assert (pairs.p_holm >= pairs.p).all()
+    assert ("crossed: 95% CI by t interval, crossed splits x nodes method-of-moments variance (Satterthwaite df), "
+            "p by t test, crossed splits x nodes variance") in text
+    for r in pairs.itertuples():
+        separable = r.p_holm < 0.05 and not r.ci_low <= 0 <= r.ci_high
+        assert r.verdict.startswith(stats.NOT_SEPARABLE) != separable

@@ -137,12 +137,13 @@ def test_label_rate_curves_join_the_rates_of_each_model(tmp_path):
     assert (tmp_path / "pairs_cora.csv").is_file() and (tmp_path / "pairs_cora_2.csv").is_file()  # one per rate
 
 
-def test_accuracy_ci_matches_scipys_percentile_bootstrap():
+def test_accuracy_ci_of_one_split_is_scipys_bca_bootstrap_over_nodes():
     correct = np.random.default_rng(1).random(400) < 0.7
     ours = stats.accuracy_ci(correct, n_boot=20_000)
-    ref = sp.bootstrap((correct.astype(float),), np.mean, method="percentile", n_resamples=20_000,
+    ref = sp.bootstrap((correct.astype(float),), np.mean, method="BCa", n_resamples=20_000,
                        random_state=0).confidence_interval
-    assert ours == pytest.approx((ref.low, ref.high), abs=0.006)
+    assert (ours.low, ours.high) == pytest.approx((ref.low, ref.high), abs=0.006)
+    assert (ours.design, ours.estimate) == ("single", correct.mean())
 
 
 def test_compare_nyc_runs_each_models_grid_and_reports_the_choice(data_dir, tmp_path):
@@ -162,3 +163,17 @@ def test_compare_nyc_runs_each_models_grid_and_reports_the_choice(data_dir, tmp_
     assert sorted(zip(curves.model, curves.rate, curves.runs, strict=True)) == [
         ("logreg", 0.2, 2), ("logreg", 0.6, 2), ("prior", 0.2, 2), ("prior", 0.6, 2)]
     assert "Settings chosen on validation" in (sweep / "paired.md").read_text()
+
+
+def test_selection_records_the_label_rate_of_each_choice(tmp_path):
+    """A grid at two label rates: selection.csv says at which rate each choice was made."""
+    for rate in (0.1, 0.6):
+        for job, wd in enumerate((0.0, 0.1)):
+            fake_run(tmp_path, f"g{rate}-{wd}", "logreg", acc=0.5, overrides=["model=logreg", f"{WD}={wd}"],
+                     grid=GRID, job=job, metrics={"val/acc_best": 0.5 + wd * (1 if rate < 0.5 else -1)},
+                     **{WD: wd, "data.label_rate": rate})
+    report(tmp_path, n_boot=N_BOOT)
+    selection = pd.read_csv(tmp_path / "selection.csv")
+    assert sorted(zip(selection["data.label_rate"], selection[WD], strict=True)) == [(0.1, 0.1), (0.6, 0.0)]
+    assert "| logreg | cora | 0.1 | 1 | 2 | model.optimizer.weight_decay=0.1 (1×) |" in (
+        tmp_path / "paired.md").read_text()

@@ -1,18 +1,23 @@
-"""Paired statistics (zoo/report/stats.py), checked against scipy and direct computations on known inputs."""
+"""The report's statistics (zoo/report/stats.py), checked against scipy and direct computations on known inputs.
+Their coverage in simulated studies: tests/test_coverage.py."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from zoo.report.stats import (
+    CROSSED,
     NOT_SEPARABLE,
-    bootstrap_ci,
+    REPEATED,
+    SINGLE,
+    accuracy_ci,
     compare,
-    mcnemar_exact,
-    mean_difference,
+    crossed_moments,
+    design,
+    holm,
+    mcnemar_p,
     paired,
-    repeat_wins_ties_losses,
-    resolution,
+    split_wins_ties_losses,
     verdict,
     wins_ties_losses,
 )
@@ -25,114 +30,110 @@ def _pairs(only_a: int, only_b: int, both: int, neither: int) -> tuple[np.ndarra
     return a, b
 
 
-@pytest.mark.parametrize("counts", [(7, 2, 50, 10), (2, 7, 50, 10), (13, 13, 5, 0), (0, 5, 20, 3), (30, 12, 400, 40),
-                                    (1, 0, 0, 0), (160, 130, 10, 0)])
+@pytest.mark.parametrize("counts", [(7, 2, 50, 10), (2, 7, 50, 10), (13, 13, 5, 0), (0, 5, 20, 3), (1, 0, 0, 0)])
 def test_mcnemar_is_the_exact_binomial_test_of_the_discordant_pairs(counts):
     a, b = _pairs(*counts)
-    expected = stats.binomtest(counts[0], counts[0] + counts[1], 0.5, alternative="two-sided").pvalue
-    assert mcnemar_exact(a, b) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    expected = stats.binomtest(counts[0], counts[0] + counts[1], 0.5).pvalue
+    assert mcnemar_p(a, b) == pytest.approx(expected, rel=1e-12)
+    assert compare(a, b, n_boot=200).p == pytest.approx(expected, rel=1e-12)  # one split: McNemar
+    assert mcnemar_p(*_pairs(0, 0, 30, 5)) == 1.0
 
 
-def test_mcnemar_without_discordant_pairs_is_one():
-    a, b = _pairs(0, 0, 30, 5)
-    assert mcnemar_exact(a, b) == 1.0
-    assert mcnemar_exact(np.ones(4, bool), np.ones(4, bool)) == 1.0
+def test_holm_step_down():
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, np.nan, 0.01]) == pytest.approx([0.5, np.nan, 0.02], nan_ok=True)
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
 
 
-def test_counts_difference_and_verdict_on_known_inputs():
-    a, b = _pairs(7, 2, 50, 10)
-    assert mean_difference(a, b) == pytest.approx(5 / 69)
-    assert wins_ties_losses(a, b) == (7, 60, 2)
-    assert wins_ties_losses(b, a) == (2, 60, 7)
-    assert verdict((-0.01, 0.02)) == NOT_SEPARABLE == "not separable at this sample size"
-    assert verdict((0.0, 0.02)) == NOT_SEPARABLE
-    assert verdict((0.003, 0.02), "gcn", "mlp") == "gcn better"
-    assert verdict((-0.04, -0.001), "gcn", "mlp") == "mlp better"
-    assert resolution((-0.01, 0.03)) == pytest.approx(0.02)
+def test_the_design_is_read_from_the_tests():
+    assert design(np.zeros(5, int), np.arange(5)) == SINGLE
+    assert design(np.repeat([0, 1], 4), np.tile(np.arange(4), 2)) == REPEATED  # same nodes in every split
+    assert design(np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 1, 2, 3])) == CROSSED  # other nodes
 
 
-def test_bootstrap_over_nodes_agrees_with_scipy():
-    rng = np.random.default_rng(3)
-    a, b = rng.random(400) < 0.85, rng.random(400) < 0.78
-    d = a.astype(float) - b
-    ours = bootstrap_ci(a, b, n_boot=40_000, seed=1)
-    theirs = stats.bootstrap((d,), np.mean, n_resamples=40_000, method="percentile", confidence_level=0.95,
-                             random_state=np.random.default_rng(2)).confidence_interval
-    assert ours == pytest.approx((theirs.low, theirs.high), abs=0.004)
-    assert ours[0] < d.mean() < ours[1]
-    assert bootstrap_ci(a, b, n_boot=2000, seed=5) == bootstrap_ci(a, b, n_boot=2000, seed=5)  # seeded
-    assert bootstrap_ci(a, b, n_boot=2000, seed=5) != bootstrap_ci(a, b, n_boot=2000, seed=6)
-
-
-def test_bootstrap_resamples_nodes_with_all_their_repeats():
-    """A node tested in every repeat is one unit: its width is that of the per-node means, not of all pairs."""
+def test_repeated_kfold_resamples_the_node_with_all_its_repeats():
+    """A node right in every repeat is one unit: the interval has the width of the per-node means."""
     rng = np.random.default_rng(0)
-    node_skill = rng.random(150) < 0.5  # A is right on these nodes in every repeat, B never
+    node_skill = rng.random(150) < 0.5
     a, b = np.tile(node_skill, (8, 1)), np.zeros((8, 150), bool)
-    low, high = bootstrap_ci(a, b, n_boot=20_000, seed=0)
-    half_width = 1.96 * node_skill.std() / np.sqrt(150)  # normal approximation over 150 nodes
-    assert (high - low) / 2 == pytest.approx(half_width, rel=0.1)
-    flat = bootstrap_ci(a.ravel(), b.ravel(), n_boot=20_000, seed=0)  # as 1200 unrelated pairs: too narrow
-    assert (flat[1] - flat[0]) / 2 == pytest.approx(half_width / np.sqrt(8), rel=0.1)
+    ci = accuracy_ci(a, n_boot=20_000)
+    assert ci.design == REPEATED
+    assert (ci.high - ci.low) / 2 == pytest.approx(1.96 * node_skill.std() / np.sqrt(150), rel=0.1)
+    result = compare(a, b, n_boot=2000, names=("gcn", "mlp"))
+    assert (result.design, result.splits, result.nodes, result.pairs) == (REPEATED, 8, 150, 1200)
+    assert result.test.startswith("sign-flip permutation over nodes") and result.p < 0.001
 
 
-def test_hierarchical_bootstrap_carries_the_spread_between_repeats():
-    """Two-level resampling: var = (between-repeat variance + mean within-repeat variance / n) / repeats."""
-    rng = np.random.default_rng(1)
-    repeats, n = 12, 60
-    rates = np.linspace(0.05, 0.6, repeats)  # A's edge differs a lot from split to split
-    a = rng.random((repeats, n)) < rates[:, None] + 0.3
-    b = rng.random((repeats, n)) < 0.3
-    d = a.astype(float) - b
-    between, within = d.mean(1).var(), d.var(1).mean()
-    half_width = 1.96 * np.sqrt((between + within / n) / repeats)
-    low, high = bootstrap_ci(a, b, n_boot=20_000, seed=0, hierarchical=True)
-    assert (high - low) / 2 == pytest.approx(half_width, rel=0.1)
-    flat = bootstrap_ci(a, b, n_boot=20_000, seed=0)
-    assert (flat[1] - flat[0]) < (high - low)  # resampling nodes alone misses the between-split spread
+def test_repeated_design_is_widened_by_an_effect_shared_by_all_nodes_of_a_run():
+    """A fixed split and 4 training seeds, each seed's model better or worse on every node: the node bootstrap
+    alone misses that spread; the interval carries it."""
+    rng = np.random.default_rng(5)
+    skill = rng.random(300)[None, :] + np.array([-0.15, 0.15, -0.1, 0.1])[:, None]  # per seed, per node
+    a = rng.random((4, 300)) < np.clip(skill, 0, 1)
+    per_node = accuracy_ci(a, n_boot=4000)
+    alone = stats.bootstrap((a.mean(0).astype(float),), np.mean, method="BCa", n_resamples=4000,
+                            random_state=0).confidence_interval
+    assert per_node.design == REPEATED and per_node.high - per_node.low > 1.3 * (alone.high - alone.low)
+
+
+def test_crossed_variance_is_the_two_way_anova_one_when_balanced():
+    """All nodes in all splits: Var(mean) = (MS_split + MS_node - MS_resid) / (S N)."""
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(6, 40)) + rng.normal(size=(6, 1)) + rng.normal(size=(1, 40))
+    mean, var, df = crossed_moments(y, np.ones_like(y, bool))
+    s, n = y.shape
+    ms_split = n * ((y.mean(1) - y.mean()) ** 2).sum() / (s - 1)
+    ms_node = s * ((y.mean(0) - y.mean()) ** 2).sum() / (n - 1)
+    resid = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    ms_resid = (resid**2).sum() / ((s - 1) * (n - 1))
+    assert mean == pytest.approx(y.mean())
+    assert var == pytest.approx((ms_split + ms_node - ms_resid) / (s * n))
+    satterthwaite = (ms_split + ms_node - ms_resid) ** 2 / (
+        ms_split**2 / (s - 1) + ms_node**2 / (n - 1) + ms_resid**2 / ((s - 1) * (n - 1)))
+    assert df == pytest.approx(satterthwaite)
+
+
+def test_crossed_design_uses_the_t_interval():
+    rng = np.random.default_rng(3)
+    splits, nodes = np.repeat(np.arange(5), 30), np.concatenate([rng.choice(40, 30, replace=False) for _ in range(5)])
+    a = rng.random(150) < 0.8
+    ci = accuracy_ci(a, splits, nodes)
+    assert ci.design == CROSSED and "crossed splits x nodes" in ci.method and ci.low < a.mean() < ci.high
+
+
+def test_counts_and_verdict_on_known_inputs():
+    a, b = _pairs(7, 2, 50, 10)
+    assert wins_ties_losses(a, b) == (7, 60, 2)
+    assert verdict((-0.01, 0.02), 0.001) == NOT_SEPARABLE == "not separable at this sample size"
+    assert verdict((0.003, 0.02), 0.01, "gcn", "mlp") == "gcn better"
+    assert verdict((0.003, 0.02), 0.06, "gcn", "mlp") == NOT_SEPARABLE
+    assert verdict((-0.04, -0.001), 0.01, "gcn", "mlp") == "mlp better"
+    assert split_wins_ties_losses(np.array([[1, 1, 0], [0, 0, 1], [1, 0, 0]], bool),
+                                  np.array([[1, 0, 0], [1, 0, 1], [0, 1, 0]], bool)) == (1, 1, 1)
 
 
 def test_all_equal_gives_a_zero_width_ci_and_no_verdict():
     a = np.array([True, False, True, True])
-    ci = bootstrap_ci(a, a, n_boot=500)
-    assert ci == (0.0, 0.0) and verdict(ci) == NOT_SEPARABLE
     result = compare(a, a, n_boot=500)
-    assert (result.difference, result.p_mcnemar, result.wins, result.ties, result.losses) == (0.0, 1.0, 0, 4, 0)
+    assert (result.ci_low, result.ci_high, result.p) == (0.0, 0.0, 1.0)
+    assert (result.wins, result.ties, result.losses) == (0, 4, 0)
 
 
-def test_compare_pairs_by_repeat_and_node_ids():
-    # Repeat 0: A wins on nodes 1 and 2; repeat 1: B wins on node 1; ids given out of order.
-    repeats = np.array([1, 0, 0, 1, 0, 1])
+def test_compare_pairs_by_split_and_node_ids():
+    splits = np.array([1, 0, 0, 1, 0, 1])
     nodes = np.array([3, 1, 2, 1, 3, 2])
     a = np.array([True, True, True, False, True, True])
     b = np.array([True, False, False, True, True, True])
-    result = compare(a, b, repeats, nodes, names=("gcn", "mlp"), n_boot=2000)
-    assert (result.pairs, result.repeats, result.nodes) == (6, 2, 3)
+    result = compare(a, b, splits, nodes, names=("gcn", "mlp"), n_boot=2000)
+    assert (result.pairs, result.splits, result.nodes, result.design) == (6, 2, 3, REPEATED)
     assert (result.wins, result.ties, result.losses) == (2, 3, 1)
-    assert (result.repeat_wins, result.repeat_ties, result.repeat_losses) == (1, 0, 1)
-    assert result.difference == pytest.approx(1 / 6) and result.granularity == pytest.approx(1 / 6)
-    assert result.p_mcnemar == pytest.approx(stats.binomtest(2, 3, 0.5).pvalue)
-    assert result.resolution == pytest.approx((result.ci_high - result.ci_low) / 2)
-    assert result.verdict == verdict((result.ci_low, result.ci_high), "gcn", "mlp")
-    assert result.as_dict()["verdict"] == result.verdict
-
-
-def test_separable_and_inseparable_comparisons_are_named():
-    clear = compare(*_pairs(60, 5, 300, 35), names=("delineation", "logreg"), n_boot=4000)
-    assert clear.ci_low > 0 and clear.verdict == "delineation better" and clear.p_mcnemar < 1e-10
-    close = compare(*_pairs(6, 5, 300, 35), names=("delineation", "logreg"), n_boot=4000)
-    assert close.ci_low < 0 < close.ci_high and close.verdict == NOT_SEPARABLE
-
-
-def test_repeat_wins_compare_accuracies_per_repeat():
-    a = np.array([[1, 1, 0], [0, 0, 1], [1, 0, 0]], bool)
-    b = np.array([[1, 0, 0], [1, 0, 1], [0, 1, 0]], bool)
-    assert repeat_wins_ties_losses(a, b) == (1, 1, 1)
+    assert (result.split_wins, result.split_ties, result.split_losses) == (1, 0, 1)
+    assert result.difference == pytest.approx(1 / 6)
+    assert result.as_dict()["a"] == "gcn"
 
 
 @pytest.mark.parametrize(("args", "message"), [
     ((np.ones(3, bool), np.ones(4, bool)), r"shapes \(3,\) and \(4,\) differ"),
-    ((np.ones((2, 3), bool), np.ones((3, 2), bool)), "differ"),
     ((np.array([], bool), np.array([], bool)), "non-empty"),
     ((np.array([0.5, 1.0]), np.array([1.0, 1.0])), "correctness"),
     ((np.ones(3, bool), np.ones(3, bool), np.zeros(2)), r"one id per pair \(3\)"),
@@ -146,9 +147,9 @@ def test_mismatched_inputs_are_refused(args, message):
         compare(*args, n_boot=10)
 
 
-def test_bad_bootstrap_settings_are_refused():
+def test_bad_settings_are_refused():
     a, b = _pairs(3, 1, 5, 1)
     with pytest.raises(ValueError, match="n_boot=0"):
-        bootstrap_ci(a, b, n_boot=0)
+        compare(a, b, n_boot=0)
     with pytest.raises(ValueError, match="level=95"):
-        bootstrap_ci(a, b, level=95)
+        accuracy_ci(a, level=95)

@@ -3,8 +3,9 @@
 A sweep over ``data.label_rate`` (a share of each class's nodes) or ``data.labels_per_class`` (e.g.
 ``compare=nyc_label_rates``, ``compare=cora_label_rates``) gives one family per rate (the rate shapes the split:
 :data:`zoo.report.runs.SPLIT_SHAPE`), each with its own paired tables. Here the groups that differ only in the rate
-are joined into one curve per model. A point's CI is a percentile bootstrap over its (split, node) tests, the splits
-then the nodes within them, from the runs' ``predictions.csv``; without those, over the runs' accuracies.
+are joined into one curve per model. A point's CI comes from the runs' ``predictions.csv`` by the design of its
+(split, node) tests (:func:`zoo.report.stats.accuracy_ci`: the node bootstrap for repeated k-fold, the crossed
+splits x nodes variance for random splits); without those, a t interval over the runs' accuracies.
 """
 
 import json
@@ -20,18 +21,20 @@ RATE_KEYS: tuple[str, ...] = ("data.label_rate", "data.labels_per_class")
 RATE_NAMES = {"data.label_rate": "share of labelled nodes per class", "data.labels_per_class": "labelled nodes per class"}
 
 
-def _point(part: pd.DataFrame, n_boot: int, level: float) -> tuple[float, float, float, int]:
-    """Accuracy, CI and number of tests of one model at one rate."""
+def _point(part: pd.DataFrame, n_boot: int, level: float) -> tuple[float, float, float, int, str]:
+    """Accuracy, CI, number of tests and the CI's method of one model at one rate."""
     found = [tables.read_predictions(Path(r.run), r.test_acc) for r in part.itertuples()]
     if all(p is not None for p in found):
-        tests = pd.concat([p.assign(unit=u) for p, u in zip(found, part.key, strict=True)], ignore_index=True)
-        correct = tests.correct.to_numpy(bool)
-        low, high = stats.accuracy_ci(correct, tests.unit.to_numpy(), tests.node.to_numpy(), n_boot=n_boot,
-                                      level=level)
-        return float(correct.mean()), low, high, len(tests)
+        tests = pd.concat([p.assign(unit=u, run=k) for p, u, k in zip(found, part.unit, part.key, strict=True)],
+                          ignore_index=True)
+        ci = stats.accuracy_ci(tests.correct.to_numpy(bool), tests.unit.to_numpy(), tests.node.to_numpy(),
+                               runs=tests.run.to_numpy(), n_boot=n_boot, level=level)
+        return ci.estimate, ci.low, ci.high, len(tests), f"{ci.design}: {ci.method}"
     accs = part.test_acc.to_numpy()
-    low, high = stats.bootstrap_mean_ci(accs, n_boot=n_boot, level=level) if len(accs) >= 2 else (math.nan, math.nan)
-    return float(accs.mean()), low, high, 0
+    if len(accs) < 2:
+        return float(accs.mean()), math.nan, math.nan, 0, "one run: no interval"
+    low, high, _ = stats.mean_ci(accs, level=level)
+    return float(accs.mean()), low, high, 0, "t interval over runs (no predictions.csv)"
 
 
 def rate_curves(runs: pd.DataFrame, table: pd.DataFrame, *, n_boot: int = 10_000, level: float = 0.95) -> pd.DataFrame:
@@ -53,12 +56,12 @@ def rate_curves(runs: pd.DataFrame, table: pd.DataFrame, *, n_boot: int = 10_000
             if rated.rate[rated.data == data].nunique() < 2:
                 continue  # one rate in the whole dataset: no curve
             for value, at in part.groupby("rate", sort=True):
-                acc, low, high, tests = _point(at, n_boot, level)
+                acc, low, high, tests, method = _point(at, n_boot, level)
                 rows.append({"data": data, "rate_key": key, "rate": value, "runs": len(at), "tests": tests,
                              "model": labels.get(at.group.iloc[0], at.model.iloc[0]), "acc": acc, "ci_low": low,
-                             "ci_high": high, "level": level})
+                             "ci_high": high, "level": level, "method": method})
     return pd.DataFrame(rows, columns=["data", "rate_key", "rate", "model", "runs", "tests", "acc", "ci_low",
-                                       "ci_high", "level"])
+                                       "ci_high", "level", "method"])
 
 
 def rate_pairs(node_pairs: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
@@ -77,13 +80,6 @@ def _rate(value: float) -> str:
     return f"{value:g}"
 
 
-def _interval(pair: "pd.Series") -> tuple[float, float]:
-    """The wider of a pair's CIs over nodes and over repeats and nodes (the tables' verdict needs both)."""
-    lows = [v for v in (pair.ci_low, pair.repeat_ci_low) if not math.isnan(v)]
-    highs = [v for v in (pair.ci_high, pair.repeat_ci_high) if not math.isnan(v)]
-    return min(lows), max(highs)
-
-
 def _to_best(part: pd.DataFrame, pairs: pd.DataFrame, data: str, key: str, rate: float) -> dict[str, str]:
     """One rate's column of the differences table: each model minus the best model at that rate, with its CI."""
     best = part[part.rate == rate].sort_values("acc", ascending=False).model.iloc[0]
@@ -92,11 +88,12 @@ def _to_best(part: pd.DataFrame, pairs: pd.DataFrame, data: str, key: str, rate:
     for pair in at.itertuples():
         if best not in (pair.a, pair.b):
             continue
-        low, high = _interval(pair)
+        low, high = pair.ci_low, pair.ci_high
         other, diff = (pair.b, -pair.difference) if pair.a == best else (pair.a, pair.difference)
         if pair.a == best:  # the CI of best - other, turned into other - best
             low, high = -high, -low
-        cells[other] = f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]" + (" n.s." if low <= 0 <= high else "")
+        separable = not pair.verdict.startswith(stats.NOT_SEPARABLE)  # the paired table's Holm verdict
+        cells[other] = f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]" + ("" if separable else " n.s.")
     return cells
 
 
@@ -116,10 +113,11 @@ def curves_markdown(curves: pd.DataFrame, pairs: pd.DataFrame | None = None) -> 
         lines += ["| model | " + " | ".join(f"{key.split('.')[-1]}={_rate(r)}" for r in rates) + " |",
                   "|" + "---|" * (len(rates) + 1), *("| " + " | ".join(c) + " |" for c in cells)]
         runs = part.groupby("rate").runs.max()
+        methods = "; ".join(dict.fromkeys(part.method))
         lines += ["", f"Accuracy over each model's tests at that rate (runs per point: "
-                  f"{', '.join(f'{_rate(r)}: {n}' for r, n in runs.items())}) with a {pct} percentile bootstrap CI "
-                  f"(the splits, then the nodes within them). Overlapping CIs do not mean two models tie: their "
-                  f"paired differences are below and in paired.md, one section per rate.", ""]
+                  f"{', '.join(f'{_rate(r)}: {n}' for r, n in runs.items())}) with a {pct} CI ({methods}). "
+                  f"Overlapping CIs do not mean two models tie: their paired differences are below and in paired.md, "
+                  f"one section per rate.", ""]
         if len(pairs):
             columns = {r: _to_best(part, pairs, data, key, r) for r in rates}
             lines += [f"### {data}: each model minus the best model at that rate, node by node ({pct} CI)", "",
@@ -127,8 +125,9 @@ def curves_markdown(curves: pd.DataFrame, pairs: pd.DataFrame | None = None) -> 
                       "|" + "---|" * (len(rates) + 1),
                       *("| " + " | ".join([model, *(columns[r].get(model, "-") for r in rates)]) + " |"
                         for model in order), "",
-                      "The CI is the wider of the bootstrap over nodes and over repeats and nodes (paired.md); n.s.: it "
-                      "contains 0, not separable at this sample size. Every pair at every rate: label_rate_pairs.csv.",
+                      "The CI and verdict are paired.md's (method by design, Holm's correction over each rate's "
+                      "table); n.s.: not separable at this sample size (Holm-adjusted p >= 0.05 or a CI containing 0). "
+                      "Every pair at every rate: label_rate_pairs.csv.",
                       ""]
     return "\n".join(lines)
 

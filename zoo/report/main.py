@@ -4,16 +4,20 @@ Writes into the folder (or ``--out``) and prints:
 
 * ``leaderboard.md`` / ``.csv`` / ``.png``: one row per group of like runs (same effective config but the seed and
   split), mean ± std over seeds; failed, unfinished, damaged and duplicate runs are listed, never counted.
+  Evaluations (``eval.py``) are their own groups, named after the training group whose checkpoints they tested.
 * ``paired.md``, per dataset and split settings: the accuracy of every run per seed (``paired_<data>.csv``), each
-  model's paired difference to the best one over the seeds both ran (bootstrap CI over seeds), and, where runs wrote
-  ``predictions.csv``, every pair of models compared node by node on the same splits (``pairs_<data>.csv``: mean
-  difference, bootstrap CIs over nodes and over repeats, exact McNemar test, wins / ties / losses). A CI that
-  contains 0 reads "not separable at this sample size". ``paired_<data>.png`` plots the differences to the best
+  model's paired difference to the best one over the seeds both ran (t interval and t test over seeds), and, where
+  runs wrote ``predictions.csv``, every pair of models compared node by node on the same splits
+  (``pairs_<data>.csv``: mean difference, CI and p by the design the tests show, single split, repeated k-fold or
+  crossed random splits, :mod:`zoo.report.stats`; wins / ties / losses; the splits left without predictions).
+  Each table's p-values are Holm-adjusted; a pair is separable only when its adjusted p is below 0.05 and its CI
+  excludes 0, else "not separable at this sample size". ``paired_<data>.png`` plots the differences to the best
   model; ``best_map_<data>.png`` is the best model's map (NYC), from its median-accuracy run.
 * ``selection.csv`` where runs come from a settings grid (``hydra/sweeper=grid``, e.g. ``compare=nyc``): per model
-  and split, the grid point kept on validation alone (nested selection); only the kept runs are compared.
+  and split (and label rate, or any split setting that varies), the grid point kept on validation alone (nested
+  selection); only the kept runs are compared.
 * ``label_rates.md`` / ``.csv`` / ``.png`` where runs differ in ``data.label_rate`` or ``data.labels_per_class``:
-  each model's test accuracy against the rate, with CIs, and each model's paired difference to the best one at every
+  each model's test accuracy against the rate, with CIs (by design), and each model's paired difference to the best one at every
   rate (``label_rate_pairs.csv``: every pair of models node by node at each rate; :mod:`zoo.report.curves`).
 * With ``--wandb`` (or when the runs logged to W&B), the same tables and figures as one W&B run.
 

@@ -61,9 +61,7 @@ def pairs_plot(title: str, summary: pd.DataFrame, pairs: pd.DataFrame, path: Pat
         hit = pairs[(pairs.a == best) & (pairs.b == r.model)] if len(pairs) else pairs
         if len(hit):  # per node: best - other, turned into other - best
             p = hit.iloc[0]
-            low = min(p.ci_low, p.repeat_ci_low) if not math.isnan(p.repeat_ci_low) else p.ci_low
-            high = max(p.ci_high, p.repeat_ci_high) if not math.isnan(p.repeat_ci_high) else p.ci_high
-            rows.append((r.model, -p.difference, -high, -low, "per node", p.verdict))
+            rows.append((r.model, -p.difference, -p.ci_high, -p.ci_low, "per node", p.verdict))
         elif not math.isnan(r.ci_low):
             rows.append((r.model, r.diff_mean, r.ci_low, r.ci_high, "per seed", r.verdict))
     plt = pyplot()

@@ -6,8 +6,10 @@ A run directory is a folder holding ``.hydra/`` (as ``train.py`` and ``eval.py``
   false`` and a ``ckpt_path``) is named after the checkpoint it tested: the run record saved in the checkpoint
   (``zoo.RunRecord``), else the training run's own ``.hydra/`` (the checkpoint's run directory).
 * **effective config**: ``.hydra/config.yaml`` as written (interpolations kept, so ``split_seed: ${seed}`` follows
-  the seed), plus the changes a later session accepted (``resume_accept`` in ``.hydra/resumed_<time>/``), minus
-  the keys that never change a result (:data:`NEUTRAL`) and the keys that pick the split (:data:`SPLIT_KEYS`).
+  the seed), with the history of the changes later sessions accepted (``resume_accept`` in
+  ``.hydra/resumed_<time>/``: ``0.1 -> 0.05 (resumed)``, so a resumed run never groups with a fresh one), minus the
+  keys that never change a result (:data:`NEUTRAL`), the keys that pick the split (:data:`SPLIT_KEYS`) and the keys
+  that follow from the data's facts (``${facts.*}``: the data's name already says them).
 * **split**: the seed, the split seed, and the k-fold fold and repeat. Runs of two models on the same split test
   the same nodes, so they pair up.
 * **status**: ``done`` (``metrics.json`` with a finite ``test/acc``), ``failed`` (``error.txt``), ``unfinished``,
@@ -37,6 +39,9 @@ SPLIT_KEYS: tuple[str, ...] = ("seed", "data.split_seed", "data.fold", "data.rep
 # compared, in one table per dataset and setting (e.g. per label rate).
 SPLIT_SHAPE: tuple[str, ...] = ("data.split", "data.train_frac", "data.val_frac", "data.folds", "data.train_per_class",
                                 "data.val_per_class", "data.val_size", "data.label_rate", "data.labels_per_class")
+
+
+ABSENT = "(unset)"  # a key a resumed session added or removed
 
 
 class NothingToCompare(ZooError):
@@ -150,9 +155,10 @@ def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, An
         if not accepted:
             continue
         new = flatten(OmegaConf.to_container(cfg, resolve=False))
-        for key in [k for k in flat if _under(k, accepted)]:
-            del flat[key]
-        flat.update({k: v for k, v in new.items() if _under(k, accepted)})
+        for key in sorted({k for k in (*flat, *new) if _under(k, accepted)}):
+            before, after = flat.get(key, ABSENT), new.get(key, ABSENT)
+            if as_text(before) != as_text(after):  # the run trained with one, then the other: its own history
+                flat[key] = f"{as_text(before)} -> {as_text(after)} (resumed)"
         if any(a in ("data", "model") for a in accepted):
             try:
                 new_choices = _choices(record)
@@ -161,11 +167,21 @@ def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, An
             choices.update({g: new_choices.get(g) for g in ("data", "model") if g in accepted})
 
 
-def _checkpoint_paths(ckpt: str, run_dir: Path) -> list[Path]:
-    """Where ``ckpt_path`` may point: as given if absolute, else from the working directory or a folder above the run
-    (``eval.py`` resolved it from the directory it was started in)."""
+def _checkpoint_paths(ckpt: str, run_dir: Path, started_in: Path | None) -> list[Path]:
+    """Where ``ckpt_path`` may point: as given if absolute, else from the directory ``eval.py`` was started in
+    (``hydra.runtime.cwd``), the working directory or a folder above the run. ``best`` and ``last`` name the run
+    directory eval.py was started in; a run directory stands for its tested (best) checkpoint."""
+    if ckpt in ("best", "last"):
+        return [started_in] if started_in is not None else []
     path = Path(ckpt)
-    return [path] if path.is_absolute() else [base / path for base in (Path.cwd(), *run_dir.resolve().parents)]
+    bases = [b for b in (started_in, Path.cwd(), *run_dir.resolve().parents) if b is not None]
+    return [path] if path.is_absolute() else [base / path for base in bases]
+
+
+def _tested_file(home: Path) -> Path | None:
+    """The checkpoint file a run directory's evaluation tested: its one ``epoch_*.ckpt`` (else none known)."""
+    kept = sorted((home / "checkpoints").glob("epoch_*.ckpt"))
+    return kept[0] if len(kept) == 1 else None
 
 
 def checkpoint_record(path: Path) -> dict[str, Any] | None:
@@ -181,14 +197,20 @@ def checkpoint_record(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _trained_source(run_dir: Path, cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any], Any]:
+def _trained_source(run_dir: Path, cfg: DictConfig, node: DictConfig) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """For an evaluation: the flat config, the choices and the seed of the run that trained the checkpoint it
     tested (an evaluation's own seed is not the training run's)."""
     ckpt = str(cfg.ckpt_path)
-    candidates = _checkpoint_paths(ckpt, run_dir)
+    cwd = OmegaConf.select(node, "hydra.runtime.cwd", throw_on_resolution_failure=False)
+    candidates = _checkpoint_paths(ckpt, run_dir, Path(cwd) if isinstance(cwd, str) and cwd else None)
     found = next((p for p in candidates if p.is_file()), None)
+    folder = next((p for p in candidates if (p / "checkpoints").is_dir()), None)
     if found is not None:
         homes = [found.parent.parent if found.parent.name == "checkpoints" else found.parent]
+    elif folder is not None:  # ckpt_path=<run dir>, best or last
+        homes = [folder]
+        found = folder / "checkpoints" / "last.ckpt" if ckpt == "last" else _tested_file(folder)
+        found = found if found is not None and found.is_file() else None
     else:  # the file is gone; the run directory that held it may still be there
         homes = [p.parent.parent for p in candidates if p.parent.name == "checkpoints"]
     trained_dir = next((h for h in homes if (h / ".hydra").is_dir()), None)
@@ -209,7 +231,9 @@ def _trained_source(run_dir: Path, cfg: DictConfig) -> tuple[dict[str, Any], dic
                 seed = flat.get("seed")
             return flat, choices, seed if record is None else record.get("seed", seed)
     if record is not None and record.get("model_name") and record.get("data_name"):
-        return record, {"model": record.get("model_name"), "data": record.get("data_name")}, record.get("seed")
+        facts = {as_text(v) for k, v in record.items() if k.startswith("facts.")}
+        resolved = {k: v for k, v in record.items() if k.startswith("facts.") or as_text(v) not in facts}
+        return resolved, {"model": record.get("model_name"), "data": record.get("data_name")}, record.get("seed")
     raise Damaged(f"it tested ckpt_path={ckpt}, whose model cannot be told: the file and its run's .hydra/ are "
                   f"not found from here")
 
@@ -251,7 +275,7 @@ def read_run(run_dir: Path) -> Run:
     choices, cfg, metrics = _choices(hydra_dir, node), _config(hydra_dir), _metrics(run_dir)
     kind = "eval" if cfg.get("train", True) is False and cfg.get("ckpt_path") else "train"
     if kind == "eval":
-        flat, names, seed = _trained_source(run_dir, cfg)
+        flat, names, seed = _trained_source(run_dir, cfg, node)
         own = flatten(OmegaConf.to_container(cfg, resolve=False))
         accepted = [str(k) for k in (cfg.get("resume_accept") or [])]
         flat = {k: v for k, v in flat.items() if not _under(k, accepted)}
@@ -265,7 +289,8 @@ def read_run(run_dir: Path) -> Run:
         _accepted_changes(run_dir, flat, names)
         split = _split(cfg, metrics)
     config = {k: as_text(v) for k, v in flat.items()
-              if not neutral(k) and k not in ("model_name", "data_name") and k not in SPLIT_KEYS}
+              if not neutral(k) and k not in ("model_name", "data_name") and k not in SPLIT_KEYS
+              and "${facts." not in as_text(v)}
     run = Run(path=run_dir, status="done", model=names.get("model"), data=names.get("data"), kind=kind,
               config=config, split=split, metrics=metrics, wandb=_wandb_settings(cfg))
     run.tuned, run.job = _grid(node)

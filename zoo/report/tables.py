@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 METRICS = {"test_acc": "test/acc", "params": "params", "fit_seconds": "fit_seconds", "epochs": "epochs"}
 MIN_SEEDS = 5  # fewer paired seeds: a percentile bootstrap over seeds gives no verdict
 ACC_TOLERANCE = 1e-4  # predictions.csv and metrics.json must agree on the test accuracy
+SEED_METHOD = "t interval and t test over paired seeds, Holm over the table"
 ALL_PAIRS_UP_TO = 12  # groups in a table; with more, each group is compared node by node with the best one only
 
 
@@ -92,10 +93,13 @@ def select(runs: pd.DataFrame) -> pd.DataFrame:
         for i in order.index[1:]:
             runs.loc[i, ["status", "reason"]] = ["not chosen", f"grid point not chosen on validation ({runs.run[win]})"]
         runs.at[win, "group"], runs.at[win, "config"] = runs.base[win], runs.base_config[win]
+        shape = {k: runs.config[win][k] for k in SPLIT_SHAPE if k in runs.config[win]}
         rows.append({"model": runs.model[win], "data": runs.data[win], "family": runs.family[win],
-                     "group": runs.base[win], "split": key, "candidates": len(part), "run": runs.run[win],
+                     "group": runs.base[win], **shape, "split": key, "candidates": len(part), "run": runs.run[win],
                      **runs.choice[win], "val_score": runs.val_score[win], "test_acc": runs.test_acc[win]})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    constant = [k for k in SPLIT_SHAPE if k in table and table[k].nunique(dropna=False) <= 1]
+    return table.drop(columns=constant)  # the split settings that vary (e.g. the label rate) stay
 
 
 def differing_keys(runs: pd.DataFrame) -> list[str]:
@@ -126,7 +130,8 @@ def label(model: str, kind: str, values: dict[str, str]) -> str:
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per group of finished runs, best mean test accuracy first per dataset."""
+    """One row per group of finished runs, best mean test accuracy first per dataset; ``evaluates``: for a group of
+    evaluations, the label of the training group whose checkpoints they tested (same model, data and config)."""
     done = runs[runs.status == "done"]
     keys = differing_keys(done) if len(done) else []
     rows = []
@@ -143,10 +148,14 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
             "family": part.family.iloc[0], "config": config})
     columns = ["model", "data", "kind", *keys, "runs", "failed", "test_acc_mean", "test_acc_std", "params",
                "fit_seconds", "epochs", "seeds", "label", "group", "family", "config"]
-    table = pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)  # "evaluates" is added below
     table = table.sort_values(["data", "test_acc_mean", "label"], ascending=[True, False, True])
     table = table.reset_index(drop=True)
     table["label"] = short_labels(table)
+    trained = {json.dumps([r.model, r.data, r.config], sort_keys=True): r.label
+               for r in table.itertuples() if r.kind == "train"}
+    table["evaluates"] = [trained.get(json.dumps([r.model, r.data, r.config], sort_keys=True), "")
+                          if r.kind == "eval" else "" for r in table.itertuples()]
     table.attrs["keys"] = keys
     return table
 
@@ -222,29 +231,34 @@ def per_seed(runs: pd.DataFrame, table: pd.DataFrame, family: str) -> pd.DataFra
     return wide
 
 
-def seed_verdict(ci: tuple[float, float] | None, n: int, a: str, b: str) -> str:
-    """The verdict of a seed-level CI: none below :data:`MIN_SEEDS` paired seeds."""
+def seed_verdict(ci: tuple[float, float] | None, p_holm: float, n: int, a: str, b: str, alpha: float) -> str:
+    """The verdict of a seed-level CI and its Holm-adjusted p: none below :data:`MIN_SEEDS` paired seeds."""
     if ci is None or n < MIN_SEEDS:
         return f"{stats.NOT_SEPARABLE} ({n} paired seed{'s' if n != 1 else ''}; a verdict needs {MIN_SEEDS})"
-    return stats.verdict(ci, a, b)
+    return stats.verdict(ci, p_holm, a, b, alpha)
 
 
 def seed_summary(wide: pd.DataFrame, *, n_boot: int = 10_000, level: float = 0.95) -> pd.DataFrame:
     """Per group: seeds, mean ± std, and the paired difference to the best group over the seeds both ran (mean ±
-    std, wins / ties / losses, percentile bootstrap CI over seeds, verdict)."""
+    std, wins / ties / losses, t interval over seeds, t test p and its Holm adjustment over the table, verdict).
+    ``n_boot`` is unused (kept for the callers' signature)."""
     best = wide.columns[0]
     rows = []
     for name in wide.columns:
         diff = (wide[name] - wide[best]).dropna()
-        ci = (stats.bootstrap_mean_ci(diff.to_numpy(), n_boot=n_boot, level=level)
-              if name != best and len(diff) >= 2 else None)
+        found = stats.mean_ci(diff.to_numpy(), level=level) if name != best and len(diff) >= 2 else None
         rows.append({"model": name, "seeds": int(wide[name].notna().sum()), "mean": wide[name].mean(),
                      "std": wide[name].std(), "paired_seeds": len(diff), "diff_mean": diff.mean(),
                      "diff_std": diff.std(), "wins": int((diff > 0).sum()), "ties": int((diff == 0).sum()),
-                     "losses": int((diff < 0).sum()), "ci_low": ci[0] if ci else math.nan,
-                     "ci_high": ci[1] if ci else math.nan,
-                     "verdict": "" if name == best else seed_verdict(ci, len(diff), name, best)})
+                     "losses": int((diff < 0).sum()), "ci_low": found[0] if found else math.nan,
+                     "ci_high": found[1] if found else math.nan, "p": found[2] if found else math.nan})
     summary = pd.DataFrame(rows)
+    summary["p_holm"] = stats.holm(summary.p.to_numpy()) if len(summary) else []
+    summary["verdict"] = [
+        "" if r.model == best else seed_verdict(None if math.isnan(r.ci_low) else (r.ci_low, r.ci_high), r.p_holm,
+                                                 r.paired_seeds, r.model, best, 1 - level)
+        for r in summary.itertuples()]
+    summary["method"] = SEED_METHOD
     summary.attrs["best"] = best
     return summary
 
@@ -280,15 +294,18 @@ def read_predictions(run_dir: Path, test_acc: float) -> pd.DataFrame | None:
     return out
 
 
-def union_verdict(node_ci: tuple[float, float], repeat_ci: tuple[float, float] | None, a: str, b: str) -> str:
-    """Separable only when both CIs (over nodes; over repeats and nodes) exclude 0."""
-    ci = node_ci if repeat_ci is None else (min(node_ci[0], repeat_ci[0]), max(node_ci[1], repeat_ci[1]))
-    return stats.verdict(ci, a, b)
+def split_name(key: str) -> str:
+    """A split key (``[seed, split_seed, fold, repeat]``) as ``seed=3, fold=1``."""
+    values = dict(zip(("seed", "split_seed", "fold", "repeat"), map(_plain, json.loads(key)), strict=True))
+    if values["split_seed"] == values["seed"]:
+        del values["split_seed"]  # split_seed: ${seed}
+    return ", ".join(f"{n}={v}" for n, v in values.items() if v is not None)
 
 
 def _paired_nodes(pa: dict[str, tuple[str, pd.DataFrame]], pb: dict[str, tuple[str, pd.DataFrame]]
                   ) -> tuple[pd.DataFrame | None, int]:
-    """The test nodes of the splits both groups ran (``correct_a``, ``correct_b``, ``unit``, ``node``), and how many
+    """The test nodes of the splits both groups ran (``correct_a``, ``correct_b``, ``unit``: the split, all folds of a
+    k-fold repeat; ``run``: the run's own split key, ``node``), and how many
     shared splits were left out because their test nodes or labels differ."""
     parts, mismatched = [], 0
     for key in sorted(set(pa) & set(pb)):
@@ -297,18 +314,22 @@ def _paired_nodes(pa: dict[str, tuple[str, pd.DataFrame]], pb: dict[str, tuple[s
         if len(both) != len(a) or len(both) != len(b) or (both.label_a != both.label_b).any():
             mismatched += 1  # not the same test nodes: not a pair
             continue
-        parts.append(both.assign(unit=unit))
+        parts.append(both.assign(unit=unit, run=key))
     return (pd.concat(parts, ignore_index=True) if parts else None), mismatched
 
 
 def node_pairs(runs: pd.DataFrame, table: pd.DataFrame, family: str, *, n_boot: int = 10_000,
                level: float = 0.95) -> pd.DataFrame:
     """Every pair of groups of ``family`` (better mean first; with more than :data:`ALL_PAIRS_UP_TO` groups, the
-    best one against each other), compared node by node on the splits both tested."""
+    best one against each other), compared node by node on the splits both tested (:func:`zoo.report.stats.compare`,
+    the method of the tests' design), Holm-adjusted over the table. A split both groups ran but one of them left
+    without usable ``predictions.csv`` is named (``splits_missing``) and the verdict says what it rests on."""
     order = family_table(table, family)
     done = runs[(runs.status == "done") & (runs.family == family)]
     preds: dict[str, dict[str, tuple[str, pd.DataFrame]]] = {}
+    ran: dict[str, set[str]] = {}
     for row in done.itertuples():
+        ran.setdefault(row.group, set()).add(row.key)
         found = read_predictions(Path(row.run), row.test_acc)
         if found is not None:
             preds.setdefault(row.group, {})[row.key] = (row.unit, found)
@@ -318,29 +339,45 @@ def node_pairs(runs: pd.DataFrame, table: pd.DataFrame, family: str, *, n_boot: 
         pairs = pairs[:len(named) - 1]  # the best group against each other one
     rows = []
     for (ga, la), (gb, lb) in pairs:
-        both, mismatched = _paired_nodes(preds.get(ga, {}), preds.get(gb, {}))
+        pa, pb = preds.get(ga, {}), preds.get(gb, {})
+        both, mismatched = _paired_nodes(pa, pb)
         if mismatched:
             log.warning("%s vs %s: %d split(s) left out, their test nodes or labels differ.", la, lb, mismatched)
         if both is None:
             continue
-        a, b = both.correct_a.to_numpy(bool), both.correct_b.to_numpy(bool)
-        units, nodes = both.unit.to_numpy(), both.node.to_numpy()
-        c = stats.compare(a, b, units, nodes, names=(la, lb), n_boot=n_boot, level=level)
-        repeat_ci = (stats.bootstrap_ci(a, b, units, nodes, n_boot=n_boot, level=level, hierarchical=True)
-                     if c.repeats >= 2 else None)
-        rows.append({
-            "a": la, "b": lb, "repeats": c.repeats, "nodes": c.nodes, "pairs": c.pairs, "acc_a": c.acc_a,
-            "acc_b": c.acc_b, "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high,
-            "repeat_ci_low": repeat_ci[0] if repeat_ci else math.nan,
-            "repeat_ci_high": repeat_ci[1] if repeat_ci else math.nan,
-            "resolution": max(c.resolution, stats.resolution(repeat_ci) if repeat_ci else 0.0),
-            "granularity": c.granularity, "p_mcnemar": c.p_mcnemar, "wins": c.wins, "ties": c.ties,
-            "losses": c.losses, "repeat_wins": c.repeat_wins, "repeat_ties": c.repeat_ties,
-            "repeat_losses": c.repeat_losses, "level": level,
-            "verdict": union_verdict((c.ci_low, c.ci_high), repeat_ci, la, lb), "splits_left_out": mismatched})
-    out = pd.DataFrame(rows)
+        shared = ran.get(ga, set()) & ran.get(gb, set())
+        missing = sorted(shared - (set(pa) & set(pb)))
+        if missing:
+            log.warning("%s vs %s: %d split(s) without predictions.csv left out (%s).", la, lb, len(missing),
+                        "; ".join(split_name(k) for k in missing))
+        c = stats.compare(both.correct_a.to_numpy(bool), both.correct_b.to_numpy(bool), both.unit.to_numpy(),
+                          both.node.to_numpy(), runs=both.run.to_numpy(), names=(la, lb), n_boot=n_boot, level=level)
+        row = c.as_dict()
+        row.update(splits_left_out=mismatched, splits_missing="; ".join(split_name(k) for k in missing),
+                   splits_shared=len(shared), splits_used=len(set(pa) & set(pb)) - mismatched)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=PAIR_COLUMNS[:-2] if not rows else None)
+    if len(out):
+        out["p_holm"] = stats.holm(out.p.to_numpy())
+        out["verdict"] = [_pair_verdict(r, level) for r in out.itertuples()]
+        out = out[PAIR_COLUMNS]
     out.attrs["groups"] = len(named)
     return out
+
+
+PAIR_COLUMNS = ["a", "b", "design", "splits", "nodes", "pairs", "acc_a", "acc_b", "difference", "ci_low", "ci_high",
+                "level", "interval", "test", "p", "wins", "ties", "losses", "split_wins", "split_ties",
+                "split_losses", "resolution", "granularity", "splits_shared", "splits_used", "splits_left_out",
+                "splits_missing", "p_holm", "verdict"]
+
+
+def _pair_verdict(r: Any, level: float) -> str:
+    text = stats.verdict((r.ci_low, r.ci_high), r.p_holm, r.a, r.b, 1 - level)
+    if r.splits_missing or r.splits_left_out:
+        text += (f" (rests on {r.splits_used} of {r.splits_shared} shared splits; left out: "
+                 f"{r.splits_missing or ''}{'; ' if r.splits_missing and r.splits_left_out else ''}"
+                 f"{f'{r.splits_left_out} with other test nodes' if r.splits_left_out else ''})")
+    return text
 
 
 def best_run(runs: pd.DataFrame, group: str) -> Path:
@@ -387,6 +424,11 @@ def leaderboard_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> str:
                          f"finer.")
         else:
             lines.append(f"Resolution ({data}): none, one run per group (no spread measured).")
+    evals = table[table.evaluates != ""]
+    for r in evals.itertuples():
+        train = table[(table.label == r.evaluates) & (table.data == r.data) & (table.kind == "train")].iloc[0]
+        lines.append(f"Evaluation ({r.data}): {r.label} tested the checkpoints of {r.evaluates} (same effective "
+                     f"config and splits): {r.test_acc_mean:.4f} against {train.test_acc_mean:.4f} when trained.")
     unchosen = runs[runs.status == "not chosen"]
     if len(unchosen):
         lines.append(f"Settings grids: for each model and split, the grid point with the best validation score was "
@@ -410,11 +452,13 @@ def seeds_markdown(title: str, wide: pd.DataFrame, summary: pd.DataFrame, level:
         ci = "-" if is_best else f"{_ci(r.ci_low, r.ci_high)} {r.verdict}"
         cells.append([r.model, str(r.seeds), f"{r.mean:.3f} ± {0.0 if pd.isna(r.std) else r.std:.3f}", diff, wtl, ci])
     lines += _rows(["model", "seeds", "mean ± std", f"paired diff. to {best} (mean ± std)", "wins / ties / losses",
-                    f"{pct} CI over seeds"], cells)
+                    f"{pct} CI over seeds, verdict", "p (Holm)"],
+                   [c + [_fmt(p, ".2g")] for c, p in zip(cells, summary.p_holm, strict=True)])
     widths = (summary.ci_high - summary.ci_low).dropna() / 2
     resolution = f"±{widths.median():.3f} (median CI half-width)" if len(widths) else "none (fewer than 2 paired seeds)"
-    lines += ["", f"Resolution: one accuracy per run; the differences are over the seeds both models ran, with a "
-              f"percentile bootstrap over seeds ({MIN_SEEDS}+ paired seeds for a verdict); resolution {resolution}.", ""]
+    lines += ["", f"Resolution: one accuracy per run; the differences are over the seeds both models ran: a t interval "
+              f"and t test over the paired seeds, Holm's correction over this table ({MIN_SEEDS}+ paired seeds, a "
+              f"Holm-adjusted p below {1 - level:g} and a CI excluding 0 for a verdict); resolution {resolution}.", ""]
     index_names = [n or "seed" for n in wide.index.names]
     cells = [[*(str(v) for v in (k if isinstance(k, tuple) else (k,))), *("-" if pd.isna(v) else f"{v:.3f}" for v in row)]
              for k, row in zip(wide.index, wide.to_numpy(), strict=True)]
@@ -424,16 +468,17 @@ def seeds_markdown(title: str, wide: pd.DataFrame, summary: pd.DataFrame, level:
 
 def selection_markdown(selection: pd.DataFrame) -> str:
     """How often each model's grid points were chosen (per split, on validation alone)."""
+    shape = [k for k in SPLIT_SHAPE if k in selection.columns]
     keys = [c for c in selection.columns if c not in ("model", "data", "family", "group", "split", "candidates", "run",
-                                                      "val_score", "test_acc")]
+                                                      "val_score", "test_acc", *shape)]
     lines = ["## Settings chosen on validation (nested selection)", ""]
     cells = []
-    for (data, model), part in selection.groupby(["data", "model"], sort=True):
+    for (data, model, *at), part in selection.groupby(["data", "model", *shape], sort=True, dropna=False):
         choices = part.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in keys if not pd.isna(r[k]) and r[k] != "-"),
                              axis=1)
         counts = ", ".join(f"{c} ({n}×)" for c, n in choices.value_counts().items())
-        cells.append([str(model), str(data), str(len(part)), str(int(part.candidates.max())), counts])
-    lines += _rows(["model", "data", "splits", "grid points", "chosen (times)"], cells)
+        cells.append([str(model), str(data), *map(str, at), str(len(part)), str(int(part.candidates.max())), counts])
+    lines += _rows(["model", "data", *shape, "splits", "grid points", "chosen (times)"], cells)
     lines += ["", "Per model and split, every grid point was trained, and the one whose tested weights scored best on "
               "that split's validation nodes was kept (ties: the first listed); its test accuracy is the one reported. "
               "Per split and rate: selection.csv.", ""]
@@ -445,17 +490,27 @@ def pairs_markdown(title: str, pairs: pd.DataFrame, level: float) -> str:
     lines = [f"## {title}: paired by split and node", ""]
     cells = []
     for r in pairs.itertuples(index=False):
-        cells.append([r.a, r.b, f"{r.repeats} × {r.nodes} ({r.pairs})", f"{r.acc_a:.3f}", f"{r.acc_b:.3f}",
-                      f"{_fmt(r.difference, '+.3f')} {_ci(r.ci_low, r.ci_high)}", _ci(r.repeat_ci_low, r.repeat_ci_high),
-                      r.verdict, f"±{r.resolution:.3f}", _fmt(r.p_mcnemar, ".2g"), f"{r.wins} / {r.ties} / {r.losses}",
-                      f"{r.repeat_wins} / {r.repeat_ties} / {r.repeat_losses}" if r.repeats >= 2 else "-"])
-    lines += _rows(["A", "B", "repeats × nodes (pairs)", "acc A", "acc B", f"A − B [{pct} CI over nodes]",
-                    f"{pct} CI over repeats and nodes", "verdict", "resolution", "McNemar p (exact)",
-                    "nodes W / T / L", "repeats W / T / L"], cells)
+        cells.append([r.a, r.b, r.design, f"{r.splits} × {r.nodes} ({r.pairs})", f"{r.acc_a:.3f}", f"{r.acc_b:.3f}",
+                      f"{_fmt(r.difference, '+.3f')} {_ci(r.ci_low, r.ci_high)}", _fmt(r.p, ".2g"),
+                      _fmt(r.p_holm, ".2g"), r.verdict, f"±{r.resolution:.3f}", f"{r.wins} / {r.ties} / {r.losses}",
+                      f"{r.split_wins} / {r.split_ties} / {r.split_losses}" if r.splits >= 2 else "-",
+                      r.splits_missing or "-"])
+    lines += _rows(["A", "B", "design", "splits × nodes (tests)", "acc A", "acc B", f"A − B [{pct} CI]", "p",
+                    "p (Holm)", "verdict", "resolution", "tests W / T / L", "splits W / T / L",
+                    "splits without predictions.csv"], cells)
     if pairs.attrs.get("groups", 0) > ALL_PAIRS_UP_TO:
         lines += ["", f"{pairs.attrs['groups']} models: each is compared with the best one only."]
-    lines += ["", "Resolution: each row's CI half-width (column resolution; one node is 1/nodes of accuracy). A "
-              "repeat is a split (seed, or k-fold repeat with all its folds); a node tested in several repeats is "
-              "resampled with all of them. The verdict needs both CIs to exclude 0. McNemar counts every (repeat, "
-              "node) pair as independent: with repeats of the same nodes, trust the CIs."]
+    methods = pairs.drop_duplicates("design")
+    lines += ["", "Methods (by design, read from the tests): " + "; ".join(
+        f"{r.design}: {pct} CI by {r.interval}, p by {r.test}" for r in methods.itertuples()) + ".",
+        f"Holm's correction over this table's {len(pairs)} comparison{'s' if len(pairs) != 1 else ''} (family-wise "
+        f"error {1 - level:.0%}): a pair is separable only when its Holm-adjusted p is below {1 - level:g} and its CI "
+        f"excludes 0; else \"{stats.NOT_SEPARABLE}\".",
+        "Designs: single = one split, each node tested once; repeated = every split (k-fold repeat with all its "
+        "folds) tests the same nodes, the node is the unit, carrying all its repeats; crossed = splits test different "
+        "overlapping node sets, splits and nodes are crossed random effects (in the repeated design each run, e.g. one "
+        "fold's model, is crossed with the nodes too). The CI is for the expected difference "
+        "over the population of nodes (and of splits). Resolution: each row's CI half-width (one node is 1/nodes of "
+        "accuracy). A split both models ran without a usable predictions.csv is named, and the verdict says what it "
+        "rests on."]
     return "\n".join(lines) + "\n"
