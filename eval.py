@@ -1,9 +1,9 @@
-"""Test a trained model: ``python eval.py ckpt_path=<file.ckpt> [model=<name> data=<name> ...as in the run]``.
+"""Test a trained model: ``python eval.py ckpt_path=<file.ckpt | run dir> [model=<name> data=<name> ...as in the run]``.
 
-Installed: ``zoo-eval``. The command lives in :mod:`zoo.cli.eval`; this file lets a checkout run it without installing.
+Installed: ``zoo-eval``. The command lives in :mod:`zoo.cli.train`; this file lets a checkout run it without installing.
 """
 
-from zoo.cli.eval import main
+from zoo.cli.train import eval_main
 
 if __name__ == "__main__":
-    main()
+    eval_main()

@@ -3,7 +3,7 @@
 The command lives in :mod:`zoo.cli.train`; this file lets a checkout run it without installing Zoo.
 """
 
-from zoo.cli.train import main, optimized_value  # noqa: F401 - optimized_value: for code that imports it from here
+from zoo.cli.train import main
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,8 @@
 """Imports go one way: every first-party import follows the wings below, and no module imports itself back.
 
 Wings from the bottom up: ``zoo.errors``, ``zoo.signals`` and ``zoo.transforms`` (pure torch / PyG) <- ``zoo.nets`` <- ``zoo.tasks``
-<- ``zoo.callbacks`` <- ``zoo.run`` <- ``hydra_plugins`` (Zoo's launcher, sweeper and Hydra callbacks); ``datamodules`` stand beside the nets (``zoo.errors``, ``zoo.transforms`` only)
+<- ``zoo.callbacks`` <- ``zoo.run`` <- ``zoo.cli`` (the commands) and ``hydra_plugins`` (Zoo's launcher, sweeper,
+Hydra callbacks and resolvers, which only plug in: no functions of their own, nothing in ``zoo`` imports them); ``datamodules`` stand beside the nets (``zoo.errors``, ``zoo.transforms`` only)
 and only the run layer reads them. Every import statement counts (top level, inside functions, under
 ``TYPE_CHECKING``): a circle that an import placed inside a function hides today comes back when it moves.
 """
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo": (),  # the package itself (zoo/__init__.py) only; a new zoo/<x>.py must join a wing
     "zoo.errors": (),
-    "zoo.files": (),  # files written whole or not at all
+    "zoo.files": (),  # the run folder's file names; files written whole or not at all
     "zoo.signals": (),  # stop signals: exit 130/143 with one line, SLURM requeue (as zoo.errors: exit 2, one line)
     "zoo.registry": ("zoo.errors",),  # the config folder as the registry of models and datasets
     "zoo.keys": (),  # the one table of config keys that never change a result
@@ -36,10 +37,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "datamodules": ("datamodules", "zoo.errors", "zoo.transforms", "zoo.checks"),
     "zoo.run": ("zoo.run", "zoo.errors", "zoo.signals", "zoo.files", "zoo.keys", "zoo.checks", "zoo.registry", "zoo.transforms",
                 "zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.loggers", "zoo.report", "datamodules"),
-    "zoo.report": ("zoo.report", "zoo.errors", "zoo.keys"),
-    # Zoo's Hydra extensions (launcher, sweeper, callbacks, what a sweep job does) stand above the run layer they drive.
-    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals", "zoo.files", "zoo.keys", "zoo.registry", "datamodules"),
-    "zoo.cli": ("zoo", "datamodules", "hydra_plugins"),  # the commands: zoo-train, zoo-eval
+    "zoo.report": ("zoo.report", "zoo.errors", "zoo.keys", "zoo.files"),
+    "zoo.cli": ("zoo",),  # the commands: zoo-train, zoo-eval
+    # Zoo's Hydra plugins (launcher, sweeper, callbacks, resolvers) stand on top: they call into zoo, and nothing in
+    # zoo imports them (Hydra finds them by their _target_ and by scanning hydra_plugins).
+    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals"),
 }
 FIRST_PARTY = ("zoo", "datamodules", "hydra_plugins")
 
@@ -194,3 +196,45 @@ def test_the_layer_check_can_fail() -> None:
     assert circles(wing_graph(two_way)) == [["zoo.callbacks", "zoo.tasks"]]
     upward = {**ALLOWED, "datamodules": (*ALLOWED["datamodules"], "zoo.run.runner")}
     assert circles(wing_graph(upward)) == [["datamodules", "zoo.run"]]
+
+
+def plugin_functions(path: Path) -> list[str]:
+    """The functions a module defines at its top level (a Hydra plugin module holds classes only)."""
+    return [node.name for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "hydra_plugins").rglob("*.py")), ids=lambda p: p.name)
+def test_hydra_plugins_only_plug_in(path: Path) -> None:
+    """What a job or a sweep does lives in zoo/run; a plugin module holds the classes Hydra loads, which call it."""
+    assert not plugin_functions(path), f"{path.relative_to(ROOT)} defines {plugin_functions(path)}: move them to zoo/run"
+
+
+def test_the_plugin_check_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text("from zoo.run import sweep\n\n\ndef run_job():\n    pass\n\n\nclass A:\n    def f(self):\n        pass\n")
+    assert plugin_functions(bad) == ["run_job"]
+    (tmp_path / "z.py").write_text("from hydra_plugins.zoo_hydra.sweep import run_job\n")
+    assert wing_violations("zoo.cli.z", tmp_path / "z.py") == ["hydra_plugins.zoo_hydra.sweep",
+                                                                 "hydra_plugins.zoo_hydra.sweep.run_job"]
+    assert wing_violations("zoo.run.z", tmp_path / "z.py") != []
+
+
+RUN_FOLDER_NAMES = ("metrics.json", "error.txt", "multirun.yaml", ".zoo.lock", "config_tree.log", "last.ckpt",
+                    "zoo.RunRecord")
+# zoo/report/runs.py still spells two of them itself; it is to import them from zoo.files.
+NOT_YET_ONE_DEFINITION = ("zoo/report/runs.py",)
+
+
+def name_definitions(root: Path = ROOT) -> dict[str, list[str]]:
+    """Run-folder file name -> the modules that assign it to a name (``METRICS_FILE = "metrics.json"``)."""
+    found: dict[str, list[str]] = {name: [] for name in RUN_FOLDER_NAMES}
+    for path in sources(root):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value in found:
+                found[node.value.value].append(str(path.relative_to(root)))
+    return found
+
+
+def test_each_run_folder_file_name_is_defined_once():
+    defined = {k: [m for m in v if m not in NOT_YET_ONE_DEFINITION] for k, v in name_definitions().items()}
+    assert all(v == ["zoo/files.py"] for v in defined.values()), defined

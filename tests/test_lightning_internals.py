@@ -1,6 +1,6 @@
-"""The private Lightning internals Zoo relies on, where Lightning has no public extension point; pyproject.toml pins
-the Lightning range they were checked on. A Lightning release that moves one fails here, by name, before a run
-would misbehave.
+"""The private library internals Zoo relies on, where a library has no public extension point; pyproject.toml pins
+the range each was checked on (Lightning 2.3-2.6, Hydra 1.3, submitit 1.5, OmegaConf 2.3: test_the_versions_are_the_
+checked_ones). A release that moves one fails here, by name, before a run would misbehave.
 
 * DDP child processes: Lightning starts ranks 1..N-1 with ``_hydra_subprocess_cmd`` when Hydra is running; Zoo
   replaces it (zoo/run/distributed.py) so that children rerun the parent's resolved config in the same run dir.
@@ -8,8 +8,15 @@ would misbehave.
   Zoo's ``HistoryCSVLogger`` (zoo/loggers.py) keeps the rows up to the checkpoint's epoch instead.
 * W&B's settings: ``WandbLogger`` passes ``anonymous=None`` to ``wandb.init`` (``_wandb_init``), which makes W&B warn
   that the setting is deprecated on every run; ``zoo.loggers.wandb_logger`` leaves the key out.
+* Hydra's basic sweeper (``hydra._internal.core_plugins.basic_sweeper``): ``hydra/sweeper=grid`` subclasses it and
+  expands its jobs through ``split_arguments`` (hydra_plugins/zoo_hydra/grid.py).
+* Hydra's ``InstantiationException`` names the failing node as ``full_key: <key>``, and OmegaConf's
+  ``_get_full_key``: a constructor's refusal is reported under its config key (zoo/run/build.py).
+* submitit's ``_make_sbatch_string`` and ``AutoExecutor._executor``: ``hydra/launcher=slurm`` checks each array's
+  script with ``sbatch --test-only`` before submitting (hydra_plugins/zoo_hydra/slurm.py).
 """
 
+import importlib.metadata
 import inspect
 
 import pytest
@@ -43,3 +50,43 @@ def test_the_wandb_logger_keeps_its_init_arguments_in_a_dict():
 
     logger = WandbLogger(mode="disabled", project="p")
     assert logger._wandb_init.get("project") == "p" and "anonymous" in logger._wandb_init
+
+
+@pytest.mark.parametrize(("package", "low", "high"), [
+    ("lightning", (2, 3), (2, 7)), ("hydra-core", (1, 3), (1, 4)), ("omegaconf", (2, 3), (2, 4)),
+])
+def test_the_versions_are_the_checked_ones(package, low, high):
+    version = tuple(int(p) for p in importlib.metadata.version(package).split(".")[:2])
+    assert low <= version < high, f"{package} {version}: the internals below were checked on {low} to {high}"
+
+
+def test_the_grid_sweeper_extends_hydras_basic_sweeper():
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    assert list(inspect.signature(BasicSweeper.split_arguments).parameters) == ["overrides", "max_batch_size"]
+    assert list(inspect.signature(BasicSweeper.split_overrides_to_chunks).parameters) == ["lst", "n"]
+    assert "self.split_arguments(" in inspect.getsource(BasicSweeper.sweep)
+    assert "hydra_context" in inspect.signature(BasicSweeper.setup).parameters
+
+
+def test_a_refused_constructor_is_reported_under_its_config_key():
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"model": {"net": {"_target_": "zoo.checks.integer", "name": "n", "value": 0}}})
+    with pytest.raises(InstantiationException, match=r"full_key: model\.net"):
+        instantiate(cfg.model.net)
+    assert cfg.model.net._get_full_key(None) == "model.net"
+
+
+def test_the_sbatch_script_is_made_by_submitit(tmp_path):
+    submitit = pytest.importorskip("submitit")
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    assert importlib.metadata.version("submitit").startswith("1.5.")
+    executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm")
+    executor.update_parameters(timeout_min=5, slurm_partition="p")
+    inner = executor._executor
+    script = _make_sbatch_string(command="true", folder=inner.folder, map_count=2, **inner.parameters)
+    assert "#SBATCH --partition=p" in script and "#SBATCH --array=0-1" in script

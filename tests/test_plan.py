@@ -2,6 +2,7 @@
 one table of keys that never change a result (zoo/keys.py) for resume, sweeps and the report."""
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,10 @@ def test_a_resume_reads_its_checkpoint_once_besides_lightning(tmp_path, data_dir
         return real(f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "load", counting)
-    _, objects = train(compose_cfg([*RUN, "ckpt_path=last"], run_dir, data_dir))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, objects = train(compose_cfg([*RUN, "ckpt_path=last"], run_dir, data_dir))
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]  # its own checkpoints folder
     assert objects["plan"].kind == "resume" and objects["plan"].resume_epoch == 1
     assert len(reads) == 2, reads  # the plan's read, and Lightning's restore
 
@@ -70,6 +74,23 @@ def test_an_lr_change_under_a_scheduler_is_refused_without_one_accepted(tmp_path
                                           "resume_accept=[model.optimizer.lr]"], _crashed(tmp_path / "plain", data_dir),
                                          data_dir))
     assert objects["trainer"].optimizers[0].param_groups[0]["lr"] == 0.5  # no scheduler: applied
+    # Extending the cosine run: its T_max follows trainer.max_epochs, which the restored schedule keeps. The refusal
+    # never advises a resume_accept that would be refused in turn.
+    with pytest.raises(ConfigError, match=r"model.scheduler.T_max cannot change on a resume") as refused:
+        train(compose_cfg([*run, "ckpt_path=last", "trainer.max_epochs=5"], run_dir, data_dir))
+    assert "resume_accept=[" not in str(refused.value)
+    with pytest.raises(ConfigError, match=r"model.scheduler.T_max cannot change on a resume"):  # accepted: still not
+        train(compose_cfg([*run, "ckpt_path=last", "trainer.max_epochs=5", "resume_accept=[trainer.max_epochs]"],
+                          run_dir, data_dir))
+
+
+def test_a_batch_size_change_is_taken_on_a_resume_when_accepted(tmp_path, data_dir):
+    run_dir = _crashed(tmp_path / "run", data_dir)
+    with pytest.raises(ConfigError, match=r"data.batch_size: 128 -> 32.*resume_accept=\[data.batch_size\]"):
+        train(compose_cfg([*RUN, "ckpt_path=last", "data.batch_size=32"], run_dir, data_dir))
+    _, objects = train(compose_cfg([*RUN, "ckpt_path=last", "data.batch_size=32", "resume_accept=[data.batch_size]"],
+                                   run_dir, data_dir))
+    assert objects["cfg"].data.batch_size == 32 and objects["datamodule"].train_dataloader().batch_size == 32
 
 
 @pytest.mark.parametrize("which", ["best", "last", "run dir"])
@@ -118,17 +139,26 @@ def test_a_refused_run_leaves_a_folder_marked_failed_that_a_rerun_finishes(tmp_p
     assert again.returncode == 0, output(again)
     assert not (run_dir / "error.txt").exists() and len(list(run_dir.glob("error_*.txt"))) == 1
     assert read_run(run_dir).status == "done"
+    fresh = run_train("model=logreg", "data=mnist", *TINY, "model.optimizer.lr=-1", data_dir=data_dir,
+                      log_dir=tmp_path / "fresh_logs")  # no hydra.run.dir: the folder it made for the run goes
+    assert fresh.returncode == 2 and "model.optimizer.lr" in output(fresh), output(fresh)
+    assert not (tmp_path / "fresh_logs").exists()
 
 
-def test_a_refused_evaluation_leaves_its_folder_marked_failed(tmp_path, data_dir):
+def test_a_refused_evaluation_leaves_nothing_behind(tmp_path, data_dir):
     import subprocess
     import sys
 
     from tests.runs import ROOT, output
 
-    out = tmp_path / "eval"
-    proc = subprocess.run([sys.executable, str(ROOT / "eval.py"), f"ckpt_path={tmp_path / 'missing.ckpt'}",
-                           f"paths.data_dir={data_dir}", f"hydra.run.dir={out}"], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
-    assert proc.returncode == 2, output(proc)
-    assert "does not exist" in (out / "error.txt").read_text()
+    no_checkpoints = tmp_path / "run"
+    no_checkpoints.mkdir()
+    for ckpt, message in [(tmp_path / "missing.ckpt", "does not exist"),
+                          (no_checkpoints, f"no checkpoints in {no_checkpoints / 'checkpoints'}")]:
+        for where in ([f"hydra.run.dir={tmp_path / 'eval'}"], []):  # a folder given, or logs/evals/<time>
+            proc = subprocess.run([sys.executable, str(ROOT / "eval.py"), f"ckpt_path={ckpt}",
+                                   f"paths.data_dir={data_dir}", *where], capture_output=True, text=True,
+                                  cwd=tmp_path, timeout=300)
+            assert proc.returncode == 2, output(proc)
+            assert message in output(proc)
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], output(proc)  # no eval/, no logs/

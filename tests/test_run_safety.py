@@ -23,7 +23,7 @@ from tests.faults import Crash
 from tests.runs import ROOT, TINY, output, run_train, wait_for_marker
 from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
-from zoo.run import lock
+from zoo.run import rundir
 from zoo.run.runner import train
 
 # Three short epochs of logistic regression on CPU, logged to CSV.
@@ -165,6 +165,8 @@ CHANGES = {  # name: (mode, overrides, the refusal (a regex), or None when accep
     "eval-other-data": ("eval", ["data=fashion_mnist"], "data._target_:" + SETTINGS),
     "eval-other-model": ("eval", ["model=mlp"], r"is a checkpoint of model=logreg .* this run builds model=mlp"),
     "eval-takes-the-run's-settings": ("eval", [], None),  # the defaults (model=mlp) are not the run's (logreg)
+    "eval-other-seed": ("eval", ["seed=3"], r"seed=3: .* was trained with seed=0, which drew its data split"),
+    "resume-other-seed": ("resume", ["seed=3", "resume_accept=[seed]"], r"seed=3: .* was trained with seed=0"),
 }
 
 
@@ -189,6 +191,7 @@ def test_changed_settings_are_refused_unless_accepted(tmp_path, data_dir, refere
         assert [(c["key"], c["from"], c["to"]) for c in record["changes"]] == [("model.optimizer.lr", 0.1, 0.5)]
     else:  # nothing on the command line: the run's model on the run's data, the run's test numbers
         assert (objects["cfg"].model_name, objects["cfg"].data_name) == ("logreg", "mnist")
+        assert metrics["seed"] == 0  # what was tested: the run's seed and split, not the command's default seed
         tested = {k: v for k, v in _metrics(reference).items() if k.startswith("test/")}
         assert {k: metrics[k] for k in tested} == tested
 
@@ -241,6 +244,29 @@ def test_finished_run_is_never_rewritten(data_dir, finished, case):
     assert _snapshot(finished) == before  # every file byte-identical, none added
 
 
+def test_eval_started_inside_a_finished_run_writes_beside_it(data_dir, finished):
+    """``cd <run dir>; python eval.py ckpt_path=best``: the evaluation goes to the logs folder that holds the run
+    (here: beside it), the run is not touched; a refused evaluation leaves nothing anywhere."""
+    before, evals = _snapshot(finished), finished.parent / "evals"
+
+    def evaluate(*overrides: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "eval.py"), "ckpt_path=best", f"paths.data_dir={data_dir}",
+                               "data.download=false", *overrides], cwd=finished, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
+
+    done = evaluate()
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert _snapshot(finished) == before  # not one byte written into the run, no logs/ folder in it
+    (evaluation,) = evals.iterdir()
+    assert json.loads((evaluation / "metrics.json").read_text())["test/acc"] == _metrics(finished)["test/acc"]
+    refused = evaluate("seed=3")
+    assert refused.returncode == 2 and "was trained with seed=0" in refused.stdout + refused.stderr
+    assert list(evals.iterdir()) == [evaluation] and _snapshot(finished) == before
+    inside = evaluate(f"hydra.run.dir={finished / 'evals' / 'mine'}")
+    assert inside.returncode == 2 and "lies inside the run directory" in inside.stdout + inside.stderr
+    assert _snapshot(finished) == before and not (finished / "evals").exists()
+
+
 # ------------------------------------------------------------------ 9. a sweep with failed jobs exits non-zero
 @pytest.mark.parametrize(("models", "datasets", "failed"), [
     ("logreg", "mnist,fashion_mnist", ["1_logreg-fashion_mnist"]),
@@ -256,6 +282,9 @@ def test_sweep_with_failed_jobs_exits_non_zero(tmp_path, data_dir, models, datas
     assert proc.returncode == 1, text[-3000:]
     assert f"Sweep finished with {len(failed)} FAILED job(s)" in text
     assert all(f"  {name}: error: DataNotFoundError" in text for name in failed)
+    sweep_dir = next((tmp_path / "logs" / "multiruns").iterdir())  # no hydra.sweep.dir: a new timestamped folder
+    finish = f"hydra.sweep.dir={sweep_dir}, i.e. python {ROOT / 'train.py'} -m model={models}"
+    assert text.count(finish) == 2  # said at the start, and again at the end
 
 
 # ------------------------------------------------------------------ 10. one run at a time per run directory
@@ -267,7 +296,7 @@ def _dead_pid() -> int:
 
 def _lock_probe(run_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """Another process that tries to take ``run_dir``'s lock."""
-    code = f"from zoo.run import lock; print(lock.acquire({str(run_dir)!r}))"
+    code = f"from zoo.run import rundir; print(rundir.acquire({str(run_dir)!r}))"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in {**os.environ, "PYTHONPATH": str(ROOT), **env}.items() if v})
 
@@ -293,18 +322,18 @@ def test_one_run_at_a_time_per_run_dir(tmp_path, data_dir, case):
     elif case in ("stale-lock-taken-over", "live-pid-refused"):
         run_dir.mkdir()
         pid = _dead_pid() if case == "stale-lock-taken-over" else os.getppid()
-        (run_dir / lock.LOCK_NAME).write_text(json.dumps({"pid": pid, "host": os.uname().nodename}))
+        (run_dir / rundir.LOCK_NAME).write_text(json.dumps({"pid": pid, "host": os.uname().nodename}))
         if case == "live-pid-refused":
             with pytest.raises(ConfigError, match=rf"in use by another run \(pid {pid} "):
                 train(compose_cfg(RUN, run_dir, data_dir))
             return
         train(compose_cfg(RUN, run_dir, data_dir))
-        assert (run_dir / "metrics.json").is_file() and not (run_dir / lock.LOCK_NAME).exists()
+        assert (run_dir / "metrics.json").is_file() and not (run_dir / rundir.LOCK_NAME).exists()
     else:  # DDP ranks inherit the holder's token from its environment; LOCAL_RANK proves nothing
-        with lock.run_dir_lock(run_dir):
-            token = os.environ[lock.TOKEN_ENV]
-            joined = _lock_probe(run_dir, {lock.TOKEN_ENV: token, "LOCAL_RANK": "1"})
-            alone = _lock_probe(run_dir, {lock.TOKEN_ENV: "", "LOCAL_RANK": "1"})
+        with rundir.run_dir_lock(run_dir):
+            token = os.environ[rundir.TOKEN_ENV]
+            joined = _lock_probe(run_dir, {rundir.TOKEN_ENV: token, "LOCAL_RANK": "1"})
+            alone = _lock_probe(run_dir, {rundir.TOKEN_ENV: "", "LOCAL_RANK": "1"})
         if case == "ddp-rank-joins":
             assert joined.returncode == 0 and joined.stdout.strip() == "False", joined.stderr[-2000:]
         else:
@@ -322,19 +351,19 @@ def _slurm_task(job: str, rank: int, restarts: int = 0) -> dict[str, str]:
 def test_the_ranks_of_one_slurm_job_share_its_lock(tmp_path, monkeypatch, case):
     run_dir = tmp_path / "run"
     if case == "rank-without-rank-zero-gives-up":  # rank 0 was refused or died: rank 1 must not wait forever
-        monkeypatch.setattr(lock, "JOIN_WAIT_S", 1.0)
+        monkeypatch.setattr(rundir, "JOIN_WAIT_S", 1.0)
         for key, value in _slurm_task("7", rank=1).items():
             monkeypatch.setenv(key, value)
         with pytest.raises(ConfigError, match="Rank 1 of SLURM job 7 waited 1 s for rank 0"):
-            lock.acquire(run_dir)
+            rundir.acquire(run_dir)
         return
     for key, value in _slurm_task("7", rank=0).items():
         monkeypatch.setenv(key, value)
-    with lock.run_dir_lock(run_dir) as owner:
+    with rundir.run_dir_lock(run_dir) as owner:
         assert owner
         env = {"same-job-rank-joins": _slurm_task("7", 1), "other-job-refused": _slurm_task("8", 0),
                "same-job-after-requeue-refused": _slurm_task("7", 0, restarts=1)}[case]
-        probe = _lock_probe(run_dir, {lock.TOKEN_ENV: "", **env})
+        probe = _lock_probe(run_dir, {rundir.TOKEN_ENV: "", **env})
     if case == "same-job-rank-joins":
         assert probe.returncode == 0 and probe.stdout.strip() == "False", probe.stderr[-2000:]
     else:

@@ -107,6 +107,46 @@ def test_another_command_into_a_sweep_folder_is_refused_before_any_job(tmp_path,
     assert "Launching" not in out and snapshot(sweep_dir) == before
 
 
+@pytest.mark.slow
+def test_a_changed_config_file_is_refused_when_a_sweep_is_run_again(tmp_path, data_dir):
+    """The guard composes each job's settings from today's config files: the command alone is not the sweep."""
+    experiment = tmp_path / "configs" / "experiment" / "tuned.yaml"
+    experiment.parent.mkdir(parents=True)
+    experiment.write_text("# @package _global_\nmodel:\n  optimizer:\n    lr: 0.1\n")
+    crash = ["+callbacks.crash._target_=tests.faults.CrashOnce", "+callbacks.crash.epoch=2",
+             f"+callbacks.crash.marker={tmp_path}/crashed_" + "${seed}"]
+    (tmp_path / "crashed_1").write_text("seed 1 never crashes")
+    command = [f"hydra.searchpath=[file://{tmp_path / 'configs'}]", "experiment=tuned", *crash]
+    sweep_dir = tmp_path / "sweep"
+    assert sweep(sweep_dir, data_dir, *command).returncode == 1  # interrupted: seed 2 crashed
+    before = snapshot(sweep_dir)
+    experiment.write_text(experiment.read_text().replace("0.1", "0.2"))
+    again = sweep(sweep_dir, data_dir, *command)  # the same command
+    out = text(again)
+    assert again.returncode == 2, out[-3000:]
+    assert "the config files changed" in out and "model.optimizer.lr: 0.1 -> 0.2" in out
+    assert "Launching" not in out and snapshot(sweep_dir) == before  # no job resumed with the new value
+    experiment.write_text(experiment.read_text().replace("0.2", "0.1"))  # put back: the sweep finishes
+    assert sweep(sweep_dir, data_dir, *command).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_second_sweep_into_a_running_sweeps_folder_is_refused_before_any_job(tmp_path, data_dir):
+    marker, sweep_dir = tmp_path / "paused", tmp_path / "sweep"
+    first = sweep(sweep_dir, data_dir, *_pause(marker, "fit"), background=True)
+    wait_for_marker(marker, first)
+    jobs = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
+    second = sweep(sweep_dir, data_dir, *_pause(marker, "fit"))  # the same command, started while it runs
+    out = text(second)
+    assert second.returncode == 2, out[-3000:]
+    assert "is in use by another run (pid" in out and "one run (or sweep) at a time" in out and "Launching" not in out
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == jobs  # no job of its own
+    assert not list(sweep_dir.glob("*/error.txt"))  # nothing written into the running sweep's jobs
+    first.send_signal(signal.SIGTERM)
+    assert first.communicate(timeout=120)[0] and first.returncode == 143
+    assert not list(sweep_dir.glob("*/error.txt"))
+
+
 # Pause every job at the first batch of its second epoch (or of its test), until a signal arrives.
 def _pause(marker: Path, stage: str) -> list[str]:
     where = ["+callbacks.pause.stage=train", "+callbacks.pause.epoch=1"] if stage == "fit" else \

@@ -92,14 +92,14 @@ def test_optuna_search_two_trials(tmp_path, data_dir):
 ], ids=["cpu", "ddp_cpu", "two-nodes", "gpu", "ddp-gpus", "full-batch-graph"])
 def test_slurm_tasks_and_gpus_follow_the_trainer(make_cfg, overrides, needs):
     """(make_cfg sets trainer.accelerator=cpu: the GPU cases set it back.)"""
-    from hydra_plugins.zoo_hydra.slurm import trainer_resources
+    from zoo.run.slurm import trainer_resources
 
     assert trainer_resources(make_cfg(*overrides)) == needs
 
 
 def test_slurm_gpu_count_must_be_given(make_cfg):
-    from hydra_plugins.zoo_hydra.slurm import trainer_resources
     from zoo.errors import ConfigError
+    from zoo.run.slurm import trainer_resources
 
     with pytest.raises(ConfigError, match="trainer.devices=<GPUs per node>"):
         trainer_resources(make_cfg("trainer=ddp", "trainer.accelerator=gpu"))  # devices=-1: every GPU Lightning finds
@@ -140,3 +140,34 @@ def test_requeued_job_resumes_from_lightning_hpc_checkpoint(make_cfg, tmp_path):
     hpc.write_bytes(b"")
     os.utime(last, (1, 1))
     assert resolve_checkpoint(cfg) == str(hpc)
+
+
+def test_a_grid_that_sweeps_a_key_the_sweep_sets_is_one_line(tmp_path, data_dir):
+    """hydra.sweeper.grid.<trigger> sweeping a key the sweep already sets: its message alone, exit code 2."""
+    preset = tmp_path / "configs" / "hparams_search" / "clash.yaml"
+    preset.parent.mkdir(parents=True)
+    preset.write_text("# @package _global_\ndefaults:\n  - override /hydra/sweeper: grid\nhydra:\n  sweeper:\n"
+                      "    grid:\n      model=logreg:\n        seed: 3,4\n")
+    proc = run_train("-m", "model=logreg", "seed=0,1", "hparams_search=clash",
+                     f"hydra.searchpath=[file://{tmp_path / 'configs'}]", *TINY, data_dir=data_dir,
+                     log_dir=tmp_path / "logs")
+    text = output(proc)
+    assert proc.returncode == 2, text[-3000:]
+    assert "hydra.sweeper.grid.model=logreg sweeps seed, which the sweep already sets" in text
+    assert "Traceback" not in text and "Launching" not in text
+
+
+def test_the_slurm_plugin_imports_silently_without_its_extra():
+    """Hydra imports every module under hydra_plugins at start-up: without the sweeps extra the SLURM launcher's
+    module must import (no "Error importing" warning on every run); PreflightChecks names the extra when it is asked for."""
+    import subprocess
+    import sys
+
+    from tests.runs import ROOT
+
+    code = ("import sys, warnings; sys.modules['hydra_plugins.hydra_submitit_launcher'] = None; "
+            "sys.modules['hydra_plugins.hydra_submitit_launcher.submitit_launcher'] = None; "
+            "warnings.simplefilter('error'); from hydra.core.plugins import Plugins; Plugins.instance(); "
+            "import hydra_plugins.zoo_hydra.slurm as s; print(s.SlurmLauncher.__mro__[1].__name__)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "Launcher", done.stderr[-2000:]

@@ -362,8 +362,19 @@ def _read_only_run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     return [f"hydra.run.dir={tmp_path / 'ro'}"], "hydra.run.dir"
 
 
+def _slurm_without_its_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], str]:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("hydra_plugins.hydra_submitit") else real(name, *a))
+    return ["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}"], "hydra.sweep.dir"
+
+
 PREFLIGHT = [
     (_slurm_without_sbatch, "ConfigError: hydra/launcher=slurm submits each job with SLURM's sbatch, which is not"),
+    (_slurm_without_its_extra, r"ConfigError: hydra.launcher \(hydra_plugins.zoo_hydra.slurm.SlurmLauncher\) is not "
+                               r"installed: install the sweeps extra, pip install 'zoo\[sweeps\]'"),
     (_unwritable_run_dir, "StorageError: Cannot write into"),
     (_read_only_run_dir, "StorageError: Cannot write .*/ro: Read-only file system"),
 ]

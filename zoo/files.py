@@ -1,10 +1,22 @@
-"""Files written whole or not at all: a temporary file in the same folder, synced, then renamed over the target."""
+"""The names of the files in a run folder, each defined here only, and files written whole or not at all (a
+temporary file in the same folder, synced, then renamed over the target)."""
 
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+# A run (or sweep) folder: zoo.run.rundir owns it (status, lock, admission); python -m zoo.report reads it.
+METRICS_FILE = "metrics.json"  # the result: written last, whole; a run that has it is finished
+ERROR_FILE = "error.txt"  # why a run or sweep job failed (its "error: " line)
+CHECKPOINT_DIR = "checkpoints"
+LAST_CKPT = "last.ckpt"
+LOCK_NAME = ".zoo.lock"
+SWEEP_RECORD = "multirun.yaml"  # written by Hydra's launchers into the sweep folder
+HYDRA_DIR = ".hydra"  # Hydra's record of a job: config.yaml, overrides.yaml, hydra.yaml
+CONFIG_TREE = "config_tree.log"
+RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.callbacks.run_record.RunRecord)
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:

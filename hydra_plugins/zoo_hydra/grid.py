@@ -28,7 +28,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 
+from zoo.errors import ConfigError, reported_as_message
+
 log = logging.getLogger(__name__)
+
+
+class GridError(ConfigError, HydraException):
+    """A grid the sweeper cannot run: one line and exit code 2 from the command (a Hydra error to Hydra's API)."""
 
 
 class GridSweeper(BasicSweeper):
@@ -40,7 +46,7 @@ class GridSweeper(BasicSweeper):
         self.grid = {str(k): {str(key): str(v) for key, v in (extra or {}).items()} for k, extra in (grid or {}).items()}
         for trigger in self.grid:
             if "=" not in trigger:
-                raise HydraException(f"hydra.sweeper.grid key {trigger!r}: must be an override, key=value "
+                raise GridError(f"hydra.sweeper.grid key {trigger!r}: must be an override, key=value "
                                      f"(e.g. experiment=logreg_nyc_zip).")
 
     def _extra(self, job: list[str]) -> list[list[str]]:
@@ -54,12 +60,16 @@ class GridSweeper(BasicSweeper):
             for override in parser.parse_overrides([f"{k}={v}" for k, v in sweeps.items()]):
                 key = override.get_key_element()
                 if any(o.split("=", 1)[0] == key for o in job):
-                    raise HydraException(f"hydra.sweeper.grid.{trigger} sweeps {key}, which the sweep already "
+                    raise GridError(f"hydra.sweeper.grid.{trigger} sweeps {key}, which the sweep already "
                                          f"sets: remove it from one of them.")
                 values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
                           else [override.get_value_element_as_str()])
                 axes.append([f"{key}={v}" for v in values])
         return [list(point) for point in itertools.product(*axes)]
+
+    def sweep(self, arguments: list[str]) -> Any:
+        with reported_as_message():  # a grid it cannot run: one line, no traceback
+            return super().sweep(arguments)
 
     def split_arguments(self, overrides: list[Override], max_batch_size: int | None) -> list[list[list[str]]]:
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]

@@ -10,139 +10,53 @@ A subclass of hydra-submitit-launcher's ``SlurmLauncher`` that keeps its submiss
   sbatch would refuse (a partition, GPUs on a CPU partition, a count, a time) is a one-line ``ConfigError``.
 - **Watched with squeue, not only sacct.** One line per job state change. A job that leaves the queue without a
   result (failed, cancelled, out of memory, node lost, killed) is reported with its job id, log and last error
-  line, and recorded in ``<job dir>/error.txt``; the sweep then exits 1 (:class:`~hydra_plugins.zoo_hydra.callbacks.FailedJobsReport`).
+  line, and recorded in ``<job dir>/error.txt``; the sweep then exits 1 (:func:`zoo.run.sweep.report_failed_jobs`).
   A requeued job (time limit, preemption: :mod:`zoo.signals`) is waited for.
 - **Stopping the sweep stops its jobs**: SIGTERM or Ctrl-C cancels them and waits until they have left the queue.
 """
 
 import logging
-import re
 import shutil
-import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf, open_dict
 
 import zoo.signals as signals
-from hydra_plugins.zoo_hydra.jobs import ERROR_FILE, finished_value, record_failure, resumes, worst_value
 from zoo.errors import ConfigError, reported_as_message
+from zoo.run import rundir
+from zoo.run.rundir import ERROR_FILE
+from zoo.run.slurm import (
+    AUTO,
+    GRACE_S,
+    RESOURCES,
+    WAITING,
+    ZOO_KEYS,
+    SlurmJob,
+    final_state,
+    last_error_line,
+    queue_states,
+    run_command,
+    sbatch_refusal,
+    trainer_resources,
+)
+from zoo.run.sweep import finished_value, record_failure, resumes, worst_value
+
+# The sweeps extra. Without it Hydra still imports this module at start-up, silently; PreflightChecks then says
+# what to install when hydra/launcher=slurm is asked for.
+try:
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _Base
+except ImportError:
+    from hydra.plugins.launcher import Launcher as _Base
 
 log = logging.getLogger("zoo.slurm")
 
-AUTO = "auto"
-RESOURCES = ("nodes", "tasks_per_node", "gpus_per_node")
-ZOO_KEYS = ("poll_s",)  # the launcher's own settings, not sbatch's
-WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED",
-           "RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESV_DEL_HOLD", "PREEMPTED"}
-GRACE_S = 30.0  # how long a job that left the queue may take to show its result file (shared file systems)
 
-
-@dataclass
-class _Job:
-    """One sweep job as submitted: its number, overrides, run directory and SLURM job."""
-
-    num: int
-    overrides: list[str]
-    job_dir: Path
-    slurm: Any = None
-    state: str = "SUBMITTING"
-    gone_since: float | None = None
-    ret: JobReturn | None = None
-
-    @property
-    def name(self) -> str:
-        return self.job_dir.name
-
-
-def trainer_resources(job_cfg: DictConfig) -> dict[str, int | None]:
-    """``nodes``, ``tasks_per_node`` and ``gpus_per_node`` that a job's trainer settings need."""
-    from zoo.run.distributed import device_count, keep_full_batch_on_one_device
-
-    cfg = keep_full_batch_on_one_device(job_cfg.copy())  # one full graph: one device (warned in the job itself)
-    t = cfg.trainer
-    strategy = t.get("strategy", "auto")
-    strategy = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
-    devices = device_count(t.get("devices", 1))
-    nodes = int(t.get("num_nodes", 1))
-    if str(t.get("accelerator")) in ("gpu", "cuda"):
-        if devices is None:
-            raise ConfigError(
-                f"trainer.devices={t.get('devices')} lets Lightning count the GPUs, but SLURM must be told how many "
-                f"to give: set trainer.devices=<GPUs per node> (or hydra.launcher.gpus_per_node=<n>)."
-            )
-        return {"nodes": nodes, "tasks_per_node": devices, "gpus_per_node": devices}
-    tasks = (devices or 1) if "ddp" in strategy.lower() else 1
-    return {"nodes": nodes, "tasks_per_node": tasks, "gpus_per_node": None}
-
-
-def _run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def sbatch_refusal(script: str) -> str | None:
-    """What ``sbatch --test-only`` says against ``script`` (one line), or None when sbatch would accept it."""
-    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
-        f.write(script)
-    try:
-        done = _run(["sbatch", "--test-only", f.name])
-    finally:
-        Path(f.name).unlink()
-    if done.returncode == 0:
-        return None
-    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()] or lines or ["(no message)"]
-    return errors[-1].replace("sbatch: error: ", "")
-
-
-def queue_states(array_ids: set[str]) -> dict[str, tuple[str, str]]:
-    """``{job id: (state, node or reason)}`` of the jobs of ``array_ids`` still in SLURM's queue (squeue)."""
-    if not array_ids:
-        return {}
-    done = _run(["squeue", "-h", "-r", "-j", ",".join(sorted(array_ids)), "-o", "%i|%T|%N|%r"])
-    states = {}
-    for line in done.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 4:
-            states[parts[0]] = (parts[1], parts[2] or parts[3])
-    return states
-
-
-def final_state(job_id: str) -> tuple[str, str]:
-    """``(state, exit code)`` of a job that left the queue: from sacct, else scontrol, else ``UNKNOWN``."""
-    done = _run(["sacct", "-n", "-P", "-X", "-j", job_id, "-o", "JobID,State,ExitCode"])
-    if done.returncode == 0:
-        for line in done.stdout.splitlines():
-            parts = line.split("|")
-            if len(parts) == 3 and parts[0] == job_id:
-                return parts[1].split()[0], parts[2]
-    done = _run(["scontrol", "-o", "show", "job", job_id])
-    state = re.search(r"JobState=(\S+)", done.stdout)
-    code = re.search(r"ExitCode=(\S+)", done.stdout)
-    if done.returncode == 0 and state:
-        return state.group(1), code.group(1) if code else "?"
-    return "UNKNOWN", "?"
-
-
-def last_error_line(*logs: Path) -> str:
-    """The last line of the job's logs that reads as an error (else its last line)."""
-    lines = []
-    for path in logs:
-        if path.is_file():
-            lines += [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    pattern = re.compile(r"error|exception|stopped by|killed|cancelled|oom|out.of.memory|time limit|resume", re.I)
-    errors = [line for line in lines if pattern.search(line) and "submitit INFO" not in line]
-    return (errors or lines or ["(the job wrote no log)"])[-1][:300]
-
-
-class SlurmLauncher(submitit_launcher.SlurmLauncher):
+class SlurmLauncher(_Base):
     """Hydra's submitit SLURM launcher with Zoo's checks, watching and stopping (see the module doc)."""
 
     def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
@@ -150,9 +64,9 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        done: list[_Job] = []
+        done: list[SlurmJob] = []
         with reported_as_message():  # a value sbatch would refuse: one line, exit code 2, nothing submitted
-            groups: dict[tuple, list[_Job]] = {}
+            groups: dict[tuple, list[SlurmJob]] = {}
             for idx, overrides in enumerate(job_overrides):
                 job, resources = self._plan(initial_job_idx + idx, list(overrides))
                 value = finished_value(job.job_dir, job.overrides, self.config.get("optimized_metric"))
@@ -167,7 +81,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                 self._check(executor, len(jobs))
         hook = self._cancel_on_stop
         signals.on_stop(hook)
-        self._jobs: list[_Job] = []
+        self._jobs: list[SlurmJob] = []
         try:
             for executor, jobs in executors:
                 state = Singleton.get_state()
@@ -184,7 +98,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             signals.remove_on_stop(hook)
         return [job.ret for job in sorted([*done, *self._jobs], key=lambda j: j.num)]
 
-    def _plan(self, num: int, overrides: list[str]) -> tuple[_Job, dict[str, int | None]]:
+    def _plan(self, num: int, overrides: list[str]) -> tuple[SlurmJob, dict[str, int | None]]:
         """The job's run directory, and the resources its trainer needs where the launcher says ``auto``."""
         assert self.hydra_context is not None
         job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
@@ -197,7 +111,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         needs = trainer_resources(OmegaConf.create(task))
         resources = {k: needs[k] if self.params.get(k) == AUTO else self.params.get(k) for k in RESOURCES}
         HydraConfig.instance().set_config(self.config)
-        return _Job(num, overrides, job_dir), resources
+        return SlurmJob(num, overrides, job_dir), resources
 
     def _executor(self, resources: dict[str, Any], count: int) -> Any:
         import submitit
@@ -264,7 +178,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             if open_jobs:
                 time.sleep(poll)
 
-    def _finish(self, job: _Job) -> bool:
+    def _finish(self, job: SlurmJob) -> bool:
         """A job that left the queue: its result, or its failure recorded. False while its result may still come."""
         from submitit.core.utils import pickle_load
 
@@ -273,7 +187,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
             outcome, value = pickle_load(paths.result_pickle)
             if outcome == "success":
                 job.ret = value
-                done = (job.job_dir / "metrics.json").is_file()
+                done = rundir.status(job.job_dir) == "finished"
                 log.info("SLURM job %s %s: %s", job.slurm.job_id, job.name,
                          "COMPLETED" if done else f"COMPLETED without a result ({job.job_dir / ERROR_FILE})")
                 return True
@@ -289,7 +203,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                 return False  # the result file may not be visible yet
             reason = f"{state} (exit {code}) without a result: {last_error_line(paths.stderr, paths.stdout)}"
         log.error("SLURM job %s %s FAILED: %s -- log %s", job.slurm.job_id, job.name, reason, paths.stderr)
-        if not (job.job_dir / "metrics.json").is_file():
+        if rundir.status(job.job_dir) != "finished":
             record_failure(job.job_dir, f"SLURM job {job.slurm.job_id} {reason} (log: {paths.stderr})")
         job.ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=worst_value())
         return True
@@ -300,7 +214,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
         if not jobs:
             return
         log.error("Cancelling the sweep's SLURM jobs: %s", " ".join(jobs))
-        _run(["scancel", *jobs])
+        run_command(["scancel", *jobs])
         arrays = {j.split("_")[0] for j in jobs}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(j in queue_states(arrays) for j in jobs):

@@ -8,13 +8,14 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 
 from zoo.errors import ConfigError
+from zoo.files import RECORD_KEY
 
 
 class RunRecord(Callback):
     """What a resumed run needs from its checkpoint besides weights: config, accepted changes, fit seconds and
     the last metrics (a finished fit that is resumed only to test still reports its ``val/*`` and ``train/*``)."""
 
-    KEY = "zoo.RunRecord"
+    KEY = RECORD_KEY
 
     def __init__(self, config: dict[str, Any], changes: list[dict[str, Any]] | None = None) -> None:
         self.config = yaml.safe_dump(config, sort_keys=True)  # the run's resolved config, as plain containers

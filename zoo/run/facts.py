@@ -6,11 +6,11 @@ import tempfile
 from pathlib import Path
 
 import lightning as L
-from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.errors import ConfigError
 from zoo.run.build import build
+from zoo.run.rundir import exclusive
 
 
 def _lock_path(data_dir: str | os.PathLike) -> str:
@@ -29,7 +29,7 @@ def load_data(cfg: DictConfig) -> L.LightningDataModule:
         ConfigError: ``facts`` was set by hand to values the data contradicts.
     """
     datamodule: L.LightningDataModule = build(cfg.data)
-    with FileLock(_lock_path(getattr(datamodule, "data_dir", "."))):
+    with exclusive(_lock_path(getattr(datamodule, "data_dir", "."))):
         datamodule.prepare_data()
     facts = datamodule.facts()
     given = cfg.get("facts") if not OmegaConf.is_missing(cfg, "facts") else None

@@ -23,7 +23,7 @@ import zoo.checks as checks
 from zoo.errors import ConfigError
 from zoo.run.checkpoints import read_checkpoint
 from zoo.run.resume import finished_metrics, reconcile
-from zoo.run.rundir import check_run_dir, checkpoints, continues_run
+from zoo.run.rundir import CHECKPOINT_DIR, LAST_CKPT, checkpoints, continues_run
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,20 @@ FRESH = RunPlan("fresh")  # a new run that fits, then tests
 
 def _best_in(run_dir: Path) -> Path:
     """The checkpoint a finished fit tested: the one ``epoch_*.ckpt``, or the best one ``last.ckpt`` records."""
-    kept = sorted((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    kept = sorted((run_dir / CHECKPOINT_DIR).glob("epoch_*.ckpt"))
     if len(kept) == 1:
         return kept[0]
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = run_dir / CHECKPOINT_DIR / LAST_CKPT
     if kept and last.is_file():
         states = (read_checkpoint(last).get("callbacks") or {}).values()
         names = {Path(s["best_model_path"]).name for s in states if isinstance(s, Mapping) and s.get("best_model_path")}
         found = [p for p in kept if p.name in names]
         if len(found) == 1:
             return found[0]
-    listed = ", ".join(p.name for p in checkpoints(run_dir)) or "none"
+    listed = ", ".join(p.name for p in checkpoints(run_dir))
+    if not listed:
+        raise ConfigError(f"ckpt_path={run_dir}: no checkpoints in {run_dir / CHECKPOINT_DIR} (the run kept none, or "
+                          f"did not finish an epoch). Give the path of a .ckpt file, or another run directory.")
     raise ConfigError(f"ckpt_path=best: {run_dir} has no single best checkpoint (checkpoints: {listed}); give the "
                       f"path of one .ckpt file.")
 
@@ -69,11 +72,13 @@ def _eval_checkpoint(ckpt: str) -> str:
     and ``last`` are of the run directory you are in."""
     path = Path(ckpt)
     if ckpt in ("best", "last"):
-        if not (Path.cwd() / "checkpoints").is_dir():
+        if not (Path.cwd() / CHECKPOINT_DIR).is_dir():
             raise ConfigError(f"ckpt_path={ckpt}: {Path.cwd()} is not a run directory (no checkpoints/). Run eval "
                               f"from inside the run directory, or give ckpt_path=<run dir> or the path of a .ckpt.")
-        return str(_best_in(Path.cwd()) if ckpt == "best" else Path.cwd() / "checkpoints" / "last.ckpt")
-    return str(_best_in(path)) if (path / "checkpoints").is_dir() else ckpt
+        return str(_best_in(Path.cwd()) if ckpt == "best" else Path.cwd() / CHECKPOINT_DIR / LAST_CKPT)
+    if path.is_dir():
+        return str(_best_in(path))
+    return ckpt
 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
@@ -86,9 +91,9 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
     if ckpt is not None and not cfg.get("train", True):
         ckpt = _eval_checkpoint(str(ckpt))
     elif continues_run(cfg) and ckpt == "last":
-        ckpt = str(run_dir / "checkpoints" / "last.ckpt")
+        ckpt = str(run_dir / CHECKPOINT_DIR / LAST_CKPT)
     elif continues_run(cfg):  # auto_resume: the newest of last.ckpt and Lightning's SLURM hpc_ckpt_<n>.ckpt
-        found = [p for p in (run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+        found = [p for p in (run_dir / CHECKPOINT_DIR / LAST_CKPT, *run_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
         ckpt = str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     if ckpt is not None and not Path(ckpt).is_file():
         raise ConfigError(
@@ -104,8 +109,8 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
 def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
     """Decide the run (see the module doc); ``cfg`` becomes the effective config.
 
-    ``check``: check the run directory and reconcile with the checkpoint (rank zero; DDP children start from rank
-    zero's checked config).
+    ``check``: reconcile with the checkpoint (rank zero; DDP children start from rank zero's checked config). The run
+    directory was checked when the run was admitted to it (:func:`zoo.run.rundir.admit`).
     """
     ckpt_path = resolve_checkpoint(cfg)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
@@ -113,7 +118,6 @@ def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
     kind = "fresh" if ckpt_path is None else "resume" if train else "eval"
     if not check:
         return RunPlan(kind, train, test, ckpt_path, checkpoint)
-    check_run_dir(cfg, cfg.paths.output_dir)  # never over another run's files
     changes = tuple(reconcile(cfg, ckpt_path, checkpoint))
     finished = finished_metrics(cfg, list(changes))
     if finished is not None:

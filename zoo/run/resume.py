@@ -19,7 +19,7 @@ from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
 from zoo.keys import flatten, neutral
 from zoo.run.checkpoints import other_model_error
-from zoo.run.rundir import is_finished
+from zoo.run.rundir import CHECKPOINT_DIR, METRICS_FILE, status
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ EVAL_KEYS = ("model", "model_name", "data", "data_name", "trainer.precision")
 TRAINING_ONLY = ("model.optimizer", "model.scheduler", "model.scheduler_monitor", "model.scheduler_interval",
                  "data.batch_size", "data.seed")
 GROUP_OF = {"model_name": "model", "data_name": "data"}  # names that follow their config group
+RESUMABLE_DATA = ("data.batch_size",)  # data settings a resumed run takes from then on (the data stays the same)
 
 
 def _under(key: str, prefixes: list[str] | tuple[str, ...]) -> bool:
@@ -69,7 +70,7 @@ def explicit_keys(cfg: DictConfig) -> list[str]:
         return [""]
     keys = []
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
+        key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0].replace("/", ".")  # model/scheduler=...
         if key.startswith("hydra.") or key == "hydra":
             continue
         keys.append(key if OmegaConf.select(cfg, key, default=_ABSENT) != _ABSENT else "")
@@ -77,7 +78,7 @@ def explicit_keys(cfg: DictConfig) -> list[str]:
 
 
 def _run_dir_of(ckpt: Path) -> Path:
-    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return ckpt.parent.parent if ckpt.parent.name == CHECKPOINT_DIR else ckpt.parent
 
 
 def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
@@ -129,22 +130,34 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
     differ = [k for k in sorted(set(current) | set(saved))
               if matters(k, evaluating) and current.get(k, _ABSENT) != saved.get(k, _ABSENT)]
     refused = [k for k in differ if _under(k, explicit) and not _under(k, accepted)]
+    if "seed" in explicit and saved.get("seed", _ABSENT) not in (_ABSENT, current.get("seed")):
+        raise ConfigError(
+            f"seed={current.get('seed')}: {ckpt_path} was trained with seed={saved['seed']}, which drew its data split "
+            f"and order; a {'test' if evaluating else 'resume'} keeps them. Leave seed out (what runs, and its record, "
+            f"then say seed={saved['seed']}), or train a new run with seed={current.get('seed')}.")
+    if evaluating and saved.get("seed", _ABSENT) is not _ABSENT:
+        _set(cfg, "seed", saved["seed"])  # what is tested is the run's split: the record says so
     if "model.net._target_" in refused:  # another network altogether: say so in the model names
         raise other_model_error(ckpt_path, saved["model.net._target_"], current["model.net._target_"],
                                 cfg.get("model_name"))
+    unreachable = None if evaluating else _unreachable(ckpt_path, [k for k in differ if _under(k, explicit)], saved)
     if refused:
         shown = "; ".join(f"{k}: {saved.get(k, _ABSENT)} -> {current.get(k, _ABSENT)}" for k in refused[:6])
         more = f"; and {len(refused) - 6} more" if len(refused) > 6 else ""
         accept = refused if len(refused) <= 4 else sorted({GROUP_OF.get(k, k).split(".")[0] for k in refused})
+        how = "test" if evaluating else "resume"
+        if unreachable:  # accepting the others would not do: say why, and what does
+            raise ConfigError(f"ckpt_path={ckpt_path} was trained with other settings that change the result "
+                              f"({shown}{more}). {', '.join(unreachable[0])} cannot change on a resume: "
+                              f"{unreachable[1]} Or leave them out to resume with the saved settings.")
         raise ConfigError(
             f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown}{more}). Leave "
-            f"them out to {'test' if evaluating else 'resume'} with the saved settings, or accept the change with "
-            f"resume_accept=[{','.join(accept)}]."
+            f"them out to {how} with the saved settings, or accept the change with resume_accept=[{','.join(accept)}]."
         )
+    if unreachable:
+        raise ConfigError(f"resume_accept cannot take {', '.join(unreachable[0])} on a resume: {unreachable[1]}")
     changes = [{"key": k, "from": saved.get(k, _ABSENT), "to": current.get(k, _ABSENT)}
                for k in differ if _under(k, explicit)]
-    if not evaluating:
-        _refuse_unreachable(ckpt_path, [c["key"] for c in changes], saved)
     for key in differ:
         if not _under(key, explicit):
             _set(cfg, key, saved.get(key, _ABSENT))
@@ -165,29 +178,24 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
     return changes
 
 
-def _refuse_unreachable(ckpt_path: str, keys: list[str], saved: dict[str, Any]) -> None:
-    """Refuse accepted changes a resumed run cannot honour: they would be logged, yet not be what runs.
-
-    Raises:
-        ConfigError: A data change (the checkpoints kept so far were chosen on the old data's validation split,
-            and the best one would be tested on the new data), or a change of the scheduler or of the learning
-            rate it drives (Lightning restores the scheduler's state, which keeps the old values).
-    """
+def _unreachable(ckpt_path: str, keys: list[str], saved: dict[str, Any]) -> tuple[list[str], str] | None:
+    """The changed keys a resumed run cannot honour (they would be logged, yet not be what runs), and why: a data
+    change (the checkpoints kept so far were chosen on the old data's validation split, and the best one would be
+    tested on the new data; the batch size aside), or a change of the scheduler or of the learning rate it drives
+    (Lightning restores the scheduler's state, which keeps the old values)."""
     scheduled = saved.get("model.scheduler._target_") not in (None, _ABSENT)
-    data = [k for k in keys if _under(k, ("data",))]
+    data = [k for k in keys if _under(k, ("data",)) and k not in RESUMABLE_DATA]
     schedule = [k for k in keys if _under(k, ("model.scheduler", "model.scheduler_interval", "model.scheduler_monitor"))
                 or (scheduled and k == "model.optimizer.lr")]
     if data:
-        raise ConfigError(
-            f"resume_accept cannot take {', '.join(data)} on a resume: the checkpoints of {ckpt_path}'s run were "
-            f"chosen on the old data's validation split, so its test would not be of this data. Train a new run on "
-            f"it, or test the checkpoint on it: python eval.py ckpt_path={ckpt_path} data=... "
-            f"'resume_accept=[data]'.")
+        return data, (f"the checkpoints of {ckpt_path}'s run were chosen on the old data's validation split, so its "
+                      f"test would not be of this data. Train a new run on it, or test the checkpoint on it: python "
+                      f"eval.py ckpt_path={ckpt_path} data=... 'resume_accept=[data]'.")
     if schedule:
-        raise ConfigError(
-            f"resume_accept cannot take {', '.join(schedule)} on a resume: the learning-rate scheduler "
-            f"({saved.get('model.scheduler._target_')}) restored from {ckpt_path} keeps its saved schedule, so "
-            f"the new value would not be what runs. Start a new run with it, or resume with the saved settings.")
+        return schedule, (f"the learning-rate scheduler ({saved.get('model.scheduler._target_')}) restored from "
+                          f"{ckpt_path} keeps its saved schedule, so the new value would not be what runs. Start a "
+                          f"new run with it.")
+    return None
 
 
 def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str, float] | None:
@@ -199,7 +207,7 @@ def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str
     import json
 
     run_dir = Path(cfg.paths.output_dir)
-    if not cfg.get("train", True) or not is_finished(run_dir):
+    if not cfg.get("train", True) or status(run_dir) != "finished":
         return None
     if changes:
         raise ConfigError(
@@ -208,4 +216,4 @@ def finished_metrics(cfg: DictConfig, changes: list[dict[str, Any]]) -> dict[str
             f"hydra.run.dir=<new dir> (with the same resume_accept)."
         )
     log.info("%s is finished: nothing to resume (its metrics.json is kept as it is).", run_dir)
-    return json.loads((run_dir / "metrics.json").read_text())
+    return json.loads((run_dir / METRICS_FILE).read_text())

@@ -1,27 +1,84 @@
-"""What a run may write where: a run directory holds one run, and a finished run is never written again.
+"""The run directory: its file names, its status, its lock, its failure record and what may be written there.
 
-A fresh run refuses a directory holding checkpoints or ``metrics.json``; only the run itself continues there
-(:func:`resumes_in`); ``eval.py`` writes into a folder of its own. What Hydra writes there:
-``hydra_plugins/zoo_hydra/resolvers.py``.
+A run directory holds one run. A fresh run refuses a directory holding checkpoints or ``metrics.json``; only the
+run itself continues there (:func:`resumes_in`); a finished run is never written again (Hydra's record and log go
+to nowhere: :func:`record_subdir`, :func:`log_file`), and ``eval.py`` writes into a folder of its own outside any run.
+
+One run at a time per directory: an ``flock`` on ``<dir>/.zoo.lock``, which names its holder. The kernel drops it
+when its holder dies, however it dies; a lock file naming a live pid on this host is refused too. The ranks of one
+run join it: DDP children by the token the holder puts in their environment (``ZOO_RUN_TOKEN``), the tasks of one
+multi-task SLURM step by rank zero's job id in the file. A sweep folder is locked the same way by its sweep.
 """
 
+import atexit
+import fcntl
+import json
+import os
+import secrets
+import socket
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from omegaconf import DictConfig
 
-from zoo.errors import ConfigError
+from zoo.errors import WHERE, ConfigError, StorageError, storage_message
+from zoo.files import (  # noqa: F401 - the run folder's file names, imported from here by the run layer
+    CHECKPOINT_DIR,
+    CONFIG_TREE,
+    ERROR_FILE,
+    HYDRA_DIR,
+    LAST_CKPT,
+    LOCK_NAME,
+    METRICS_FILE,
+    SWEEP_RECORD,
+    atomic_write,
+)
 
-METRICS_FILE = "metrics.json"
+TOKEN_ENV = "ZOO_RUN_TOKEN"
+JOIN_WAIT_S = 120.0
+
+_held: dict[Path, IO[str]] = {}  # lock file -> its open file, for the locks this process took
 
 
 def checkpoints(run_dir: str | Path) -> list[Path]:
     """Checkpoints of the run in ``run_dir``: ``checkpoints/*.ckpt`` and Lightning's ``hpc_ckpt_<n>.ckpt``."""
     run_dir = Path(run_dir)
-    return sorted([*run_dir.glob("checkpoints/*.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")])
+    return sorted([*run_dir.glob(f"{CHECKPOINT_DIR}/*.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")])
 
 
-def is_finished(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / METRICS_FILE).is_file()
+def status(run_dir: str | Path) -> str:
+    """``finished`` (``metrics.json``), ``failed`` (``error.txt``), ``unfinished`` (checkpoints) or ``fresh``."""
+    run_dir = Path(run_dir)
+    if (run_dir / METRICS_FILE).is_file():
+        return "finished"
+    if (run_dir / ERROR_FILE).is_file():
+        return "failed"
+    return "unfinished" if checkpoints(run_dir) else "fresh"
+
+
+def run_above(path: str | Path) -> Path | None:
+    """The run directory that ``path`` is or lies in, else None: a folder with ``metrics.json``, or with
+    checkpoints and Hydra's record ``.hydra/``."""
+    for folder in (Path(path).resolve(), *Path(path).resolve().parents):
+        state = status(folder)
+        if state == "finished" or (state != "fresh" and (folder / HYDRA_DIR).is_dir() and checkpoints(folder)):
+            return folder
+    return None
+
+
+def evals_dir(log_dir: str) -> str:
+    """``<log_dir>/evals``; when ``log_dir`` lies inside a run (eval.py started in a run directory), the logs
+    folder that holds that run, so that an evaluation never writes into a run."""
+    run = run_above(log_dir)
+    if run is None:
+        return str(Path(log_dir) / "evals")
+    logs = next((p for p in run.parents if p.name == Path(log_dir).name), run.parent)
+    return str(logs / "evals")
 
 
 def continues_run(cfg: DictConfig) -> bool:
@@ -34,31 +91,265 @@ def continues_run(cfg: DictConfig) -> bool:
 def resumes_in(cfg: DictConfig, run_dir: str | Path) -> bool:
     """Whether ``cfg`` continues the run of ``run_dir`` (rather than starting one)."""
     ckpt = cfg.get("ckpt_path")
-    if continues_run(cfg):
-        return True
-    return ckpt is not None and Path(run_dir).resolve() in Path(ckpt).resolve().parents
+    return continues_run(cfg) or (ckpt is not None and Path(run_dir).resolve() in Path(ckpt).resolve().parents)
 
 
 def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
-    """Refuse to start a run (or an evaluation) in a directory that holds another run's results.
+    """Refuse to start a run (or an evaluation) in a directory that holds, or lies inside, another run.
 
     Raises:
-        ConfigError: ``run_dir`` holds checkpoints or a ``metrics.json``, and ``cfg`` does not resume that run.
+        ConfigError: ``run_dir`` holds checkpoints or a ``metrics.json`` and ``cfg`` does not resume that run, or
+            it lies inside another run's directory.
     """
     run_dir = Path(run_dir)
-    held = [p for p in (run_dir / METRICS_FILE,) if p.is_file()] + checkpoints(run_dir)
-    if not held:
+    outer = run_above(run_dir.parent) if run_dir.parent != run_dir else None
+    if outer is not None:
+        raise ConfigError(f"hydra.run.dir={run_dir} lies inside the run directory {outer}: Zoo never writes into "
+                          f"another run. Give a folder outside it (or leave hydra.run.dir out).")
+    state, held = status(run_dir), checkpoints(run_dir)
+    if state not in ("finished", "unfinished") and not held:
         return
-    first = (checkpoints(run_dir) or held)[0].relative_to(run_dir)
+    first = (held or [run_dir / METRICS_FILE])[0].relative_to(run_dir)
     if not cfg.get("train", True):
         raise ConfigError(
             f"hydra.run.dir={run_dir} holds a run ({first}, ...): eval.py writes into a new folder of its own and "
             f"never over a run's files. Leave hydra.run.dir out (logs/evals/<time>), or give a new one."
         )
     if not resumes_in(cfg, run_dir):
-        what = "checkpoints" if checkpoints(run_dir) else "the results"
+        what = "checkpoints" if held else "the results"
         raise ConfigError(
-            f"{run_dir / 'checkpoints'} already holds {what} of an earlier run ({first}, ...). Resume it with "
+            f"{run_dir / CHECKPOINT_DIR} already holds {what} of an earlier run ({first}, ...). Resume it with "
             f"ckpt_path=last (or auto_resume=true), or start afresh in another hydra.run.dir; Zoo does not "
             f"overwrite them."
         )
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` (as Hydra is about to) and write and remove a probe file in it.
+
+    Raises:
+        StorageError: The folder cannot be created or written (read-only, not yours, disk full).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".zoo_write_check_"):
+            pass
+    except OSError as err:
+        raise StorageError(storage_message(err) or f"Cannot write into {folder} ({err}): {WHERE}.") from err
+
+
+def record_failure(run_dir: str | Path, err: BaseException | str, overrides: str = "") -> Path:
+    """Write ``<run_dir>/error.txt``: the command's overrides, then ``error: ...`` and the traceback (or a text)."""
+    if isinstance(err, BaseException):
+        trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        text = f"error: {type(err).__name__}: {err}\n\n{trace}"
+    else:
+        text = f"error: {err}\n"
+    return atomic_write(Path(run_dir) / ERROR_FILE, lambda f: f.write(f"overrides: {overrides}\n{text}".encode()))
+
+
+def set_aside_failure(run_dir: str | Path) -> None:
+    """An earlier attempt failed and this one runs again: its ``error.txt`` is kept beside, as ``error_<time>.txt``."""
+    error = Path(run_dir) / ERROR_FILE
+    if slurm_rank() == 0 and error.is_file():
+        error.rename(error.with_name(f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt"))
+
+
+# What Hydra writes into a run directory (configs/hydra/default.yaml's resolvers, hydra_plugins/zoo_hydra).
+
+
+def record_subdir(run_dir: str, subdir: str) -> str | None:
+    """``hydra.output_subdir``: ``None`` (nothing) for a finished run and SLURM ranks after the first;
+    ``<subdir>/resumed_<time>`` for a run that already holds a record (a resume, a requeued SLURM job, a sweep
+    finished by re-running it); else ``subdir``."""
+    if status(run_dir) == "finished" or slurm_rank() > 0:
+        return None
+    if (Path(run_dir) / subdir / "config.yaml").is_file():
+        return f"{subdir}/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    return subdir
+
+
+def log_file(run_dir: str, name: str) -> str:
+    """The job's log file; ``os.devnull`` for a finished run (nothing appended) and SLURM ranks after the first."""
+    if status(run_dir) == "finished" or slurm_rank() > 0:
+        return os.devnull
+    return str(Path(run_dir) / f"{name}.log")
+
+
+def run_stamp(pattern: str) -> str:
+    """The time stamp in a run directory's name; ``slurm-<job id>`` for the tasks of one multi-task SLURM step,
+    which start at different moments (on different nodes) but are one run."""
+    if slurm_task() is not None:
+        array, index = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        return f"slurm-{array}_{index}" if array else f"slurm-{os.environ['SLURM_JOB_ID']}"
+    return time.strftime(pattern)
+
+
+# The lock.
+
+
+def slurm_task() -> tuple[str, int] | None:
+    """``(job, rank)`` for a task of a multi-task SLURM job step (``srun``), else None. ``job`` counts requeues."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or "SLURM_STEP_ID" not in os.environ:
+        return None
+    job = f"{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_RESTART_COUNT', '0')}"
+    return job, int(os.environ.get("SLURM_PROCID", "0"))
+
+
+def slurm_rank() -> int:
+    """This process's rank among the tasks of a multi-task SLURM job step (0 elsewhere)."""
+    task = slurm_task()
+    return task[1] if task else 0
+
+
+def _lock_path(run_dir: str | Path) -> Path:
+    return Path(run_dir).resolve() / LOCK_NAME
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def joins_as_rank(run_dir: str | Path) -> bool:
+    """Whether this process is a DDP rank started by the process that holds ``run_dir``'s lock."""
+    token = os.environ.get(TOKEN_ENV)
+    holder = _read(_lock_path(run_dir))
+    return bool(token) and holder.get("token") == token and holder.get("pid") != os.getpid()
+
+
+def _refuse(path: Path, holder: dict) -> ConfigError:
+    return ConfigError(
+        f"{path.parent} is in use by another run (pid {holder.get('pid')} on {holder.get('host')}, started "
+        f"{holder.get('started')}): one run (or sweep) at a time per directory. Wait for it, or pick another "
+        f"hydra.run.dir (hydra.sweep.dir). If no such run exists, delete {path}."
+    )
+
+
+def _join_slurm_job(path: Path, job: str, rank: int) -> bool:
+    """Wait for rank zero of this SLURM job to hold the lock, then join its run (False: not the owner)."""
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while time.monotonic() < deadline:
+        if _read(path).get("slurm_job") == job:
+            return False
+        time.sleep(0.2)
+    raise ConfigError(
+        f"Rank {rank} of SLURM job {job.split('.')[0]} waited {JOIN_WAIT_S:.0f} s for rank 0 to lock {path.parent}, "
+        f"in vain: rank 0 stopped or was refused (see its lines in the job's log)."
+    )
+
+
+def acquire(run_dir: str | Path) -> bool:
+    """Take ``run_dir``'s lock, held until :func:`release` or the process ends; True when this process holds it
+    (already, or now), False for a DDP rank or SLURM task that joins its run.
+
+    Raises:
+        ConfigError: Another live process holds it.
+    """
+    path = _lock_path(run_dir)
+    if path in _held:
+        return True
+    if joins_as_rank(run_dir):
+        return False
+    task = slurm_task()
+    if task is not None and task[1] > 0:
+        return _join_slurm_job(path, *task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        file = path.open("a+")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            raise _refuse(path, _read(path)) from None
+        try:
+            if os.stat(path).st_ino == os.fstat(file.fileno()).st_ino:
+                break  # still the lock file (not one its last holder removed while we opened it)
+        except FileNotFoundError:
+            pass
+        file.close()
+    holder = _read(path)
+    if holder.get("host") == socket.gethostname() and holder.get("pid") not in (None, os.getpid()) \
+            and _alive(holder["pid"]):
+        file.close()
+        raise _refuse(path, holder)
+    token = secrets.token_hex(8)
+    file.seek(0)
+    file.truncate()
+    file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": token,
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "slurm_job": task and task[0]}))
+    file.flush()
+    os.environ[TOKEN_ENV] = token  # inherited by the DDP ranks this process starts
+    if not _held:
+        atexit.register(_release_all)  # also when the process ends with an error (a kill leaves a stale lock)
+    _held[path] = file
+    return True
+
+
+def release(run_dir: str | Path) -> None:
+    """Give back the lock of ``run_dir`` if this process holds it."""
+    path = _lock_path(run_dir)
+    file = _held.pop(path, None)
+    if file is None:
+        return
+    path.unlink(missing_ok=True)  # before unlocking: a process waiting on this file then sees it gone, retries
+    file.close()  # closing the file drops its flock
+    os.environ.pop(TOKEN_ENV, None)
+
+
+def _release_all() -> None:
+    for path in list(_held):
+        release(path.parent)
+
+
+def admit(cfg: DictConfig, run_dir: str | Path) -> bool:
+    """Admit the run of ``cfg`` to ``run_dir``: take its lock, then :func:`check_run_dir`. True when this process
+    holds the lock, False for a DDP rank that joins its run (SLURM tasks join too, each checking the directory).
+
+    Raises:
+        ConfigError: Another process holds the directory, or it holds another run.
+    """
+    owner = acquire(run_dir)
+    try:
+        if owner or slurm_task():
+            check_run_dir(cfg, run_dir)
+    except ConfigError:
+        release(run_dir)
+        raise
+    return owner
+
+
+@contextmanager
+def run_dir_lock(run_dir: str | Path, cfg: DictConfig | None = None) -> Iterator[bool]:
+    """Hold ``run_dir``'s lock for the block, admitting ``cfg`` there (:func:`admit`), unless this process was
+    admitted there already (``train.py``: before Hydra wrote into it); yields False for a rank that joins its run."""
+    if _lock_path(run_dir) in _held:
+        yield True
+        return
+    owner = admit(cfg, run_dir) if cfg is not None else acquire(run_dir)
+    try:
+        yield owner
+    finally:
+        if owner:
+            release(run_dir)
+
+
+@contextmanager
+def exclusive(path: str | Path) -> Iterator[None]:
+    """Wait for, then hold, an ``flock`` on the file ``path`` (e.g. one process at a time prepares a dataset)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield

@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,14 @@ from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError, storage_errors
 from zoo.files import atomic_write
 from zoo.registry import CONFIG_DIR, check_compatible, check_keys
-from zoo.run import lock
 from zoo.run.build import build
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
 from zoo.run.facts import load_data
-from zoo.run.lock import run_dir_lock
 from zoo.run.plan import FRESH, RunPlan, check_settings, make_plan
 from zoo.run.resume import plain_config
+from zoo.run.rundir import CONFIG_TREE, METRICS_FILE, run_dir_lock, slurm_task
 from zoo.signals import exit_code_on_signal, exit_if_signalled
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def check_selection(cfg: DictConfig, plan: RunPlan) -> None:
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename); a value that is
     not a finite number (NaN, inf) is written as ``null``, so the file is always valid JSON."""
-    path = Path(output_dir) / "metrics.json"
+    path = Path(output_dir) / METRICS_FILE
     finite = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in metrics.items()}  # NaN: null
     text = json.dumps(finite, indent=2, sort_keys=True, allow_nan=False)  # always valid JSON
     atomic_write(path, lambda f: f.write(text.encode()))
@@ -158,10 +158,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """
     _use_hydra_config(cfg)
     silence_noise(cfg)  # extras.quiet
-    with run_dir_lock(cfg.paths.output_dir) as owner:  # one run at a time per run dir; DDP ranks join theirs
+    with run_dir_lock(cfg.paths.output_dir, cfg) as owner:  # admitted once; DDP ranks and SLURM tasks join
         # DDP children start from rank zero's checked config; SLURM ranks each take the same command, so they
         # check it alike and read the same checkpoint.
-        plan = make_plan(cfg, check=owner or lock.slurm_task())
+        plan = make_plan(cfg, check=owner or slurm_task())
         if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
             return plan.metrics, {"cfg": cfg, "plan": plan}
         return _fit_and_test(*prepare(cfg, plan), plan)
@@ -183,7 +183,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
         if hasattr(logger, "resume_epoch"):
             logger.resume_epoch = plan.resume_epoch
     trainer: L.Trainer = build(cfg.trainer, callbacks=[*callbacks, record], logger=loggers or False)
-    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")  # once every class took its part
+    print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / CONFIG_TREE)  # once every class took its part
     objects = {"cfg": cfg, "plan": plan, "datamodule": datamodule, "model": model, "trainer": trainer,
                "callbacks": callbacks, "loggers": loggers}
 
@@ -197,6 +197,8 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed), "threads": torch.get_num_threads()}
     if "SLURM_RESTART_COUNT" in os.environ:  # a SLURM job requeued (time limit, preemption) and resumed
         metrics["requeues"] = int(os.environ["SLURM_RESTART_COUNT"])
+    if plan.kind == "resume":  # the checkpoints folder is this run's own: Lightning's warning says nothing here
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     if plan.train:
         with exit_code_on_signal(trainer, "fit"):  # SIGTERM/SIGINT: exit 143/130, never 0
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -1,0 +1,118 @@
+"""SLURM from the sweep's side: what a job needs, what sbatch would refuse, and where a submitted job stands.
+
+The launcher that uses these (``hydra/launcher=slurm``): ``hydra_plugins/zoo_hydra/slurm.py``.
+"""
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from zoo.errors import ConfigError
+from zoo.run.distributed import device_count, keep_full_batch_on_one_device
+
+AUTO = "auto"
+RESOURCES = ("nodes", "tasks_per_node", "gpus_per_node")
+ZOO_KEYS = ("poll_s",)  # the launcher's own settings, not sbatch's
+WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED",
+           "RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESV_DEL_HOLD", "PREEMPTED"}
+GRACE_S = 30.0  # how long a job that left the queue may take to show its result file (shared file systems)
+
+
+@dataclass
+class SlurmJob:
+    """One sweep job as submitted: its number, overrides, run directory and SLURM job."""
+
+    num: int
+    overrides: list[str]
+    job_dir: Path
+    slurm: Any = None
+    state: str = "SUBMITTING"
+    gone_since: float | None = None
+    ret: Any = None  # its hydra.core.utils.JobReturn
+
+    @property
+    def name(self) -> str:
+        return self.job_dir.name
+
+
+def trainer_resources(job_cfg: DictConfig) -> dict[str, int | None]:
+    """``nodes``, ``tasks_per_node`` and ``gpus_per_node`` that a job's trainer settings need."""
+    cfg = keep_full_batch_on_one_device(job_cfg.copy())  # one full graph: one device (warned in the job itself)
+    t = cfg.trainer
+    strategy = t.get("strategy", "auto")
+    strategy = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    devices = device_count(t.get("devices", 1))
+    nodes = int(t.get("num_nodes", 1))
+    if str(t.get("accelerator")) in ("gpu", "cuda"):
+        if devices is None:
+            raise ConfigError(
+                f"trainer.devices={t.get('devices')} lets Lightning count the GPUs, but SLURM must be told how many "
+                f"to give: set trainer.devices=<GPUs per node> (or hydra.launcher.gpus_per_node=<n>)."
+            )
+        return {"nodes": nodes, "tasks_per_node": devices, "gpus_per_node": devices}
+    tasks = (devices or 1) if "ddp" in strategy.lower() else 1
+    return {"nodes": nodes, "tasks_per_node": tasks, "gpus_per_node": None}
+
+
+def run_command(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def sbatch_refusal(script: str) -> str | None:
+    """What ``sbatch --test-only`` says against ``script`` (one line), or None when sbatch would accept it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
+        f.write(script)
+    try:
+        done = run_command(["sbatch", "--test-only", f.name])
+    finally:
+        Path(f.name).unlink()
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()] or lines or ["(no message)"]
+    return errors[-1].replace("sbatch: error: ", "")
+
+
+def queue_states(array_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """``{job id: (state, node or reason)}`` of the jobs of ``array_ids`` still in SLURM's queue (squeue)."""
+    if not array_ids:
+        return {}
+    done = run_command(["squeue", "-h", "-r", "-j", ",".join(sorted(array_ids)), "-o", "%i|%T|%N|%r"])
+    states = {}
+    for line in done.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 4:
+            states[parts[0]] = (parts[1], parts[2] or parts[3])
+    return states
+
+
+def final_state(job_id: str) -> tuple[str, str]:
+    """``(state, exit code)`` of a job that left the queue: from sacct, else scontrol, else ``UNKNOWN``."""
+    done = run_command(["sacct", "-n", "-P", "-X", "-j", job_id, "-o", "JobID,State,ExitCode"])
+    if done.returncode == 0:
+        for line in done.stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[0] == job_id:
+                return parts[1].split()[0], parts[2]
+    done = run_command(["scontrol", "-o", "show", "job", job_id])
+    state = re.search(r"JobState=(\S+)", done.stdout)
+    code = re.search(r"ExitCode=(\S+)", done.stdout)
+    if done.returncode == 0 and state:
+        return state.group(1), code.group(1) if code else "?"
+    return "UNKNOWN", "?"
+
+
+def last_error_line(*logs: Path) -> str:
+    """The last line of the job's logs that reads as an error (else its last line)."""
+    lines = []
+    for path in logs:
+        if path.is_file():
+            lines += [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    pattern = re.compile(r"error|exception|stopped by|killed|cancelled|oom|out.of.memory|time limit|resume", re.I)
+    errors = [line for line in lines if pattern.search(line) and "submitit INFO" not in line]
+    return (errors or lines or ["(the job wrote no log)"])[-1][:300]

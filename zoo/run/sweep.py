@@ -1,0 +1,397 @@
+"""Sweeps you can trust: a failed job is recorded and the sweep goes on; re-running a sweep finishes it.
+
+Hydra's launchers stop a multirun at the first job that raises (the basic launcher after its batch, the
+submitit launcher and the Optuna sweeper at once). In ``MULTIRUN`` mode :func:`run_job` catches the
+exception, logs it, writes ``<job dir>/error.txt`` (read by ``python -m zoo.report``) and returns the worst
+possible value of the optimised metric, so that Optuna marks the trial as bad and samples elsewhere. A single
+run (no ``-m``) raises as usual.
+
+The same ``-m`` command again, into the same ``hydra.sweep.dir``, finishes the sweep, with every launcher:
+
+- a finished job (``metrics.json``) is reported as done and not touched, not one byte (``.hydra/`` included:
+  :func:`zoo.run.rundir.record_subdir`); its stored metric goes back to the sweeper;
+- an unfinished job resumes from its ``last.ckpt``; a failed one runs again (its ``error.txt`` is kept beside,
+  as ``error_<time>.txt``);
+- before any job starts (:func:`admit_sweep`): a sweep folder belongs to one sweep process at a time (its lock); a
+  different command, or the same command whose config files changed since, is refused, naming the keys that differ.
+
+SIGTERM or Ctrl-C stops a sweep: no new job starts, the running ones stop (:mod:`zoo.signals`), and the
+sweep exits 143/130 saying how to finish it. The Hydra plugins that call this: ``hydra_plugins/zoo_hydra``.
+"""
+
+import contextlib
+import importlib.util
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+import zoo.signals as signals
+from zoo.errors import ConfigError, ZooError
+from zoo.files import atomic_write
+from zoo.keys import flatten, neutral
+from zoo.run import rundir
+from zoo.run.rundir import ERROR_FILE, HYDRA_DIR, METRICS_FILE, SWEEP_RECORD
+
+log = logging.getLogger("zoo.sweep")
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def worst_value() -> float:
+    """What a failed trial scores: -inf when the sweeper maximises, +inf when it minimises, else NaN."""
+    direction = str(HydraConfig.get().sweeper.get("direction", "")).lower() if HydraConfig.initialized() else ""
+    if "max" in direction:
+        return -math.inf
+    if "min" in direction:
+        return math.inf
+    return math.nan
+
+
+def finish_command(sweep_dir: str | Path) -> str | None:
+    """The exact command that finishes the sweep in ``sweep_dir``: this command, with ``hydra.sweep.dir`` fixed
+    (None in a process that is not the command: a SLURM job, a worker)."""
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    if program not in ("train.py", "eval.py", "zoo-train", "zoo-eval"):
+        return None
+    args = [a for a in sys.argv[1:] if not a.startswith("hydra.sweep.dir=")]
+    start = f"python {shlex.quote(sys.argv[0])}" if program.endswith(".py") else program
+    return " ".join([start, *map(shlex.quote, args), shlex.quote(f"hydra.sweep.dir={sweep_dir}")])
+
+
+def finish_hint(sweep_dir: str | Path) -> str:
+    command = finish_command(sweep_dir)
+    return (f"Finish the sweep with the same command plus hydra.sweep.dir={sweep_dir}"
+            f"{f', i.e. {command}' if command else ''} (finished jobs are kept as they are, unfinished ones resume "
+            f"from their last.ckpt, failed ones run again).")
+
+
+def stop_hint(cfg: DictConfig) -> str:
+    """How to go on after a stop signal: finish the sweep, or resume the run (naming only what exists)."""
+    if in_multirun():
+        return finish_hint(HydraConfig.get().sweep.dir)
+    return signals.run_hint(cfg.paths.output_dir, trained=cfg.get("train", True))
+
+
+def install_signals(cfg: DictConfig) -> None:
+    """Stop signals in a process that runs a job (see :mod:`zoo.signals`)."""
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+    bound = launcher.get("max_num_timeout") if "SlurmLauncher" in str(launcher.get("_target_", "")) else None
+    signals.install(lambda: stop_hint(cfg), max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
+
+
+def record_failure(job_dir: str | Path, err: BaseException | str) -> Path:
+    """``<job_dir>/error.txt`` with the job's overrides (:func:`zoo.run.rundir.record_failure`)."""
+    overrides = " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
+    return rundir.record_failure(job_dir, err, overrides)
+
+
+def _stored_overrides(job_dir: Path) -> list[str] | None:
+    path = job_dir / HYDRA_DIR / "overrides.yaml"
+    return list(OmegaConf.load(path)) if path.is_file() else None
+
+
+def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> float | None:
+    """The stored value of a finished sweep job (logged as done, not run again); None when it has to run.
+
+    A folder that holds a finished job of other settings is left as it is and scores the worst value.
+    """
+    if rundir.status(job_dir) != "finished":
+        return None
+    stored = _stored_overrides(job_dir)
+    if stored is not None and sorted(stored) != sorted(overrides):
+        log.error("Sweep job %s: %s holds a finished job of other settings (%s); left as it is.", job_dir.name,
+                  job_dir, " ".join(stored))
+        return worst_value()
+    log.info("Sweep job %s is done (%s): kept as it is.", job_dir.name, job_dir / METRICS_FILE)
+    value = json.loads((job_dir / METRICS_FILE).read_text()).get(metric)
+    return worst_value() if value is None else float(value)
+
+
+def resumes(job_dir: Path) -> bool:
+    """Whether a sweep job continues from its checkpoint (stopped, requeued, or its sweep re-run); logs it."""
+    if not rundir.checkpoints(job_dir):
+        return False
+    log.info("Sweep job %s resumes from its checkpoint in %s.", job_dir.name, job_dir)
+    return True
+
+
+def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+    """Run ``task(cfg)``; in a multirun, finish the job (see the module doc) and turn an error into the worst value."""
+    install_signals(cfg)
+    if not in_multirun():
+        return _single_run(task, cfg)
+    _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
+    hc = HydraConfig.get()
+    job_dir = Path(hc.runtime.output_dir)
+    name = job_dir.name
+    finished = finished_value(job_dir, list(hc.overrides.task), cfg.get("optimized_metric"))
+    if finished is not None:
+        return finished
+    rundir.set_aside_failure(job_dir)
+    if resumes(job_dir) and cfg.get("ckpt_path") is None:  # a stopped, requeued or re-run job: resume it
+        with open_dict(cfg):
+            cfg.auto_resume = True
+    if signals.received():  # this process was told to stop: start no other job
+        raise SystemExit(signals.exit_code(signals.received()))
+    try:
+        value = task(cfg)
+    except SystemExit as stop:
+        if signals.received() and multiprocessing.current_process().name != "MainProcess":
+            logging.shutdown()  # a pool worker (hydra/launcher=joblib) leaves the pool: it would take the next job
+            os._exit(stop.code if isinstance(stop.code, int) else 1)
+        raise
+    except Exception as err:  # noqa: BLE001 - any job error must not stop the sweep
+        path = record_failure(job_dir, err) if rundir.slurm_rank() == 0 else job_dir / ERROR_FILE
+        _finish_wandb_run(exit_code=1)
+        log.error("Sweep job %s FAILED: %s: %s -- traceback in %s; the sweep goes on.",
+                  name, type(err).__name__, err, path)
+        return worst_value()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        log.warning("Sweep job %s returned no value for optimized_metric=%s; scoring it as the worst.",
+                    name, cfg.get("optimized_metric"))
+        return worst_value()
+    return value
+
+
+def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+    """A run without ``-m``: errors are raised. A run refused before it trained leaves nothing when this command made
+    its folder (an evaluation's, or a run's own timestamped one); a folder given with ``hydra.run.dir`` is kept,
+    marked failed with ``error.txt`` (the report skips it; the same command again finishes it)."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
+    if run_dir is not None and rundir.status(run_dir) == "failed":
+        rundir.set_aside_failure(run_dir)
+    try:
+        return task(cfg)
+    except ZooError as err:
+        if run_dir is not None and rundir.slurm_rank() == 0 and rundir.status(run_dir) == "fresh":
+            given = any(str(o).startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra)
+            if run_dir.absolute() in made_here and (not cfg.get("train", True) or not given):
+                remove_made(run_dir)
+            else:
+                record_failure(run_dir, f"refused before training: {err}")
+        raise
+
+
+made_here: dict[Path, Path] = {}  # run folder this command creates -> the first folder of its path it creates
+
+
+def note_made(run_dir: Path) -> None:
+    """Remember that this command creates ``run_dir`` (and which of its parents), before it does."""
+    top = run_dir.absolute()
+    while not top.parent.exists():
+        top = top.parent
+    if not top.exists():
+        made_here[run_dir.absolute()] = top
+
+
+def remove_made(run_dir: Path) -> None:
+    """Remove a run folder this command created, with the parents it created for it: a refusal leaves nothing."""
+    import shutil
+
+    top = made_here.pop(run_dir.absolute(), None)
+    if top is not None:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _finish_wandb_run(exit_code: int) -> None:
+    """Close the W&B run of a job, so that the next job of the same process starts its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=exit_code)
+
+
+# Before the first job and after the last: the sweep folder.
+
+
+def missing_extra(config: DictConfig) -> str | None:
+    """The launcher or sweeper whose package is not installed (they come with the ``sweeps`` extra)."""
+    for key in ("hydra.launcher._target_", "hydra.sweeper._target_"):
+        target = str(OmegaConf.select(config, key, default="") or "")
+        module = target.rpartition(".")[0]
+        if target.startswith("hydra_plugins.zoo_hydra.slurm"):
+            module = "hydra_plugins.hydra_submitit_launcher"
+        try:
+            found = importlib.util.find_spec(module) is not None if module else True
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{key.removesuffix('._target_')} ({target})"
+    return None
+
+
+def _sweep_keys(config: DictConfig) -> dict[str, str]:
+    """What defines a sweep: its task overrides (``key=value``) and the sweeper's own parameters."""
+    keys = {}
+    for override in config.hydra.overrides.task:
+        key, _, value = str(override).partition("=")
+        if not neutral(key.lstrip("+~")):  # where files go, what is shown: free to differ
+            keys[key] = value
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    keys.update({f"hydra.sweeper.params.{k}": str(v) for k, v in params.items()})
+    grid = OmegaConf.select(config, "hydra.sweeper.grid", default=None) or {}  # hydra/sweeper=grid
+    keys.update({f"hydra.sweeper.grid.{t}.{k}": str(v) for t, sweeps in grid.items() for k, v in (sweeps or {}).items()})
+    return keys
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    differ = sorted(k for k in old.keys() | new.keys() if old.get(k, "<unset>") != new.get(k, "<unset>"))
+    return [f"{k}: {old.get(k, '<unset>')} -> {new.get(k, '<unset>')}" for k in differ]
+
+
+def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
+    """Refuse to launch into ``sweep_dir`` when it holds jobs of another command (the keys that differ named).
+
+    Raises:
+        ConfigError: The stored sweep's overrides or sweeper parameters differ from ``config``'s.
+    """
+    record = sweep_dir / SWEEP_RECORD
+    if not record.is_file():
+        if any(sweep_dir.glob(f"*/{METRICS_FILE}")):
+            raise ConfigError(f"{sweep_dir} holds finished runs but no {SWEEP_RECORD}: it is not a Zoo sweep. "
+                              f"Give another hydra.sweep.dir.")
+        return
+    try:
+        stored = _sweep_keys(OmegaConf.load(record))
+    except Exception as err:  # noqa: BLE001 - a damaged record: refuse rather than guess
+        raise ConfigError(f"{record} cannot be read ({err}): give another hydra.sweep.dir.") from err
+    differ = _differences(stored, _sweep_keys(config))
+    if differ:
+        raise ConfigError(
+            f"hydra.sweep.dir={sweep_dir} holds another sweep ({'; '.join(differ)}). Re-run its own command to finish "
+            f"it, or give a new hydra.sweep.dir for this one; Zoo never mixes two sweeps' jobs."
+        )
+
+
+def _settings(config: DictConfig | dict) -> dict:
+    """A job's config as ``{dotted key: value}``, unresolved, without the keys that never change a result."""
+    container = config if isinstance(config, dict) else OmegaConf.to_container(config, resolve=False)
+    return {k: v for k, v in flatten(container).items() if not neutral(k)}
+
+
+def check_same_configs(config_name: str, sweep_dir: Path, searchpath: list[str]) -> None:
+    """Refuse to finish a sweep whose config files changed since its jobs started: each job's overrides are composed
+    again from today's files and compared with the config it recorded (``.hydra/config.yaml``).
+
+    Raises:
+        ConfigError: A job would now run with other settings (the keys named).
+    """
+    from hydra import compose
+
+    for job in job_dirs(sweep_dir):
+        overrides, recorded = _stored_overrides(job), job / HYDRA_DIR / "config.yaml"
+        if overrides is None or not recorded.is_file():
+            continue
+        try:
+            now = _settings(compose(config_name, overrides=[*searchpath, *overrides]))
+        except Exception as err:  # noqa: BLE001 - a config file removed or broken since: refuse, naming it
+            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: job {job.name} can no longer be composed from the config "
+                              f"files ({str(err).splitlines()[0]}). Put them back to finish this sweep, or give a new "
+                              f"hydra.sweep.dir.") from err
+        differ = _differences(_settings(OmegaConf.to_container(OmegaConf.load(recorded), resolve=False)), now)
+        if differ:
+            raise ConfigError(
+                f"hydra.sweep.dir={sweep_dir}: the config files changed since its jobs ran; job {job.name} would now "
+                f"run with {'; '.join(differ[:6])}{'; ...' if len(differ) > 6 else ''}. Put the config files back "
+                f"to finish this sweep, or give a new hydra.sweep.dir to sweep the new settings."
+            )
+
+
+def admit_sweep(config: DictConfig) -> None:
+    """Before any job: lock the sweep folder (one sweep at a time), check it holds this sweep and no changed
+    config, and say how to finish the sweep when it was given no ``hydra.sweep.dir``.
+
+    Raises:
+        ConfigError: Another sweep runs there, or the folder holds another sweep's (or other settings') jobs.
+    """
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    rundir.acquire(sweep_dir)  # held until this process ends
+    check_same_sweep(config, sweep_dir)
+    searchpath = [str(o) for o in config.hydra.overrides.hydra if str(o).startswith("hydra.searchpath=")]
+    check_same_configs(str(config.hydra.job.config_name), sweep_dir, searchpath)
+    done = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
+    if done:
+        log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
+    if not any(str(o).startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra):
+        log.info("Sweep folder: %s. If the sweep stops or a job fails: %s", sweep_dir, finish_hint(sweep_dir))
+    signals.install(lambda: finish_hint(sweep_dir))
+    signals.on_stop(_stop_workers)
+    record = sweep_dir / SWEEP_RECORD
+    if record.is_file():  # Hydra writes it again at launch: the sweep's first record is put back at its end
+        kept, times = record.read_bytes(), record.stat()
+        _restore_record.append(lambda: _put_back(record, kept, (times.st_atime_ns, times.st_mtime_ns)))
+        signals.on_stop(keep_sweep_record)
+
+
+_restore_record: list[Callable[[], None]] = []
+
+
+def _put_back(path: Path, content: bytes, times: tuple[int, int]) -> None:
+    if path.read_bytes() != content:
+        atomic_write(path, lambda f: f.write(content))
+    os.utime(path, ns=times)
+
+
+def keep_sweep_record() -> None:
+    """Put back the ``multirun.yaml`` a finished-again sweep started with (its record is never rewritten)."""
+    while _restore_record:
+        _restore_record.pop()()
+
+
+def _stop_workers() -> None:
+    """End this process's worker processes (``hydra/launcher=joblib``'s loky workers), so that nothing runs or
+    writes after the sweep exits: SIGTERM (each stops its job like a run does), then SIGKILL after 30 s."""
+    workers = multiprocessing.active_children()
+    for worker in workers:
+        worker.terminate()
+    deadline = time.monotonic() + 30
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            with contextlib.suppress(ProcessLookupError):  # it may end between the check and the kill
+                os.kill(worker.pid, signal.SIGKILL)
+            worker.join(5)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The job folders of a sweep: each holds ``.hydra/`` or (a job that died before Hydra ran) ``error.txt``."""
+    return sorted({p.parent for p in (*sweep_dir.glob(f"*/{HYDRA_DIR}"), *sweep_dir.glob(f"*/{ERROR_FILE}"))})
+
+
+def report_failed_jobs(config: DictConfig) -> None:
+    """At the end of a sweep: list the jobs that failed (no ``metrics.json``) and exit 1 if any did.
+
+    ``error.txt`` says why (an exception); without it the job was killed or crashed (e.g. out of memory).
+    """
+    keep_sweep_record()
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    jobs = job_dirs(sweep_dir)
+    failed = [job for job in jobs if rundir.status(job) != "finished"]
+    if not failed:
+        log.info("Sweep finished: %d jobs recorded in %s.", len(jobs), sweep_dir)
+        return
+    lines = "\n".join(f"  {job.name}: {_reason(job)}" for job in failed)
+    log.error("Sweep finished with %d FAILED job(s) of %d (the others are recorded in %s):\n%s\n%s",
+              len(failed), len(jobs), sweep_dir, lines, finish_hint(sweep_dir))
+    raise SystemExit(1)
+
+
+def _reason(job: Path) -> str:
+    error = job / ERROR_FILE
+    if error.is_file():
+        lines = [line for line in error.read_text(errors="replace").splitlines() if line.startswith("error: ")]
+        return lines[0] if lines else f"see {error}"
+    return "no metrics.json and no error.txt: the job was killed or crashed (see its log)"
