@@ -113,6 +113,7 @@ BAD_NET_VALUES: dict[str, list[Any]] = {
     "hidden": [-1, 1.5],
     "dropout": [1.0, -0.1, "abc", True],
     "alpha": [-0.1, 1.5],
+    "self_loop_weight": [0.0, -1.0, "abc"],
     "theta": [-0.5],
     "K": [-1, 2.5],
     "conv_weight_decay": [-0.01, "abc"],

@@ -165,3 +165,19 @@ def test_best_checkpoint_holds_the_model_its_score_was_measured_on(make_cfg, tmp
     trainer, model = objects["trainer"], objects["model"]
     [val] = trainer.validate(model, datamodule=objects["datamodule"], ckpt_path="best", verbose=False)
     assert val["val/acc"] == pytest.approx(metrics["val/acc_best"])
+
+
+def test_prior_start_predicts_the_prior_before_training_and_needs_one(make_cfg):
+    """initial_scores=prior: round 0 reads the one-hot initial_feat; with W1 = I and W2 = 0 the model IS the prior."""
+    cfg = make_cfg("experiment=delineation_nyc_zip", "model.initial_scores=prior", "model.steps_per_epoch=1",
+                   "model.optimizer.lr=1.0e-9", "test=false", "callbacks.nyc_outputs=null")
+    _, objects = train(cfg)
+    model, data = objects["model"], objects["datamodule"].data
+    assert (data.initial_feat != data.y).any()  # the fake prior is wrong on some ZIPs
+    assert torch.equal(model.scores(data, "val").argmax(1), data.initial_feat)
+    model.hparams.initial_scores = "uniform"
+    assert not torch.equal(model.scores(data, "val").argmax(1), data.initial_feat)
+    del data.initial_feat
+    model.hparams.initial_scores = "prior"
+    with pytest.raises(ValueError, match="initial_scores=prior.*initial_feat"):
+        model.scores(data, "val")

@@ -59,8 +59,10 @@ class DelineationClassifier(NodeClassifier):
             training loss (``lowest_loss``, the seed), restored at the round's end: validation, checkpoints,
             ``rounds.csv`` and the next round's input all use them.
         label_input: Feed the training labels to the operator (see above).
-        initial_scores: Round 0's input: ``features`` (the node features, projected if the net does) or
-            ``uniform`` (``1 / C`` everywhere: the graph and the training labels alone).
+        initial_scores: Round 0's input: ``features`` (the node features, projected if the net does),
+            ``uniform`` (``1 / C`` everywhere: the graph and the training labels alone) or ``prior`` (the data's
+            label-free prior ``initial_feat`` as one-hot scores, never projected; NYC: the borough of the nearest
+            centroid).
         scheduler: Optional LR-scheduler factory (stepped once per Lightning epoch).
         scheduler_monitor: Metric a ``ReduceLROnPlateau`` scheduler watches.
     """
@@ -88,7 +90,7 @@ class DelineationClassifier(NodeClassifier):
             checks.integer(key, self.hparams[key])
         checks.number("tol", tol)
         choices = {"loss_nodes": ("train", "all"), "round_output": ("final", "lowest_loss"),
-                   "initial_scores": ("features", "uniform")}
+                   "initial_scores": ("features", "uniform", "prior")}
         for key, allowed in choices.items():
             checks.choice(key, self.hparams[key], allowed)
         if label_input and loss_nodes == "all":
@@ -118,6 +120,11 @@ class DelineationClassifier(NodeClassifier):
         elif self.hparams.initial_scores == "uniform":
             x = torch.full((data.num_nodes, self.hparams.num_classes), 1.0 / self.hparams.num_classes,
                            device=data.y.device)
+        elif self.hparams.initial_scores == "prior":
+            if "initial_feat" not in data:
+                raise ValueError("model.initial_scores=prior reads the data's label-free prior (initial_feat), "
+                                 "which this graph lacks: use model.initial_scores=uniform or features.")
+            x = F.one_hot(data.initial_feat, self.hparams.num_classes).float()
         else:
             x = data.x
         known, mask = None, data[f"{stage}_mask"]
