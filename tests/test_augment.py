@@ -126,8 +126,8 @@ def test_an_augmentation_value_out_of_range_names_its_config_key(make_cfg):
     from zoo.errors import ConfigError
     from zoo.run.runner import train
 
-    # Hydra's full_key of a list item reads "data.augment0" (zoo/run/build.py passes it on as it is)
-    with pytest.raises(ConfigError, match=r"^data\.augment\.?0\.p=1\.5: must be in \[0, 1\]$"):
+    # Hydra's full_key of a list item reads "data.augment0"; zoo/run/build.py names the key a user types
+    with pytest.raises(ConfigError, match=r"^data\.augment\.0\.p=1\.5: must be in \[0, 1\]$"):
         train(make_cfg("experiment=cnn_fashion_mnist_best", "data.augment.0.p=1.5"))
 
 
@@ -135,3 +135,15 @@ def test_an_augmentation_value_out_of_range_names_its_config_key(make_cfg):
 def test_an_augment_list_of_non_transforms_is_refused(data_dir, augment):
     with pytest.raises(ValueError, match=r"^data\.augment=.*: must be a list of transforms"):
         MNISTDataModule(data_dir=data_dir, augment=augment)
+
+
+def test_a_list_item_key_gets_its_dot_only_where_it_does_not_resolve():
+    from omegaconf import OmegaConf
+
+    from zoo.run.build import _list_items_dotted
+
+    cfg = OmegaConf.create({"data": {"augment": [{"p": 1.5}], "conv1": {"p": 1.5}, "layers": {"12": 1}}})
+    assert _list_items_dotted(cfg.data, "data.augment0") == "data.augment.0"
+    assert _list_items_dotted(cfg.data, "data.conv1") == "data.conv1"  # resolves as it is
+    assert _list_items_dotted(cfg.data, "data.other3") == "data.other3"  # nothing to resolve: kept
+    assert _list_items_dotted(cfg.data, "data.layers.12") == "data.layers.12"

@@ -1,5 +1,4 @@
-"""``python -m zoo.run.compare`` (an alias of ``python -m zoo.report``): a leaderboard of like runs from run
-directories alone."""
+"""``python -m zoo.report``: a leaderboard of like runs from run directories alone."""
 
 import json
 import math
@@ -10,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from zoo.report.main import main
 from zoo.report.plots import leaderboard_plot
 from zoo.report.runs import collect
 from zoo.report.tables import frame, leaderboard
-from zoo.run.compare import main
 
 BASE = {"seed": 1, "model_name": "${hydra:runtime.choices.model}", "paths": {"output_dir": "/somewhere"},
         "trainer": {"max_epochs": 5, "enable_progress_bar": True}, "data": {"batch_size": 128, "split_seed": "${seed}"},

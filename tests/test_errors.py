@@ -275,7 +275,7 @@ def test_fresh_run_never_overwrites_the_checkpoints_of_an_earlier_run(make_cfg, 
     checkpoints.mkdir()
     (checkpoints / "last.ckpt").write_bytes(b"an earlier run's checkpoint")
     before = _snapshot(tmp_path)
-    with pytest.raises(ConfigError, match=r"checkpoints already holds checkpoints of an earlier run .*ckpt_path=last"):
+    with pytest.raises(ConfigError, match=r"checkpoints already holds the checkpoints of an earlier run .*ckpt_path=last"):
         train(make_cfg("model=logreg"))
     assert _snapshot(tmp_path) == before
 
@@ -300,3 +300,19 @@ def test_checkpoint_with_other_sizes_or_truncated_is_refused(make_cfg, tmp_path,
     broken.write_bytes(logreg_ckpt.read_bytes()[:1000])
     with pytest.raises(ConfigError, match=r"broken.ckpt cannot be read as a Lightning checkpoint .*truncated"):
         train(make_cfg("model=logreg", f"ckpt_path={broken}"))
+
+
+@pytest.mark.parametrize(("torch_version", "index", "fallback"), [
+    ("2.5.1+cpu", "--index-url https://download.pytorch.org/whl/cpu", True),
+    ("2.5.1", "", False),  # PyPI's default wheels already: no other index to fall back from
+], ids=["wheel-index", "pypi"])
+def test_a_torch_mismatch_names_a_reinstall_that_also_works_without_the_wheel_index(monkeypatch, torch_version,
+                                                                                     index, fallback):
+    import zoo.errors as errors
+
+    monkeypatch.setattr(errors, "_version", {"torch": torch_version, "torchvision": "0.20.0"}.get)
+    line = errors.install_message(RuntimeError("operator torchvision::nms does not exist"))
+    assert line.startswith(f"torch {torch_version} and torchvision 0.20.0 do not work together")
+    assert f"pip install --force-reinstall torch==2.5.1 torchvision{' ' + index if index else ''}" in line
+    assert ("where that index cannot be reached: pip install --force-reinstall torch torchvision," in line) == fallback
+    assert errors.install_message(RuntimeError("something else")) is None

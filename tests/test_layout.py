@@ -21,7 +21,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo": (),  # the package itself (zoo/__init__.py) only; a new zoo/<x>.py must join a wing
     "zoo.errors": (),
     "zoo.files": (),  # the run folder's file names; files written whole or not at all
-    "zoo.signals": (),  # stop signals: exit 130/143 with one line, SLURM requeue (as zoo.errors: exit 2, one line)
+    "zoo.signals": ("zoo.files",),  # stop signals: exit 130/143 with one line, SLURM requeue (as zoo.errors: exit 2, one line)
     "zoo.registry": ("zoo.errors",),  # the config folder as the registry of models and datasets
     "zoo.keys": (),  # the one table of config keys that never change a result
     "zoo.checks": (),  # range checks of constructor arguments (pure Python), for every wing that takes settings
@@ -219,22 +219,33 @@ def test_the_plugin_check_can_fail(tmp_path: Path) -> None:
     assert wing_violations("zoo.run.z", tmp_path / "z.py") != []
 
 
-RUN_FOLDER_NAMES = ("metrics.json", "error.txt", "multirun.yaml", ".zoo.lock", "config_tree.log", "last.ckpt",
-                    "zoo.RunRecord")
-# zoo/report/runs.py still spells two of them itself; it is to import them from zoo.files.
-NOT_YET_ONE_DEFINITION = ("zoo/report/runs.py",)
+RUN_FOLDER_NAMES = ("metrics.json", "error.txt", "predictions.csv", "multirun.yaml", ".zoo.lock", "config_tree.log",
+                    "last.ckpt", "checkpoints", ".hydra", "zoo.RunRecord")
 
 
 def name_definitions(root: Path = ROOT) -> dict[str, list[str]]:
-    """Run-folder file name -> the modules that assign it to a name (``METRICS_FILE = "metrics.json"``)."""
+    """Run-folder file name -> the modules that spell it as a whole string (``METRICS_FILE = "metrics.json"``, or
+    ``run_dir / "metrics.json"``); each module once. Docstrings and messages that mention a name do not count."""
     found: dict[str, list[str]] = {name: [] for name in RUN_FOLDER_NAMES}
     for path in sources(root):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value in found:
-                found[node.value.value].append(str(path.relative_to(root)))
+            if isinstance(node, ast.Constant) and node.value in found:
+                module = str(path.relative_to(root))
+                if module not in found[node.value]:
+                    found[node.value].append(module)
     return found
 
 
 def test_each_run_folder_file_name_is_defined_once():
-    defined = {k: [m for m in v if m not in NOT_YET_ONE_DEFINITION] for k, v in name_definitions().items()}
+    """Each name is spelled in zoo/files.py only; every other module imports it from there."""
+    defined = name_definitions()
     assert all(v == ["zoo/files.py"] for v in defined.values()), defined
+
+
+def test_the_definition_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "zoo" / "report").mkdir(parents=True)
+    (tmp_path / "zoo" / "files.py").write_text('METRICS_FILE = "metrics.json"\n')
+    (tmp_path / "zoo" / "report" / "runs.py").write_text(
+        '"""Reads metrics.json."""\nfrom pathlib import Path\n\n\ndef read(d):\n    return Path(d) / "metrics.json"\n')
+    assert name_definitions(tmp_path)["metrics.json"] == ["zoo/files.py", "zoo/report/runs.py"]
+    assert name_definitions(tmp_path)["error.txt"] == []

@@ -302,14 +302,18 @@ def test_duplicates_are_listed_not_counted(tmp_path):
     assert any("| duplicate | same config and split as" in line for line in board.splitlines())
 
 
-def test_aliases_and_the_hydra_callback_write_the_same_report(tmp_path, capsys):
-    from zoo.run.compare import main as compare_main
+def test_the_command_and_the_hydra_callback_write_the_same_report(tmp_path, capsys, monkeypatch):
+    """main() (zoo-compare), ``python -m zoo.report`` and the sweep's Hydra callback write one report."""
+    import runpy
+    import sys
 
     for seed in (1, 2):
         fake_run(tmp_path / "sweep", f"gcn-{seed}", "gcn", acc=0.8 + seed / 100, seed=seed)
         fake_run(tmp_path / "sweep", f"mlp-{seed}", "mlp", acc=0.7, seed=seed)
     main([str(tmp_path / "sweep"), "--out", str(tmp_path / "a"), "--n-boot", "200"])
-    compare_main([str(tmp_path / "sweep"), "--out", str(tmp_path / "b"), "--n-boot", "200"])
+    monkeypatch.setattr(sys, "argv", ["zoo.report", str(tmp_path / "sweep"), "--out", str(tmp_path / "b"), "--n-boot",
+                                      "200"])
+    runpy.run_module("zoo.report", run_name="__main__")  # python -m zoo.report
     for name in ("leaderboard.md", "paired.md", "paired_cora.csv", "per_seed.csv"):
         texts = [(tmp_path / d / name).read_text().replace(str(tmp_path / d), "") for d in "ab"]
         assert texts[0] == texts[1], name

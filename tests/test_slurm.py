@@ -81,7 +81,7 @@ def test_a_sweep_is_one_job_array_with_one_line_per_state_change(tmp_path, data_
     for name in ("0_logreg-mnist", "1_logreg-mnist", "2_mlp-mnist", "3_mlp-mnist"):
         assert (sweep / name / "metrics.json").is_file()
         assert (sweep / name / ".hydra" / "config.yaml").is_file()  # the same run folders as the basic launcher
-    compare = subprocess.run([sys.executable, "-m", "zoo.run.compare", str(sweep)], cwd=ROOT, capture_output=True,
+    compare = subprocess.run([sys.executable, "-m", "zoo.report", str(sweep)], cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert compare.returncode == 0, compare.stderr[-3000:]
     assert "logreg" in compare.stdout and "mlp" in compare.stdout

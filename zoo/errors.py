@@ -117,9 +117,12 @@ def install_message(err: BaseException) -> str | None:
     torch = _version("torch")
     variant = torch.partition("+")[2]  # cpu, cu126, ... (PyPI's default wheels have none)
     index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
+    # Where that wheel index cannot be reached, PyPI's default wheels of both are a matching pair too.
+    fallback = (" (where that index cannot be reached: pip install --force-reinstall torch torchvision, PyPI's "
+                "default wheels)") if variant else ""
     return (f"torch {torch} and torchvision {_version('torchvision')} do not work together "
             f"({str(seen).splitlines()[0]}): reinstall both from the same index, e.g. "
-            f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}")
+            f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}{fallback}")
 
 
 def install_errors() -> AbstractContextManager[None]:

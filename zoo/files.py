@@ -10,6 +10,7 @@ from typing import IO
 # A run (or sweep) folder: zoo.run.rundir owns it (status, lock, admission); python -m zoo.report reads it.
 METRICS_FILE = "metrics.json"  # the result: written last, whole; a run that has it is finished
 ERROR_FILE = "error.txt"  # why a run or sweep job failed (its "error: " line)
+PREDICTIONS_FILE = "predictions.csv"  # per-node test predictions, read by python -m zoo.report
 CHECKPOINT_DIR = "checkpoints"
 LAST_CKPT = "last.ckpt"
 LOCK_NAME = ".zoo.lock"

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from zoo.files import CHECKPOINT_DIR, LAST_CKPT
+
 if TYPE_CHECKING:
     import lightning as L
 
@@ -103,7 +105,7 @@ def _hint() -> str:
 
 def run_hint(run_dir: str | Path, trained: bool = True) -> str:
     """How to go on with the run in ``run_dir``, naming only files that exist."""
-    last = Path(run_dir) / "checkpoints" / "last.ckpt"
+    last = Path(run_dir) / CHECKPOINT_DIR / LAST_CKPT
     if not trained:
         return "No metrics.json was written. Run the same eval.py command again."
     if last.is_file():

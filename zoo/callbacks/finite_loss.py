@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 import zoo.checks as checks
 from zoo.errors import DivergedError, NonFiniteLossError
+from zoo.files import LAST_CKPT
 
 
 class FiniteLossCheck(Callback):
@@ -79,8 +80,8 @@ class FiniteLossCheck(Callback):
     @staticmethod
     def _last_good(trainer: L.Trainer) -> str:
         for cb in trainer.checkpoint_callbacks:
-            if isinstance(cb, ModelCheckpoint) and cb.dirpath and (Path(cb.dirpath) / "last.ckpt").is_file():
-                path = Path(cb.dirpath) / "last.ckpt"
+            if isinstance(cb, ModelCheckpoint) and cb.dirpath and (Path(cb.dirpath) / LAST_CKPT).is_file():
+                path = Path(cb.dirpath) / LAST_CKPT
                 return (f"The last good checkpoint is {path}: resume from it with ckpt_path={path} after the "
                         f"fix.")
         return "No checkpoint was written before the failure."

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from zoo.callbacks.figures import publish_figure, pyplot
+from zoo.files import PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,8 @@ class NYCOutputs(Callback):
         out.mkdir(parents=True, exist_ok=True)
         class_names = tuple(getattr(dm, "class_names", [str(i) for i in range(probs.size(1))]))
         table = predictions_table(data, probs, class_names)
-        table.to_csv(out / "predictions.csv", index=False)
-        log.info("Predictions written to %s", out / "predictions.csv")
+        table.to_csv(out / PREDICTIONS_FILE, index=False)
+        log.info("Predictions written to %s", out / PREDICTIONS_FILE)
         if not self.map:
             return
         shapefile = Path(getattr(dm, "shapefile", ""))
@@ -115,4 +116,4 @@ class NYCOutputs(Callback):
         except Exception as err:  # noqa: BLE001 - the map is optional: it never costs the run its results
             reason = next(iter(str(err).splitlines()), "")  # one line
             log.warning("No map: drawing it from %s failed (%s: %s); %s was still written.", shapefile,
-                        type(err).__name__, reason, out / "predictions.csv")
+                        type(err).__name__, reason, out / PREDICTIONS_FILE)

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from zoo.files import PREDICTIONS_FILE
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -52,5 +54,5 @@ class NodePredictions(Callback):
                               "correct": pred == y})
         out = Path(self.dirpath or trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out / "predictions.csv", index=False)
-        log.info("Per-node predictions written to %s", out / "predictions.csv")
+        table.to_csv(out / PREDICTIONS_FILE, index=False)
+        log.info("Per-node predictions written to %s", out / PREDICTIONS_FILE)

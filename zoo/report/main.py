@@ -68,7 +68,7 @@ def _nothing_to_compare(root: Path, runs: pd.DataFrame) -> NothingToCompare:
 def _section(runs: pd.DataFrame, table: pd.DataFrame, family: str, title: str, stem: str, out: Path,
              result: Report, n_boot: int, level: float) -> str:
     wide = tables.per_seed(runs, table, family)
-    summary = tables.seed_summary(wide, n_boot=n_boot, level=level)
+    summary = tables.seed_summary(wide, level=level)
     pairs = tables.node_pairs(runs, table, family, n_boot=n_boot, level=level)
     wide.to_csv(out / f"paired_{stem}.csv")
     result.tables.update({f"{stem}/per_seed": wide, f"{stem}/paired_by_seed": summary})
@@ -175,8 +175,8 @@ class ReportCallback(Callback):
         log.info("Comparison written to %s (leaderboard.md, paired.md):\n%s", sweep_dir, result.text)
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m zoo.report") -> None:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m zoo.report", description=__doc__.splitlines()[0])
     parser.add_argument("dir", type=Path, help="a sweep folder (logs/multiruns/<time>) or any folder of runs")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: dir)")
     parser.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m zoo.report") -> N
     try:
         result = report(args.dir, args.out, n_boot=args.n_boot, level=args.level, wandb=args.wandb)
     except NothingToCompare as err:
-        print(f"{prog.split()[-1]}: {err}", file=sys.stderr)
+        print(f"zoo.report: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     print(result.text, end="")
     print(f"\nWritten: {args.out or args.dir}/leaderboard.md, paired.md (and .csv, .png)"

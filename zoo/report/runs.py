@@ -27,12 +27,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
+from zoo.files import CHECKPOINT_DIR, ERROR_FILE, HYDRA_DIR, LAST_CKPT, METRICS_FILE, RECORD_KEY
 from zoo.keys import flatten, neutral
 
 log = logging.getLogger(__name__)
 
-ERROR_FILE = "error.txt"  # written by a failed sweep job (hydra_plugins.zoo_hydra.jobs)
-RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.callbacks.run_record.RunRecord)
 # Keys that pick which split a run tested on: they vary between the runs of one group, and pair runs across groups.
 SPLIT_KEYS: tuple[str, ...] = ("seed", "data.split_seed", "data.fold", "data.repeat")
 # Keys that shape the split (which nodes are tested) or its labelled part: only groups that agree on all of them are
@@ -132,7 +131,7 @@ def _config(hydra_dir: Path) -> DictConfig:
 
 
 def _metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metrics.json"
+    path = run_dir / METRICS_FILE
     if not path.is_file():
         return {}
     try:  # Python's json reads NaN and -Infinity; a cut-off file is damaged
@@ -146,7 +145,7 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
 
 def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, Any]) -> None:
     """Apply, in time order, the changes later sessions accepted (``.hydra/resumed_<time>/``, ``resume_accept``)."""
-    for record in sorted((run_dir / ".hydra").glob("resumed_*")):
+    for record in sorted((run_dir / HYDRA_DIR).glob("resumed_*")):
         try:
             cfg = _config(record)
         except Damaged:
@@ -180,7 +179,7 @@ def _checkpoint_paths(ckpt: str, run_dir: Path, started_in: Path | None) -> list
 
 def _tested_file(home: Path) -> Path | None:
     """The checkpoint file a run directory's evaluation tested: its one ``epoch_*.ckpt`` (else none known)."""
-    kept = sorted((home / "checkpoints").glob("epoch_*.ckpt"))
+    kept = sorted((home / CHECKPOINT_DIR).glob("epoch_*.ckpt"))
     return kept[0] if len(kept) == 1 else None
 
 
@@ -204,21 +203,21 @@ def _trained_source(run_dir: Path, cfg: DictConfig, node: DictConfig) -> tuple[d
     cwd = OmegaConf.select(node, "hydra.runtime.cwd", throw_on_resolution_failure=False)
     candidates = _checkpoint_paths(ckpt, run_dir, Path(cwd) if isinstance(cwd, str) and cwd else None)
     found = next((p for p in candidates if p.is_file()), None)
-    folder = next((p for p in candidates if (p / "checkpoints").is_dir()), None)
+    folder = next((p for p in candidates if (p / CHECKPOINT_DIR).is_dir()), None)
     if found is not None:
-        homes = [found.parent.parent if found.parent.name == "checkpoints" else found.parent]
+        homes = [found.parent.parent if found.parent.name == CHECKPOINT_DIR else found.parent]
     elif folder is not None:  # ckpt_path=<run dir>, best or last
         homes = [folder]
-        found = folder / "checkpoints" / "last.ckpt" if ckpt == "last" else _tested_file(folder)
+        found = folder / CHECKPOINT_DIR / LAST_CKPT if ckpt == "last" else _tested_file(folder)
         found = found if found is not None and found.is_file() else None
     else:  # the file is gone; the run directory that held it may still be there
-        homes = [p.parent.parent for p in candidates if p.parent.name == "checkpoints"]
-    trained_dir = next((h for h in homes if (h / ".hydra").is_dir()), None)
+        homes = [p.parent.parent for p in candidates if p.parent.name == CHECKPOINT_DIR]
+    trained_dir = next((h for h in homes if (h / HYDRA_DIR).is_dir()), None)
     record = checkpoint_record(found) if found is not None else None
     if trained_dir is not None:
         try:
-            choices = _choices(trained_dir / ".hydra")
-            flat = flatten(OmegaConf.to_container(_config(trained_dir / ".hydra"), resolve=False))
+            choices = _choices(trained_dir / HYDRA_DIR)
+            flat = flatten(OmegaConf.to_container(_config(trained_dir / HYDRA_DIR), resolve=False))
         except Damaged:
             choices, flat = {}, {}
         same = record is None or (record.get("model_name"), record.get("data_name")) == (
@@ -261,7 +260,7 @@ def _wandb_settings(cfg: DictConfig) -> dict[str, Any] | None:
 def _failure(run_dir: Path) -> str:
     text = (run_dir / ERROR_FILE).read_text(errors="replace")
     error = text.split("\nerror: ", 1)[1].split("\n\n", 1)[0] if "\nerror: " in text else ""
-    return " ".join(line.strip() for line in error.splitlines()) or "error.txt"
+    return " ".join(line.strip() for line in error.splitlines()) or ERROR_FILE
 
 
 def read_run(run_dir: Path) -> Run:
@@ -270,7 +269,7 @@ def read_run(run_dir: Path) -> Run:
     Raises:
         Damaged: a file of its record is missing, empty, cut off or unreadable.
     """
-    hydra_dir = run_dir / ".hydra"
+    hydra_dir = run_dir / HYDRA_DIR
     node = _hydra(hydra_dir)
     choices, cfg, metrics = _choices(hydra_dir, node), _config(hydra_dir), _metrics(run_dir)
     kind = "eval" if cfg.get("train", True) is False and cfg.get("ckpt_path") else "train"
@@ -325,9 +324,9 @@ def run_dirs(root: Path) -> list[Path]:
     """Every run directory under ``root`` (a sweep folder, a folder of sweeps, or one run directory)."""
     found = set()
     for dirpath, dirnames, _ in os.walk(root):
-        if ".hydra" in dirnames:
+        if HYDRA_DIR in dirnames:
             found.add(Path(dirpath))
-        dirnames[:] = [d for d in dirnames if d not in (".hydra", "wandb", "checkpoints")]
+        dirnames[:] = [d for d in dirnames if d not in (HYDRA_DIR, "wandb", CHECKPOINT_DIR)]
     return sorted(found)
 
 

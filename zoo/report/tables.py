@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.files import PREDICTIONS_FILE
 from zoo.report import stats
 from zoo.report.runs import SPLIT_SHAPE, Run, finite
 
@@ -238,10 +239,9 @@ def seed_verdict(ci: tuple[float, float] | None, p_holm: float, n: int, a: str, 
     return stats.verdict(ci, p_holm, a, b, alpha)
 
 
-def seed_summary(wide: pd.DataFrame, *, n_boot: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+def seed_summary(wide: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
     """Per group: seeds, mean ± std, and the paired difference to the best group over the seeds both ran (mean ±
-    std, wins / ties / losses, t interval over seeds, t test p and its Holm adjustment over the table, verdict).
-    ``n_boot`` is unused (kept for the callers' signature)."""
+    std, wins / ties / losses, t interval over seeds, t test p and its Holm adjustment over the table, verdict)."""
     best = wide.columns[0]
     rows = []
     for name in wide.columns:
@@ -266,7 +266,7 @@ def seed_summary(wide: pd.DataFrame, *, n_boot: int = 10_000, level: float = 0.9
 def read_predictions(run_dir: Path, test_acc: float) -> pd.DataFrame | None:
     """The test rows of ``<run dir>/predictions.csv`` as ``node``, ``label``, ``correct``; ``None`` (one warning)
     if it is missing, unreadable, or disagrees with the run's ``test/acc``."""
-    path = Path(run_dir) / "predictions.csv"
+    path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
         return None
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from zoo.files import HYDRA_DIR
 from zoo.registry import kind_of_data
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def child_command(local_rank: int) -> tuple[Sequence[str], str]:
     cfg = OmegaConf.create(OmegaConf.to_container(_run_cfg, resolve=True))
     cfg.pop("hydra", None)
     run_dir = Path(cfg.paths.output_dir).resolve()
-    config_dir = run_dir / ".hydra"
+    config_dir = run_dir / HYDRA_DIR
     config_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, config_dir / f"{RESOLVED_NAME}.yaml")
     cwd = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None

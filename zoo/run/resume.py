@@ -19,7 +19,7 @@ from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
 from zoo.keys import flatten, neutral
 from zoo.run.checkpoints import other_model_error
-from zoo.run.rundir import CHECKPOINT_DIR, METRICS_FILE, status
+from zoo.run.rundir import CHECKPOINT_DIR, HYDRA_DIR, METRICS_FILE, status
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def saved_config(ckpt_path: str | Path, checkpoint: dict[str, Any]) -> dict[str,
     record = (checkpoint.get("callbacks") or {}).get(RunRecord.KEY)
     if record:
         return flatten(yaml.safe_load(record["config"]))
-    hydra_dir = _run_dir_of(Path(ckpt_path)) / ".hydra"
+    hydra_dir = _run_dir_of(Path(ckpt_path)) / HYDRA_DIR
     if not (hydra_dir / "config.yaml").is_file():
         return None
     raw = flatten(OmegaConf.to_container(OmegaConf.load(hydra_dir / "config.yaml"), resolve=False))

@@ -116,7 +116,7 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
             f"never over a run's files. Leave hydra.run.dir out (logs/evals/<time>), or give a new one."
         )
     if not resumes_in(cfg, run_dir):
-        what = "checkpoints" if held else "the results"
+        what = "the checkpoints" if held else "the results"
         raise ConfigError(
             f"{run_dir / CHECKPOINT_DIR} already holds {what} of an earlier run ({first}, ...). Resume it with "
             f"ckpt_path=last (or auto_resume=true), or start afresh in another hydra.run.dir; Zoo does not "
