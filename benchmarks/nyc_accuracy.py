@@ -4,7 +4,7 @@
 
 ``DIR`` is the Hydra sweep directory of ``python train.py -m experiment=delineation_nyc_zip seed=0,...,9
 hydra.sweep.dir=DIR``: each run's ``metrics.json`` gives the model's test accuracy and seed. The baselines are
-computed here on the same masks (``datamodules.nyc_zip.stratified_masks``, ``split_seed = seed``, 60/20/20) from
+computed here on the same masks (``datamodules.splits.random_split_masks``, ``split_seed = seed``, 60/20/20) from
 the TRAINING labels only; each row of the table is one split, and the tests pair the model with the best
 parameter-free baseline and with the best baseline overall (highest mean): a two-sided sign test over the splits
 where they differ and a Wilcoxon signed-rank test (``scipy.stats``).

@@ -12,12 +12,9 @@ from torch_geometric.data import Data
 from datamodules.files import open_cache
 from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
-from datamodules.splits import TRAIN_FRAC, VAL_FRAC, random_split_masks
+from datamodules.splits import TRAIN_FRAC, VAL_FRAC
 from zoo.errors import ConfigError, DataNotFoundError
 from zoo.transforms.flow_shares import DIRECTIONS, NORMALIZATIONS, FlowShares
-
-# The seeded stratified split, under the name benchmarks and older code import.
-stratified_masks = random_split_masks
 
 
 class NYCZipDataModule(GraphDataModule):

@@ -7,8 +7,9 @@ import torch
 from torch_geometric.nn.models import GCN as PyGGCN
 from torch_geometric.utils import to_dense_adj
 
-from datamodules.nyc_zip import NYCZipDataModule, stratified_masks
+from datamodules.nyc_zip import NYCZipDataModule
 from datamodules.nyc_zip_dataset import NYCZipDataset, read_features, read_flows
+from datamodules.splits import random_split_masks
 from tests.graph_fakes import FAKE_ACS_MISSING, FAKE_HOME_ONLY, FAKE_ZIPS
 from zoo.errors import DataNotFoundError
 from zoo.nets.gcn import GCN
@@ -46,9 +47,9 @@ def test_nyc_preprocessing_of_fake_csvs(data_dir):
 
 def test_nyc_split_is_seeded_stratified_and_disjoint():
     y = torch.arange(50) % 5
-    a, b = stratified_masks(y, 0.6, 0.2, seed=3), stratified_masks(y, 0.6, 0.2, seed=3)
+    a, b = random_split_masks(y, 0.6, 0.2, seed=3), random_split_masks(y, 0.6, 0.2, seed=3)
     assert all(torch.equal(m, n) for m, n in zip(a, b, strict=True))
-    assert not torch.equal(a[0], stratified_masks(y, 0.6, 0.2, seed=4)[0])
+    assert not torch.equal(a[0], random_split_masks(y, 0.6, 0.2, seed=4)[0])
     assert (a[0].int() + a[1].int() + a[2].int() == 1).all()
     assert all(int(a[0][y == c].sum()) == 6 for c in range(5))
 
