@@ -1,6 +1,7 @@
-"""Cora citation graph (Planetoid; its public split, or any split of :mod:`datamodules.splits`)."""
+"""Cora citation graph (Planetoid; its public split, or any split of :mod:`datamodules.splits`; whole or its LCC)."""
 
 import hashlib
+import os
 import pickle
 from functools import cached_property
 from pathlib import Path
@@ -10,11 +11,12 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
 from torch_geometric.io.planetoid import read_file
-from torch_geometric.transforms import NormalizeFeatures
+from torch_geometric.transforms import Compose, LargestConnectedComponents, NormalizeFeatures
 
 from datamodules.files import CheckedCache, content_key, open_cache
 from datamodules.graph import GraphDataModule
-from zoo.errors import DataError, DataNotFoundError
+from datamodules.splits import TRAIN_FRAC, VAL_FRAC
+from zoo.errors import ConfigError, DataError, DataNotFoundError
 
 NAMES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 CORA_FILES = [f"ind.cora.{n}" for n in NAMES]
@@ -108,6 +110,11 @@ class _KeyedPlanetoid(CheckedCache, Planetoid):
 class CoraDataModule(GraphDataModule):
     """Cora: 2,708 papers, 1,433 bag-of-words features (row-normalised), 7 topics, public split 140/500/1000.
 
+    ``lcc=True`` keeps the largest connected component only (PyG's ``LargestConnectedComponents``; 2,485 papers
+    on the official files), as Shchur et al. (2018) evaluate; the public masks are cut to it. The component is
+    taken when the graph is loaded, after the processed cache: the cache always holds the whole graph, so a cache
+    is never read for the other choice.
+
     Files: ``<data_dir>/Cora/raw/ind.cora.*`` (the Planetoid files, as PyG's ``Planetoid`` downloads them);
     the processed graph is cached in ``<data_dir>/Cora/processed/``. ``split=public`` (default) keeps the files'
     split; ``per_class`` draws the random splits of Shchur et al. (20 training and 30 validation nodes per class,
@@ -117,6 +124,20 @@ class CoraDataModule(GraphDataModule):
 
     split_names: ClassVar[tuple[str, ...]] = ("public", "random", "kfold", "per_class")
     default_split: ClassVar[str] = "public"
+
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, split: str | None = None,
+                 split_seed: int = 0, train_frac: float = TRAIN_FRAC, val_frac: float = VAL_FRAC,
+                 folds: int | None = None, fold: int | None = None, repeat: int | None = None,
+                 train_per_class: int | None = None, val_per_class: int | None = None,
+                 label_rate: float | None = None, labels_per_class: int | None = None, lcc: bool = False) -> None:
+        """Args: those of :class:`~datamodules.graph.GraphDataModule`, and ``lcc``: keep the largest connected
+        component only."""
+        if not isinstance(lcc, bool):
+            raise ConfigError(f"data.lcc={lcc!r}: must be true (the largest connected component) or false.")
+        super().__init__(data_dir, download, split, split_seed, train_frac, val_frac, folds=folds, fold=fold,
+                         repeat=repeat, train_per_class=train_per_class, val_per_class=val_per_class,
+                         label_rate=label_rate, labels_per_class=labels_per_class)
+        self.lcc = lcc
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -133,15 +154,16 @@ class CoraDataModule(GraphDataModule):
         )
 
     def read(self) -> Data:
-        """The Planetoid graph with its public split masks."""
+        """The Planetoid graph (its largest connected component with ``lcc``) with its public split masks."""
         raw = self.data_dir / "Cora" / "raw"
         if not self.download and not all((raw / f).is_file() for f in CORA_FILES):
             raise DataNotFoundError(self._missing_help() + " Downloading is off (data.download=false).")
         if all((raw / f).is_file() for f in CORA_FILES):
             check_planetoid_files(raw)
+        transform = Compose([LargestConnectedComponents(), NormalizeFeatures()]) if self.lcc else NormalizeFeatures()
         try:
             dataset = open_cache(lambda reload: _KeyedPlanetoid(str(self.data_dir), "Cora", split="public",
-                                                                transform=NormalizeFeatures(), force_reload=reload))
+                                                                transform=transform, force_reload=reload))
         except PermissionError as err:
             raise DataNotFoundError(
                 f"Cannot write the processed Cora graph under {self.data_dir / 'Cora'}: it is read-only. Copy the "

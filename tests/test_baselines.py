@@ -162,5 +162,64 @@ def test_operator_table_runs_on_fake_data(data_dir, capsys):
     from benchmarks.nyc_operators import main
 
     main(["--data-dir", str(data_dir), "--seeds", "2"])
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 + 9 * 4 and lines[2].startswith("| ")
+    rules, operators = capsys.readouterr().out.split("\n\n")
+    rules, operators = rules.splitlines(), operators.splitlines()
+    assert len(rules) == 2 + 9 * 4 and rules[2].startswith("| ")
+    # the prior itself, the paper's operator, then row and sym shares at two self-loop weights
+    assert len(operators) == 2 + 1 + 1 + 2 * 2
+    assert [line.split(" | ")[0] for line in operators[3:5]] == ["| gcn", "| row, self_loop_weight=0.5"]
+
+
+# ------------------------------------------------------------------------------ label propagation on Cora's operators
+def _star_and_ring(n_leaves: int = 9, ring: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """An undirected graph (both directions listed): a hub joined to ``n_leaves`` leaves, and a ring of ``ring`` nodes
+    of which one touches the hub; labels 0 on the leaves, 1 on the ring."""
+    hub, leaves = 0, list(range(1, n_leaves + 1))
+    ring_nodes = list(range(n_leaves + 1, n_leaves + 1 + ring))
+    pairs = [(hub, leaf) for leaf in leaves] + [(hub, ring_nodes[0])]
+    pairs += [(ring_nodes[i], ring_nodes[(i + 1) % ring]) for i in range(ring)]
+    edge_index = torch.tensor(pairs).T
+    y = torch.tensor([0] + [0] * n_leaves + [1] * ring)
+    return torch.cat([edge_index, edge_index.flip(0)], dim=1), y
+
+
+def test_symmetric_label_propagation_is_zhous_closed_form_without_the_clamp():
+    """``normalization=symmetric``: the unclamped steps reach (1 - alpha) (I - alpha D^-1/2 A D^-1/2)^-1 Y0, whose
+    hub score is above 1 here (PyG's clamp would cut it)."""
+    edge_index, y = _star_and_ring()
+    n, alpha = y.numel(), 0.9
+    y_train = y.clone()
+    y_train[0] = y_train[-3:] = -1  # the hub and three ring nodes unlabelled
+    a = to_dense_adj(edge_index, max_num_nodes=n)[0].double()
+    d = a.sum(1).pow(-0.5)
+    s = d[:, None] * a * d[None, :]
+    y0 = torch.nn.functional.one_hot(y_train.clamp_min(0), 2).double() * (y_train >= 0)[:, None]
+    expected = (1 - alpha) * torch.linalg.solve(torch.eye(n, dtype=torch.float64) - alpha * s, y0)
+    assert expected.max() > 1  # the clamp to [0, 1] would change the result
+    net = LabelPropagation(2, "out", "symmetric", num_layers=400, alpha=alpha)
+    torch.testing.assert_close(net(None, edge_index, None, y_train).double(), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_fixed_labels_with_row_shares_reach_the_harmonic_solution():
+    """``fix_labels=true``, row shares, alpha 1: Zhu et al.'s harmonic function, F_u = (D_uu - A_uu)^-1 A_ul Y_l."""
+    edge_index, y = _star_and_ring()
+    n = y.numel()
+    y_train = y.clone()
+    unknown = torch.tensor([0, 3, n - 1, n - 2])
+    y_train[unknown] = -1
+    known = y_train >= 0
+    a = to_dense_adj(edge_index, max_num_nodes=n)[0].double()
+    lap = torch.diag(a.sum(1)) - a
+    y_l = torch.nn.functional.one_hot(y_train[known], 2).double()
+    harmonic = torch.linalg.solve(lap[~known][:, ~known], a[~known][:, known] @ y_l)
+    net = LabelPropagation(2, "out", "row", num_layers=2000, alpha=1.0, fix_labels=True)
+    scores = net(None, edge_index, None, y_train).double()
+    torch.testing.assert_close(scores[~known], harmonic, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(scores[known], y_l)
+    loose = LabelPropagation(2, "out", "row", num_layers=2000, alpha=1.0)(None, edge_index, None, y_train).double()
+    assert not torch.allclose(loose[~known], harmonic, atol=1e-3)  # without fixing, the labels wash out
+
+
+def test_label_propagation_refuses_an_unknown_normalization():
+    with pytest.raises(ValueError, match=r"model\.net\.normalization='sym'.*symmetric"):
+        LabelPropagation(3, normalization="sym")
