@@ -99,3 +99,18 @@ def test_slurm_tests_skip_on_another_cluster_and_submit_nothing(other_cluster, r
         assert proc.returncode == 0 and "2 skipped" in out, out[-3000:]
     submitted = [line for line in calls.read_text().splitlines() if not line.startswith("scontrol show config")]
     assert not submitted, submitted
+
+
+def test_a_failed_jobs_reason_comes_from_its_stderr_before_its_stdout(tmp_path):
+    """A run folder's path in stdout may contain 'oom' or 'cancelled' (a test's name): the reason is stderr's error."""
+    from zoo.run.slurm import last_error_line
+
+    err, out = tmp_path / "job.err", tmp_path / "job.out"
+    err.write_text("loading\nsrun: error: n2: task 0: Out Of Memory\n")
+    out.write_text("run folder /tmp/test_cancelled_oom_0/sweep/3_logreg (config in config_tree.log)\n")
+    assert last_error_line(err, out) == "srun: error: n2: task 0: Out Of Memory"
+    err.write_text("loading\n")  # no error in stderr: stdout's, else the last line of all
+    assert last_error_line(err, out).startswith("run folder")
+    out.write_text("done\n")
+    assert last_error_line(err, out) == "done"
+    assert last_error_line(tmp_path / "missing.err") == "(the job wrote no log)"

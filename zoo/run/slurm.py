@@ -108,11 +108,15 @@ def final_state(job_id: str) -> tuple[str, str]:
 
 
 def last_error_line(*logs: Path) -> str:
-    """The last line of the job's logs that reads as an error (else its last line)."""
+    """The last line that reads as an error in the first of the job's logs that has one (stderr before stdout: a
+    path in stdout may contain such a word), else the last line of all."""
+    pattern = re.compile(r"error|exception|stopped by|killed|cancelled|oom|out.of.memory|time limit|resume", re.I)
     lines = []
     for path in logs:
-        if path.is_file():
-            lines += [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    pattern = re.compile(r"error|exception|stopped by|killed|cancelled|oom|out.of.memory|time limit|resume", re.I)
-    errors = [line for line in lines if pattern.search(line) and "submitit INFO" not in line]
-    return (errors or lines or ["(the job wrote no log)"])[-1][:300]
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        found = [line.strip() for line in text.splitlines() if line.strip()]
+        errors = [line for line in found if pattern.search(line) and "submitit INFO" not in line]
+        if errors:
+            return errors[-1][:300]
+        lines += found
+    return (lines or ["(the job wrote no log)"])[-1][:300]
