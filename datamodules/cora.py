@@ -170,5 +170,8 @@ class CoraDataModule(GraphDataModule):
                 f"folder to a writable place and point data.data_dir (or ZOO_DATA_DIR) there."
             ) from err
         except (OSError, EOFError, ValueError, RuntimeError, pickle.UnpicklingError) as err:  # offline, corrupt
+            if all((raw / f).is_file() for f in CORA_FILES):  # the files are there: say what went wrong with them
+                raise DataError(f"The Cora files in {raw} could not be processed ({type(err).__name__}: {err}). "
+                                f"{_REPLACE}") from err
             raise DataNotFoundError(f"{self._missing_help()} Loading failed: {err}") from err
         return dataset[0]

@@ -32,6 +32,21 @@ def test_missing_cora_files_name_folder_and_fix(tmp_path):
         CoraDataModule(tmp_path, download=False).load()
 
 
+def test_cora_files_that_cannot_be_processed_are_not_called_missing(tmp_path, monkeypatch):
+    """The raw files are there but PyG's processing fails: the message says so, not "Cora files not found"."""
+    import datamodules.cora as cora
+
+    write_fake_cora(tmp_path)
+
+    def broken(_open):
+        raise RuntimeError("a fault in processing")
+
+    monkeypatch.setattr(cora, "open_cache", broken)
+    with pytest.raises(DataNotFoundError, match=r"could not be processed \(RuntimeError: a fault") as err:
+        CoraDataModule(tmp_path, download=False).load()
+    assert "not found" not in str(err.value)
+
+
 @pytest.fixture
 def split_cora(tmp_path) -> Path:
     """Fake Cora files whose graph falls apart: nodes 0-39 form a ring of their own, 40-41 a pair, the rest a
