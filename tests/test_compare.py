@@ -113,3 +113,19 @@ def test_no_runs_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path)])
     assert exit_info.value.code == 2 and "No run directories" in capsys.readouterr().err
+
+
+def test_paired_reference_ran_enough_seeds(tmp_path):
+    """A group run on one seed, best by its mean, is compared with the best group that ran enough seeds for a
+    verdict, not made everyone's reference."""
+    sweep = tmp_path / "sweep"
+    fake_run(sweep, "cnn-0", "cnn", "mnist", _metrics(0.99, 0))
+    for seed in range(5):
+        fake_run(sweep, f"mlp-{seed}", "mlp", "mnist", _metrics(0.95 + 0.001 * seed, seed))
+        fake_run(sweep, f"logreg-{seed}", "logreg", "mnist", _metrics(0.90 + 0.002 * seed, seed))
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    main([str(sweep), "--n-boot", "200"])
+    paired = (sweep / "paired.md").read_text()
+    assert "paired diff. to mlp (mean ± std)" in paired
+    assert "| cnn | 1 | 0.990 ± 0.000 | +0.040 ± 0.000 | 1 / 0 / 0 |" in paired
+    assert "| logreg | 5 | 0.904 ± 0.003 | -0.048 ± 0.002 | 0 / 0 / 5 | [-0.050, -0.046] mlp better" in paired

@@ -241,8 +241,11 @@ def seed_verdict(ci: tuple[float, float] | None, p_holm: float, n: int, a: str, 
 
 def seed_summary(wide: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
     """Per group: seeds, mean ± std, and the paired difference to the best group over the seeds both ran (mean ±
-    std, wins / ties / losses, t interval over seeds, t test p and its Holm adjustment over the table, verdict)."""
-    best = wide.columns[0]
+    std, wins / ties / losses, t interval over seeds, t test p and its Holm adjustment over the table, verdict).
+    The reference is the best group (``wide``: best mean first) that ran enough seeds for a verdict
+    (:data:`MIN_SEEDS`), so that a group run on a few seeds only is compared, not compared against."""
+    counts = wide.notna().sum()
+    best = next((name for name in wide.columns if counts[name] >= MIN_SEEDS), wide.columns[0])
     rows = []
     for name in wide.columns:
         diff = (wide[name] - wide[best]).dropna()
