@@ -14,6 +14,10 @@ checked_ones). A release that moves one fails here, by name, before a run would 
   ``_get_full_key``: a constructor's refusal is reported under its config key (zoo/run/build.py).
 * submitit's ``_make_sbatch_string`` and ``AutoExecutor._executor``: ``hydra/launcher=slurm`` checks each array's
   script with ``sbatch --test-only`` before submitting (hydra_plugins/zoo_hydra/slurm.py).
+* PyG's ``BasicGNN`` sets ``_is_conv_to_out`` while it builds the last layer: Zoo's GAT gives that layer its own
+  number of heads (zoo/nets/gat.py).
+* PyG's ``Dataset.__init__`` processes through ``_process``, which honours ``force_reload``: Zoo's checked caches
+  delete unreadable side files there first (datamodules/files.py).
 """
 
 import importlib.metadata
@@ -54,6 +58,7 @@ def test_the_wandb_logger_keeps_its_init_arguments_in_a_dict():
 
 @pytest.mark.parametrize(("package", "low", "high"), [
     ("lightning", (2, 3), (2, 7)), ("hydra-core", (1, 3), (1, 4)), ("omegaconf", (2, 3), (2, 4)),
+    ("torch-geometric", (2, 5), (2, 9)),
 ])
 def test_the_versions_are_the_checked_ones(package, low, high):
     version = tuple(int(p) for p in importlib.metadata.version(package).split(".")[:2])
@@ -90,3 +95,18 @@ def test_the_sbatch_script_is_made_by_submitit(tmp_path):
     inner = executor._executor
     script = _make_sbatch_string(command="true", folder=inner.folder, map_count=2, **inner.parameters)
     assert "#SBATCH --partition=p" in script and "#SBATCH --array=0-1" in script
+
+
+def test_pyg_marks_the_last_layer_it_builds():
+    from zoo.nets.gat import GAT
+
+    net = GAT(in_features=4, num_classes=3, hidden_channels=2, heads=8, output_heads=1)
+    first, last = net.gnn.convs[0], net.gnn.convs[-1]
+    assert (first.heads, last.heads) == (8, 1) and not last.concat
+
+
+def test_pyg_datasets_process_through_an_overridable_method():
+    from torch_geometric.data import Dataset
+
+    assert "self._process()" in inspect.getsource(Dataset.__init__)
+    assert "self.force_reload" in inspect.getsource(Dataset._process)
