@@ -41,7 +41,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "zoo.cli": ("zoo",),  # the commands: zoo-train, zoo-eval
     # Zoo's Hydra plugins (launcher, sweeper, callbacks, resolvers) stand on top: they call into zoo, and nothing in
     # zoo imports them (Hydra finds them by their _target_ and by scanning hydra_plugins).
-    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals"),
+    "hydra_plugins": ("hydra_plugins", "zoo.run", "zoo.errors", "zoo.signals", "zoo.files"),
 }
 FIRST_PARTY = ("zoo", "datamodules", "hydra_plugins")
 

@@ -1,9 +1,6 @@
-"""Range checks of constructor arguments, shared by the nets, tasks, callbacks and DataModules (pure Python).
-
-Each check returns the value when it is good and raises ``ValueError`` with one line ``<name>=<value>: must be ...``
-otherwise (the run layer puts the config path in front: ``model.net.``, ``model.``, ``data.``). Booleans are not
-numbers here: ``True`` is refused where an integer or a number is wanted.
-"""
+"""Range checks of constructor arguments (pure Python): each returns the value when it is good, else raises
+``ValueError("<name>=<value>: must be ...")`` (the run layer puts the config path in front). Booleans are not
+numbers here."""
 
 import math
 from collections.abc import Sequence

@@ -1,8 +1,6 @@
-"""Every error Zoo reports to its users as a one-line message (exit code 2, no traceback).
-
-Each message names the key or file at fault and says what to do. The commands turn any :class:`ZooError` into that
-message (:func:`reported_as_message`), and a full disk or a broken PyTorch install into a :class:`ZooError` first.
-"""
+"""Every error Zoo reports to its users as one line (exit code 2, no traceback): the key or file at fault
+and what to do. :func:`reported_as_message` turns a :class:`ZooError`, a full disk or a broken PyTorch
+install into it."""
 
 import errno
 import importlib.metadata
@@ -30,11 +28,8 @@ class NonFiniteLossError(ZooError, FloatingPointError):
 
 
 class DataError(DataNotFoundError):
-    """The dataset's files are present but wrong: another file's or dataset's content, a broken header, counts
-    that disagree, labels out of range. The message names the file (and row) and how to get the right one.
-
-    A :class:`DataNotFoundError` too, so code that handles unusable data files catches it.
-    """
+    """The dataset's files are present but wrong (another dataset's, a broken header, counts that disagree,
+    labels out of range); the message names the file and how to get the right one."""
 
 
 class DivergedError(ZooError, ArithmeticError):
@@ -45,9 +40,13 @@ class StorageError(ZooError, OSError):
     """A file or folder Zoo must write (or read) is out of reach: disk full, read-only, no permission."""
 
 
-FULL = (errno.ENOSPC, errno.EDQUOT)
-DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+class InstallError(ZooError, RuntimeError):
+    """Installed packages that do not work together (torch and torchvision built for different devices)."""
+
+
 WHERE = "point hydra.run.dir (run files) or data.data_dir (datasets) at another folder"
+# What torchvision raises when built against another torch (e.g. a CPU torch beside a CUDA torchvision).
+TORCH_MISMATCH = ("operator torchvision::", "PyTorch and torchvision were compiled with different")
 
 
 def _chain(err: BaseException) -> Iterator[BaseException]:
@@ -63,43 +62,14 @@ def storage_message(err: BaseException) -> str | None:
     for seen in _chain(err):
         if isinstance(seen, OSError) and not isinstance(seen, ZooError):
             where = seen.filename or "a file"
-            if seen.errno in FULL:
+            if seen.errno in (errno.ENOSPC, errno.EDQUOT):
                 return f"No space left on the device while writing {where}: free some space there, or {WHERE}."
-            if seen.errno in DENIED:
+            if seen.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 return (f"Cannot write {where}: {seen.strerror or 'permission denied'} (read-only or not yours). "
                         f"Make it writable, or {WHERE}.")
         if isinstance(seen, RuntimeError) and "file write failed" in str(seen):  # torch.save on a full disk
             return f"Writing a file failed ({str(seen).splitlines()[0]}): the disk is probably full: free space, or {WHERE}."
     return None
-
-
-@contextmanager
-def _reraised(kind: type[ZooError], message: Callable[[BaseException], str | None],
-              catch: tuple[type[BaseException], ...] = (Exception,)) -> Iterator[None]:
-    """Re-raise an error for which ``message`` has a line as ``kind(line)``; anything else unchanged."""
-    try:
-        yield
-    except catch as err:
-        line = None if isinstance(err, ZooError) else message(err)
-        if line is None:
-            raise
-        raise kind(line) from err
-
-
-def storage_errors() -> AbstractContextManager[None]:
-    """Turn a full disk or an unwritable folder into a :class:`StorageError` naming the file and the fix.
-
-    Also a decorator (``@storage_errors()``).
-    """
-    return _reraised(StorageError, storage_message, (OSError, RuntimeError))
-
-
-class InstallError(ZooError, RuntimeError):
-    """Installed packages that do not work together (e.g. torch and torchvision built for different devices)."""
-
-
-# What torchvision raises when it was built against another torch (e.g. a CPU torch beside a CUDA torchvision).
-TORCH_MISMATCH = ("operator torchvision::", "PyTorch and torchvision were compiled with different")
 
 
 def _version(package: str) -> str:
@@ -117,7 +87,6 @@ def install_message(err: BaseException) -> str | None:
     torch = _version("torch")
     variant = torch.partition("+")[2]  # cpu, cu126, ... (PyPI's default wheels have none)
     index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
-    # Where that wheel index cannot be reached, PyPI's default wheels of both are a matching pair too.
     fallback = (" (where that index cannot be reached: pip install --force-reinstall torch torchvision, PyPI's "
                 "default wheels)") if variant else ""
     return (f"torch {torch} and torchvision {_version('torchvision')} do not work together "
@@ -125,21 +94,30 @@ def install_message(err: BaseException) -> str | None:
             f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}{fallback}")
 
 
-def install_errors() -> AbstractContextManager[None]:
-    """Turn a broken PyTorch install (torch and torchvision that disagree) into an :class:`InstallError`."""
-    return _reraised(InstallError, install_message)
+@contextmanager
+def _reraised(kind: type[ZooError], message: Callable[[BaseException], str | None],
+              catch: tuple[type[BaseException], ...] = (Exception,)) -> Iterator[None]:
+    """Re-raise an error for which ``message`` has a line as ``kind(line)``; anything else unchanged."""
+    try:
+        yield
+    except catch as err:
+        line = None if isinstance(err, ZooError) else message(err)
+        if line is None:
+            raise
+        raise kind(line) from err
+
+
+def storage_errors() -> AbstractContextManager[None]:
+    """Turn a full disk or an unwritable folder into a :class:`StorageError`; also a decorator."""
+    return _reraised(StorageError, storage_message, (OSError, RuntimeError))
 
 
 @contextmanager
 def reported_as_message() -> Iterator[None]:
-    """In ``train.py``/``eval.py``: bad input ends the run with its message alone and exit code 2.
-
-    Covers every :class:`~zoo.errors.ZooError` (settings, checkpoints, data files, a NaN loss, a full disk) and a
-    broken PyTorch install (:class:`InstallError`): their messages say what to do, a traceback would only hide that.
-    Other errors, and every error with ``HYDRA_FULL_ERROR=1``, propagate unchanged.
-    """
+    """End the command with a :class:`ZooError`'s message alone and exit code 2 (a full disk and a broken
+    PyTorch install become one first). Other errors, and all with ``HYDRA_FULL_ERROR=1``, propagate."""
     try:
-        with install_errors(), storage_errors():
+        with _reraised(InstallError, install_message), storage_errors():
             yield
     except ZooError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

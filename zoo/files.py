@@ -1,5 +1,4 @@
-"""The names of the files in a run folder, each defined here only, and files written whole or not at all (a
-temporary file in the same folder, synced, then renamed over the target)."""
+"""The names of the files in a run folder, each defined here only, and files written whole or not at all."""
 
 import os
 import tempfile
@@ -21,11 +20,8 @@ RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.callbacks.run_rec
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    ``os.replace`` within one folder is atomic: ``path`` is always the previous complete file or the new complete
-    one, even when the process is killed or the machine loses power mid-write.
-    """
+    """Call ``write(file)`` on a temporary file beside ``path``, sync it, then rename it to ``path`` (atomic
+    within a folder: ``path`` is the previous complete file or the new one, even if power fails mid-write)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -1,4 +1,5 @@
-"""Config keys that never change a run's result: the one table that resume, eval, sweeps and the report read."""
+"""Config keys that never change a run's result (the one table that resume, eval, sweeps and the report read),
+and dotted keys under one another."""
 
 import fnmatch
 from collections.abc import Mapping
@@ -18,6 +19,13 @@ NEUTRAL: tuple[str, ...] = (
 # Callback keys that do change a result: which checkpoint is tested, when training stops.
 SELECTING: tuple[str, ...] = ("callbacks.model_checkpoint.monitor", "callbacks.model_checkpoint.mode",
                               "callbacks.early_stopping")
+GROUP_OF = {"model_name": "model", "data_name": "data"}  # names that follow their config group
+
+
+def under(key: str, prefixes: list[str] | tuple[str, ...]) -> bool:
+    """Whether the dotted ``key`` is one of ``prefixes`` or lies under one (``""``: every key)."""
+    key = GROUP_OF.get(key, key)
+    return any(p in ("", key) or key.startswith(p + ".") for p in prefixes)
 
 
 def _matches(key: str, patterns: tuple[str, ...]) -> bool:

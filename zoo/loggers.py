@@ -6,6 +6,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -21,13 +23,9 @@ RUN_ID_FILE = "wandb_run_id.txt"
 def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
     """A :class:`WandbLogger` that works with no account and no network.
 
-    Args:
-        mode: ``online``, ``offline`` or ``disabled``. ``None`` (the default): ``WANDB_MODE`` when set, else
-            ``online`` when logged in and not in a SLURM job, else ``offline`` (``wandb sync <run dir>/wandb/...``).
-            The jobs of a sweep are grouped by the sweep (its folder's name), single runs by ``group``.
-        **kwargs: Passed to :class:`WandbLogger` (``project``, ``name``, ``group``, ``tags``, ``save_dir``...).
-            Without an ``id``, the run's id is kept in ``<save_dir>/wandb_run_id.txt``: a resumed run
-            (``ckpt_path=last``, ``auto_resume=true``) in the same run directory continues the same W&B run.
+    ``mode=None``: ``WANDB_MODE`` when set, else ``online`` when logged in and not in a SLURM job, else
+    ``offline``. The jobs of a sweep form one group (the sweep folder's name). Without an ``id``, the run's
+    id is kept in ``<save_dir>/wandb_run_id.txt``, so a resumed run in the same run directory continues it.
     """
     if kwargs.get("id") is None and kwargs.get("save_dir"):
         kwargs["id"], kwargs["resume"] = run_id(Path(kwargs["save_dir"])), "allow"
@@ -36,22 +34,11 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
         if mode == "offline":
             log.info("W&B: logging offline into %s (`wandb sync` it later; WANDB_MODE=online to go online).",
                      kwargs.get("save_dir"))
-    sweep = sweep_name()
-    if sweep is not None:  # the jobs of one sweep form one group, whatever their data
-        kwargs["group"] = sweep
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:  # a sweep's jobs: one group
+        kwargs["group"] = Path(str(HydraConfig.get().sweep.dir)).name
     logger = WandbLogger(mode=mode, **kwargs)
     logger._wandb_init.pop("anonymous", None)  # unset: W&B warns about any value (tests/test_lightning_internals.py)
     return logger
-
-
-def sweep_name() -> str | None:
-    """The sweep folder's name when this run is a job of a multirun, else None."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return Path(str(HydraConfig.get().sweep.dir)).name
 
 
 def run_id(run_dir: Path) -> str:
@@ -67,8 +54,8 @@ def run_id(run_dir: Path) -> str:
 
 
 class _HistoryWriter(ExperimentWriter):
-    """Lightning's CSV writer, but on resume it keeps the rows up to the checkpoint's epoch instead of deleting
-    ``metrics.csv``; later rows (an epoch the resumed run repeats, a test that did not finish) are dropped."""
+    """Lightning's CSV writer that, on resume, keeps ``metrics.csv``'s rows up to the checkpoint's epoch
+    (later ones, and test rows, are dropped) instead of deleting the file."""
 
     def __init__(self, log_dir: str, keep_until_epoch: int | None) -> None:
         self._keep_until_epoch = keep_until_epoch
@@ -93,13 +80,10 @@ class _HistoryWriter(ExperimentWriter):
 
 
 class HistoryCSVLogger(CSVLogger):
-    """:class:`CSVLogger` whose ``metrics.csv`` survives a resume: the resumed epochs are appended to the earlier
-    ones. The runner sets :attr:`resume_epoch` (the checkpoint's epoch) before the first row is written; ``None``
-    (a fresh run) behaves as Lightning's logger."""
+    """:class:`CSVLogger` whose ``metrics.csv`` survives a resume: the runner sets :attr:`resume_epoch` (the
+    checkpoint's epoch; ``None``: a fresh run) before the first row is written."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.resume_epoch: int | None = None
+    resume_epoch: int | None = None
 
     @property
     @rank_zero_experiment

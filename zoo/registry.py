@@ -15,10 +15,7 @@ from zoo.errors import ConfigError
 
 def _config_dir() -> Path:
     """The folder of package ``zoo.configs``: ``configs/`` of a checkout, shipped in the wheel as package data."""
-    try:  # an installed wheel, or an editable install that maps zoo.configs to the checkout's configs/
-        spec = importlib.util.find_spec("zoo.configs")
-    except ModuleNotFoundError:
-        spec = None
+    spec = importlib.util.find_spec("zoo.configs")  # a wheel, or an editable install that maps it to configs/
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations))).resolve()
     return Path(__file__).resolve().parents[1] / "configs"  # a checkout used without installing it
@@ -52,32 +49,28 @@ def data_kind(name: str) -> str | None:
     return kind_of_data(_raw("data", name)["_target_"])
 
 
-def model_input_kinds(net_target: str) -> tuple[str, ...]:
-    """Data kinds a network class declares it can read (its ``input_kinds`` class attribute)."""
-    return tuple(getattr(get_class(net_target), "input_kinds", ()))
-
-
 def model_kinds(name: str) -> tuple[str, ...]:
-    return model_input_kinds(_raw("model", name)["net"]["_target_"])
+    """Data kinds the network of ``configs/model/<name>.yaml`` reads (its ``input_kinds`` class attribute)."""
+    return tuple(getattr(get_class(_raw("model", name)["net"]["_target_"]), "input_kinds", ()))
 
 
-def missing_attributes(net_target: str, data_target: str) -> list[str]:
-    """Graph attributes a network ``needs`` (e.g. ``initial_feat``) that the data's ``graph_attributes`` lack."""
-    has = getattr(get_class(data_target), "graph_attributes", ())
-    return [a for a in getattr(get_class(net_target), "needs", ()) if a not in has]
+def _misfit(net_target: str, data_target: str) -> tuple[tuple[str, ...], str | None, list[str]]:
+    """The data kinds a network reads, the data's kind, and the graph attributes the network ``needs`` (e.g.
+    ``initial_feat``) that the data's ``graph_attributes`` lack."""
+    net, data = get_class(net_target), get_class(data_target)
+    missing = [a for a in getattr(net, "needs", ()) if a not in getattr(data, "graph_attributes", ())]
+    return tuple(getattr(net, "input_kinds", ())), getattr(data, "kind", None), missing
 
 
 def fits(model: str, data: str) -> bool:
     """Whether ``model=<model>`` can read ``data=<data>`` (config names): its kind, and every attribute it needs."""
-    net, dm = _raw("model", model)["net"]["_target_"], _raw("data", data)["_target_"]
-    return kind_of_data(dm) in model_input_kinds(net) and not missing_attributes(net, dm)
+    kinds, kind, missing = _misfit(_raw("model", model)["net"]["_target_"], _raw("data", data)["_target_"])
+    return kind in kinds and not missing
 
 
 def check_compatible(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` when the chosen network cannot read the chosen data."""
-    kinds = model_input_kinds(cfg.model.net._target_)
-    kind = kind_of_data(cfg.data._target_)
-    missing = missing_attributes(cfg.model.net._target_, cfg.data._target_)
+    kinds, kind, missing = _misfit(cfg.model.net._target_, cfg.data._target_)
     if kind in kinds and not missing:
         return
     model, data = cfg.get("model_name", cfg.model.net._target_), cfg.get("data_name", kind)
@@ -91,29 +84,34 @@ def check_compatible(cfg: DictConfig) -> None:
     )
 
 
+def parameters(target: object) -> list[str] | None:
+    """The keyword arguments of a ``_target_`` class or function; None if unreadable or it takes **kwargs."""
+    if not isinstance(target, str):
+        return None
+    try:
+        params = inspect.signature(get_object(target)).parameters.values()
+    except Exception:  # noqa: BLE001 - not importable here: Hydra reports it
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in keywords and p.name != "self"]
+
+
 def _unknown_keys(node: Any, key: str) -> list[str]:
     """``key.name`` for every setting of a ``_target_`` node (and its children) that its class does not take."""
-    errors: list[str] = []
     if isinstance(node, list):  # e.g. data.augment: a list of transforms
         return [e for i, child in enumerate(node) for e in _unknown_keys(child, f"{key}.{i}")]
     if not isinstance(node, dict):
-        return errors
-    target = node.get("_target_")
-    if isinstance(target, str) and "${" not in target:
-        try:
-            params = inspect.signature(get_object(target)).parameters
-        except (ValueError, TypeError, ImportError, AttributeError):  # not importable here: Hydra reports it
-            params = None
-        if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            names = [n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL]
-            for k in (k for k in node if not str(k).startswith("_") and k not in params):
-                close = difflib.get_close_matches(str(k), names, n=1)
-                hint = f"did you mean {key}.{close[0]}?" if close else f"it takes: {', '.join(names)}"
-                errors.append(f"{key}.{k}: {target} takes no such setting ({hint})")
-    for k, child in node.items():
-        if not str(k).startswith("_"):
-            errors += _unknown_keys(child, f"{key}.{k}")
-    return errors
+        return []
+    keys = [k for k in node if not str(k).startswith("_")]
+    takes = parameters(node.get("_target_"))
+    errors = []
+    for k in (k for k in keys if takes is not None and k not in takes):
+        close = difflib.get_close_matches(str(k), takes, n=1)
+        hint = f"did you mean {key}.{close[0]}?" if close else f"it takes: {', '.join(takes)}"
+        errors.append(f"{key}.{k}: {node['_target_']} takes no such setting ({hint})")
+    return errors + [e for k in keys for e in _unknown_keys(node[k], f"{key}.{k}")]
 
 
 def check_keys(cfg: DictConfig, sections: tuple[str, ...] = ("data", "model", "trainer", "callbacks", "logger")) -> None:

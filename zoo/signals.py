@@ -1,10 +1,8 @@
 """Stop signals: a run stopped by SIGTERM or Ctrl-C never exits 0, and a SLURM job told to leave is requeued.
 
-One handler in every process Zoo starts. While Lightning runs a stage it stops at the next batch and
-:func:`exit_code_on_signal` exits 143 (SIGTERM) or 130 (SIGINT); elsewhere the handler exits at once. Either way one
-line says how to go on, naming only what exists. SIGUSR1 in a SLURM job (``--signal=USR1@<s>``) requeues the job
-(``scontrol requeue``, at most ``max_requeues`` times), which then resumes from its last finished epoch.
-``on_stop`` hooks let a sweep end its workers or cancel its SLURM jobs first.
+One handler per process: while Lightning runs a stage it stops at the next batch and exits 143 (SIGTERM) or 130
+(SIGINT), elsewhere at once, with one line saying how to go on. SIGUSR1 in a SLURM job requeues it (at most
+``max_requeues`` times). ``on_stop`` hooks let a sweep end its workers or cancel its SLURM jobs first.
 """
 
 import logging
@@ -40,11 +38,12 @@ def exit_code(signum: int) -> int:
 
 
 def install(hint: Callable[[], str], max_requeues: int = 0) -> None:
-    """Handle SIGTERM, SIGINT and (in a SLURM job) SIGUSR1 in this process; ``hint()`` says how to go on."""
+    """Handle SIGTERM, SIGINT and (in a SLURM batch job) SIGUSR1 in this process; ``hint()`` says how to go on."""
     if threading.current_thread() is not threading.main_thread():
         return  # Python delivers signals to the main thread only
     _state.update(hint=hint, max_requeues=max_requeues)
-    for signum in (signal.SIGTERM, signal.SIGINT, *((signal.SIGUSR1,) if in_slurm_job() else ())):
+    in_slurm_job = "SLURM_JOB_ID" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
+    for signum in (signal.SIGTERM, signal.SIGINT, *((signal.SIGUSR1,) if in_slurm_job else ())):
         signal.signal(signum, _handle)
 
 
@@ -56,10 +55,6 @@ def on_stop(hook: Callable[[], None]) -> None:
 def remove_on_stop(hook: Callable[[], None]) -> None:
     if hook in _on_stop:
         _on_stop.remove(hook)
-
-
-def in_slurm_job() -> bool:
-    return "SLURM_JOB_ID" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
@@ -116,11 +111,10 @@ def run_hint(run_dir: str | Path, trained: bool = True) -> str:
 
 @contextmanager
 def exit_code_on_signal(trainer: "L.Trainer", stage: str) -> Iterator[None]:
-    """Around ``trainer.fit``/``trainer.test`` (``stage``: fit or test): a stop signal ends the process with 143 or 130, never 0.
+    """Around ``trainer.fit`` or ``trainer.test`` (``stage``): a stop signal ends the process with 143 or 130, never 0.
 
-    Lightning stops cleanly on SIGTERM (its ``SIGTERMException`` is a ``SystemExit`` with code 0) and on Ctrl-C
-    (``sys.exit(1)``), and finishes a stage whose last batch the signal reached: each case exits 128 + signal
-    (a finished test's result is written first: :func:`exit_if_signalled`).
+    Lightning ends a stage on SIGTERM with ``SystemExit(0)``, on Ctrl-C with ``sys.exit(1)``, and finishes a stage
+    whose last batch the signal reached; a finished test's result is written first (:func:`exit_if_signalled`).
     """
     from lightning.pytorch.trainer.states import TrainerStatus
 

@@ -1,11 +1,4 @@
-"""Zoo's Hydra callbacks (``configs/hydra/default.yaml``); what they do lives in :mod:`zoo.run`.
-
-- :class:`PreflightChecks`: the run or sweep folder must be writable, a launcher's or sweeper's extra installed,
-  ``hydra/launcher=slurm`` needs ``sbatch``.
-- :class:`RunDirGuard`: a single run is admitted to its run directory (checked and locked) before Hydra writes there.
-- :class:`SweepGuard`: a sweep folder holds one sweep (:func:`zoo.run.sweep.admit_sweep`).
-- :class:`FailedJobsReport`: a sweep lists its failed jobs and exits 1 if any failed.
-"""
+"""Zoo's Hydra callbacks (``configs/hydra/default.yaml``); what they do lives in :mod:`zoo.run`."""
 
 import shutil
 from pathlib import Path
@@ -20,10 +13,8 @@ from zoo.run import rundir, sweep
 
 
 class PreflightChecks(Callback):
-    """Hydra callback: before the first job, check what Zoo can check that Hydra would only fail on with a traceback.
-
-    A failure prints one line and exits with code 2, like every :class:`~zoo.errors.ZooError`.
-    """
+    """Before the first job: the run or sweep folder is writable, a sweep's extra is installed,
+    ``hydra/launcher=slurm`` has ``sbatch``. A failure is one line and exit code 2."""
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
         self._check(config, "hydra.run.dir")
@@ -46,15 +37,14 @@ class PreflightChecks(Callback):
                     "run the sweep on a SLURM login node, or drop hydra/launcher=slurm (or use "
                     "hydra/launcher=submitit_local) to run the jobs here."
                 )
-            folder = OmegaConf.select(config, dir_key, default=None)
-            if folder is not None:
-                if dir_key == "hydra.run.dir":
-                    sweep.note_made(Path(str(folder)))
-                rundir.check_writable(Path(str(folder)))
+            folder = Path(str(OmegaConf.select(config, dir_key)))
+            if dir_key == "hydra.run.dir":
+                sweep.note_made(folder)
+            rundir.check_writable(folder)
 
 
 class RunDirGuard(Callback):
-    """Hydra callback: admit a single run to its run directory (checked, then locked) before Hydra writes there."""
+    """Admit a single run to its run directory (checked, then locked) before Hydra writes there."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
@@ -72,8 +62,7 @@ class RunDirGuard(Callback):
 
 
 class SweepGuard(Callback):
-    """Hydra callback: before any job, lock the sweep folder and refuse another sweep's; stop the whole sweep on
-    SIGTERM/SIGINT."""
+    """Before any job, lock the sweep folder and refuse another sweep's (see :func:`sweep.admit_sweep`)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
         with reported_as_message():
@@ -81,8 +70,8 @@ class SweepGuard(Callback):
 
 
 class FailedJobsReport(Callback):
-    """Hydra callback: at the end of a multirun, list the jobs that failed and exit non-zero if any did. Hydra turns
-    an ``Exception`` raised by a callback into a warning, so the exit code is set with ``SystemExit``."""
+    """After a multirun, list the jobs that failed and exit 1 if any did (with ``SystemExit``: Hydra turns a
+    callback's ``Exception`` into a warning)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         sweep.report_failed_jobs(config)

@@ -1,21 +1,13 @@
-"""``hydra/sweeper=grid``: Hydra's basic sweeper, plus a settings grid of its own for each value of a sweep axis.
-
-A comparison sweeps models that take different settings: logistic regression its weight decay, label propagation
-its ``alpha``. ``hydra.sweeper.grid`` maps an override (``experiment=logreg_nyc_zip``) to the extra sweep of the
-jobs that carry it::
+"""``hydra/sweeper=grid``: Hydra's basic sweeper, plus a settings grid for the jobs that carry an override::
 
     hydra:
       sweeper:
-        params:
-          experiment: prior_nyc_zip,logreg_nyc_zip
-          data.fold: range(5)
-        grid:
-          experiment=logreg_nyc_zip:
-            model.optimizer.weight_decay: 0.0,1e-3
+        params: {experiment: "prior_nyc_zip,logreg_nyc_zip", data.fold: range(5)}
+        grid: {experiment=logreg_nyc_zip: {model.optimizer.weight_decay: "0.0,1e-3"}}
 
 runs ``prior_nyc_zip`` on 5 folds and ``logreg_nyc_zip`` on 5 folds at each of 2 weight decays. The grid's keys are
-recorded in every job's ``.hydra/hydra.yaml``; ``python -m zoo.report`` then picks one grid point per model and split
-on validation accuracy alone and reports the test accuracy of that choice only (nested selection).
+recorded in each job's ``.hydra/hydra.yaml``: ``python -m zoo.report`` picks one point per model and split on
+validation accuracy alone (nested selection).
 """
 
 import itertools
@@ -47,7 +39,7 @@ class GridSweeper(BasicSweeper):
         for trigger in self.grid:
             if "=" not in trigger:
                 raise GridError(f"hydra.sweeper.grid key {trigger!r}: must be an override, key=value "
-                                     f"(e.g. experiment=logreg_nyc_zip).")
+                                f"(e.g. experiment=logreg_nyc_zip).")
 
     def _extra(self, job: list[str]) -> list[list[str]]:
         """The job's grid points: a list of extra overrides per point (``[[]]`` when no grid applies)."""
@@ -61,7 +53,7 @@ class GridSweeper(BasicSweeper):
                 key = override.get_key_element()
                 if any(o.split("=", 1)[0] == key for o in job):
                     raise GridError(f"hydra.sweeper.grid.{trigger} sweeps {key}, which the sweep already "
-                                         f"sets: remove it from one of them.")
+                                    f"sets: remove it from one of them.")
                 values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
                           else [override.get_value_element_as_str()])
                 axes.append([f"{key}={v}" for v in values])

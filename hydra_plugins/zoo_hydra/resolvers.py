@@ -1,6 +1,5 @@
-"""The resolvers ``configs/hydra/default.yaml`` and ``configs/eval.yaml`` use to decide where Hydra writes
-(:mod:`zoo.run.rundir`). Resolvers, because Hydra writes ``.hydra/`` before any callback of a job runs, with every
-launcher; Hydra imports each module under ``hydra_plugins`` when it starts, so they exist before any config is
+"""Resolvers that decide where Hydra writes (:mod:`zoo.run.rundir`): Hydra writes ``.hydra/`` before any
+callback of a job runs, and imports every module under ``hydra_plugins`` at start-up, before any config is
 composed."""
 
 from omegaconf import OmegaConf

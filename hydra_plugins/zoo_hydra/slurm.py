@@ -1,18 +1,7 @@
-"""``hydra/launcher=slurm``: a sweep as one SLURM job array, watched until every job has a result or a reason.
-
-A subclass of hydra-submitit-launcher's ``SlurmLauncher`` that keeps its submission (submitit pickles each job and
-``srun`` runs it) and changes what is around it:
-
-- **Resources follow the trainer.** ``nodes``, ``tasks_per_node`` and ``gpus_per_node`` set to ``auto`` come from
-  each job's ``trainer.num_nodes``, ``accelerator`` and ``devices``: on GPUs one task per GPU, on CPUs one task per
-  DDP process (``trainer=ddp_cpu``) or one task. Jobs that need the same resources form one job array.
-- **Checked before anything is submitted.** Each array's sbatch script goes through ``sbatch --test-only``; a value
-  sbatch would refuse (a partition, GPUs on a CPU partition, a count, a time) is a one-line ``ConfigError``.
-- **Watched with squeue, not only sacct.** One line per job state change. A job that leaves the queue without a
-  result (failed, cancelled, out of memory, node lost, killed) is reported with its job id, log and last error
-  line, and recorded in ``<job dir>/error.txt``; the sweep then exits 1 (:func:`zoo.run.sweep.report_failed_jobs`).
-  A requeued job (time limit, preemption: :mod:`zoo.signals`) is waited for.
-- **Stopping the sweep stops its jobs**: SIGTERM or Ctrl-C cancels them and waits until they have left the queue.
+"""``hydra/launcher=slurm``: hydra-submitit-launcher's ``SlurmLauncher`` (submitit pickles each job, ``srun``
+runs it), whose resources follow each job's trainer, whose arrays are checked with ``sbatch --test-only``
+before any is submitted, whose jobs are watched with squeue until each has a result or a recorded reason, and
+which cancels them when the sweep is stopped (docs/clusters.md). The SLURM calls are in :mod:`zoo.run.slurm`.
 """
 
 import logging
@@ -28,23 +17,10 @@ from omegaconf import OmegaConf, open_dict
 
 import zoo.signals as signals
 from zoo.errors import ConfigError, reported_as_message
-from zoo.run import rundir
-from zoo.run.rundir import ERROR_FILE
-from zoo.run.slurm import (
-    AUTO,
-    GRACE_S,
-    RESOURCES,
-    WAITING,
-    ZOO_KEYS,
-    SlurmJob,
-    final_state,
-    last_error_line,
-    queue_states,
-    run_command,
-    sbatch_refusal,
-    trainer_resources,
-)
-from zoo.run.sweep import finished_value, record_failure, resumes, worst_value
+from zoo.files import ERROR_FILE
+from zoo.run import rundir, slurm
+from zoo.run.rundir import record_failure
+from zoo.run.sweep import finished_value, resumes, worst_value
 
 # The sweeps extra. Without it Hydra still imports this module at start-up, silently; PreflightChecks then says
 # what to install when hydra/launcher=slurm is asked for.
@@ -60,13 +36,11 @@ class SlurmLauncher(_Base):
     """Hydra's submitit SLURM launcher with Zoo's checks, watching and stopping (see the module doc)."""
 
     def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
-
         assert self.config is not None and self.hydra_context is not None
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        done: list[SlurmJob] = []
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        done: list[slurm.SlurmJob] = []
         with reported_as_message():  # a value sbatch would refuse: one line, exit code 2, nothing submitted
-            groups: dict[tuple, list[SlurmJob]] = {}
+            groups: dict[tuple, list[slurm.SlurmJob]] = {}
             for idx, overrides in enumerate(job_overrides):
                 job, resources = self._plan(initial_job_idx + idx, list(overrides))
                 value = finished_value(job.job_dir, job.overrides, self.config.get("optimized_metric"))
@@ -79,9 +53,8 @@ class SlurmLauncher(_Base):
             executors = [(self._executor(dict(key), len(jobs)), jobs) for key, jobs in groups.items()]
             for executor, jobs in executors:  # every array is checked before any is submitted
                 self._check(executor, len(jobs))
-        hook = self._cancel_on_stop
-        signals.on_stop(hook)
-        self._jobs: list[SlurmJob] = []
+        signals.on_stop(self._cancel_on_stop)
+        self._jobs: list[slurm.SlurmJob] = []
         try:
             for executor, jobs in executors:
                 state = Singleton.get_state()
@@ -95,10 +68,10 @@ class SlurmLauncher(_Base):
                              " ".join(filter_overrides(job.overrides)), job.job_dir)
             self._watch()
         finally:
-            signals.remove_on_stop(hook)
+            signals.remove_on_stop(self._cancel_on_stop)
         return [job.ret for job in sorted([*done, *self._jobs], key=lambda j: j.num)]
 
-    def _plan(self, num: int, overrides: list[str]) -> tuple[SlurmJob, dict[str, int | None]]:
+    def _plan(self, num: int, overrides: list[str]) -> tuple[slurm.SlurmJob, dict[str, int | None]]:
         """The job's run directory, and the resources its trainer needs where the launcher says ``auto``."""
         assert self.hydra_context is not None
         job_cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
@@ -108,22 +81,25 @@ class SlurmLauncher(_Base):
         job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
         task = OmegaConf.to_container(job_cfg, resolve=False)
         task.pop("hydra")
-        needs = trainer_resources(OmegaConf.create(task))
-        resources = {k: needs[k] if self.params.get(k) == AUTO else self.params.get(k) for k in RESOURCES}
+        needs = slurm.trainer_resources(OmegaConf.create(task))
+        resources = {k: needs[k] if self.params.get(k) == slurm.AUTO else self.params.get(k)
+                     for k in slurm.RESOURCES}
         HydraConfig.instance().set_config(self.config)
-        return SlurmJob(num, overrides, job_dir), resources
+        return slurm.SlurmJob(num, overrides, job_dir), resources
 
     def _executor(self, resources: dict[str, Any], count: int) -> Any:
         import submitit
 
-        params = {k: v for k, v in self.params.items() if k not in ZOO_KEYS}
+        params = {k: v for k, v in self.params.items() if k not in slurm.ZOO_KEYS}
         params.update(resources)
         for key in ("nodes", "tasks_per_node", "gpus_per_node", "cpus_per_task", "timeout_min", "mem_gb",
                     "array_parallelism", "signal_delay_s"):
             value = params.get(key)
-            if value is not None and (not isinstance(value, int) or value < (0 if key == "gpus_per_node" else 1)):
+            low = 0 if key == "gpus_per_node" else 1
+            if value is not None and (not isinstance(value, int) or value < low):
+                auto = " (or auto)" if key in slurm.RESOURCES else ""
                 raise ConfigError(f"hydra.launcher.{key}={value}: give a whole number of at least "
-                                  f"{0 if key == 'gpus_per_node' else 1}{' (or auto)' if key in RESOURCES else ''}.")
+                                  f"{low}{auto}.")
         if params.get("gpus_per_node") == 0:
             params["gpus_per_node"] = None  # no GPUs: no --gpus-per-node at all
         if params["signal_delay_s"] >= params["timeout_min"] * 60:
@@ -148,7 +124,7 @@ class SlurmLauncher(_Base):
             return  # PreflightChecks said so already
         inner = executor._executor
         script = _make_sbatch_string(command="true", folder=inner.folder, map_count=count, **inner.parameters)
-        refusal = sbatch_refusal(script)
+        refusal = slurm.sbatch_refusal(script)
         if refusal and "contact slurm controller" in refusal.lower():
             raise ConfigError(f"SLURM's controller does not answer ({refusal}): nothing was submitted. Check that "
                               f"the cluster is up (sinfo), then run the same command again.")
@@ -162,8 +138,7 @@ class SlurmLauncher(_Base):
         poll = float(self.params.get("poll_s") or 5)
         open_jobs = list(self._jobs)
         while open_jobs:
-            arrays = {str(j.slurm.job_id).split("_")[0] for j in open_jobs}
-            states = queue_states(arrays)
+            states = slurm.queue_states([str(j.slurm.job_id) for j in open_jobs])
             for job in list(open_jobs):
                 state, where = states.get(str(job.slurm.job_id), (None, ""))
                 if state is not None:
@@ -178,7 +153,7 @@ class SlurmLauncher(_Base):
             if open_jobs:
                 time.sleep(poll)
 
-    def _finish(self, job: SlurmJob) -> bool:
+    def _finish(self, job: slurm.SlurmJob) -> bool:
         """A job that left the queue: its result, or its failure recorded. False while its result may still come."""
         from submitit.core.utils import pickle_load
 
@@ -188,20 +163,21 @@ class SlurmLauncher(_Base):
             if outcome == "success":
                 job.ret = value
                 done = rundir.status(job.job_dir) == "finished"
-                log.info("SLURM job %s %s: %s", job.slurm.job_id, job.name,
-                         "COMPLETED" if done else f"COMPLETED without a result ({job.job_dir / ERROR_FILE})")
+                result = "" if done else f" without a result ({job.job_dir / ERROR_FILE})"
+                log.info("SLURM job %s %s: COMPLETED%s", job.slurm.job_id, job.name, result)
                 return True
             reason = f"raised: {value.strip().splitlines()[-1]}"
             state = "FAILED"
         else:
-            state, code = final_state(str(job.slurm.job_id))
-            if state in WAITING:
+            state, code = slurm.final_state(str(job.slurm.job_id))
+            if state in slurm.WAITING:
                 return False
             now = time.monotonic()
             job.gone_since = job.gone_since or now
-            if state == "COMPLETED" and now - job.gone_since < GRACE_S:
+            if state == "COMPLETED" and now - job.gone_since < slurm.GRACE_S:
                 return False  # the result file may not be visible yet
-            reason = f"{state} (exit {code}) without a result: {last_error_line(paths.stderr, paths.stdout)}"
+            last = slurm.last_error_line(paths.stderr, paths.stdout)
+            reason = f"{state} (exit {code}) without a result: {last}"
         log.error("SLURM job %s %s FAILED: %s -- log %s", job.slurm.job_id, job.name, reason, paths.stderr)
         if rundir.status(job.job_dir) != "finished":
             record_failure(job.job_dir, f"SLURM job {job.slurm.job_id} {reason} (log: {paths.stderr})")
@@ -214,8 +190,7 @@ class SlurmLauncher(_Base):
         if not jobs:
             return
         log.error("Cancelling the sweep's SLURM jobs: %s", " ".join(jobs))
-        run_command(["scancel", *jobs])
-        arrays = {j.split("_")[0] for j in jobs}
+        slurm.run_command(["scancel", *jobs])
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(j in queue_states(arrays) for j in jobs):
+        while time.monotonic() < deadline and slurm.queue_states(jobs).keys() & set(jobs):
             time.sleep(1)

@@ -1,12 +1,11 @@
 """A command's overrides composed once, as Hydra is about to: a typo is one line, exit code 2, with a "did you mean".
 
-One compose, every sweep at its first value; the other values of a swept config group (``model=mlp,cnnn``) are
-looked up among the group's options, without composing again. A second compose happens only to list the keys
-for a "did you mean". The check never raises: what it cannot judge is left to Hydra.
+Every sweep is composed at its first value (a swept config group's other values are looked up among its
+options); a second compose only lists the keys for a "did you mean". The check never raises: what it cannot
+judge is left to Hydra.
 """
 
 import difflib
-import inspect
 import re
 import sys
 from collections.abc import Sequence
@@ -15,12 +14,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigIndexError
 
 from zoo.errors import ConfigError, exit_with_message
-from zoo.registry import CONFIG_DIR
+from zoo.registry import CONFIG_DIR, parameters
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 SWEEP_PARAMS = "hydra.sweeper.params."
@@ -43,55 +41,47 @@ def _did_you_mean(word: str, options: Sequence[str], prefix: str = "") -> str:
     return f"did you mean {prefix}{close[0]}? " if close else ""
 
 
-def _first_values(args: list[str]) -> tuple[list[str], list[str], dict[str, list[str]]]:
-    """``args`` with every sweep at its first value (an Optuna interval left out: its sweeper reads it), the
-    arguments as typed (in the same order), and the values of each swept config group (``model=mlp,cnn`` ->
-    ``{"model": ["mlp", "cnn"]}``)."""
-    parsed = OverridesParser.create().parse_overrides(args)
-    first: list[str] = []
-    typed: list[str] = []
+def _first_values(args: list[str]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """Each argument as (the override with a sweep at its first value, the argument as typed), an Optuna
+    interval left out (its sweeper reads it); and the values of each swept config group."""
+    pairs: list[tuple[str, str]] = []
     group_values: dict[str, list[str]] = {}
-    for arg, override in zip(args, parsed, strict=True):
+    for arg, override in zip(args, OverridesParser.create().parse_overrides(args), strict=True):
         if not override.is_sweep_override():
-            first.append(arg)
-            typed.append(arg)
+            pairs.append((arg, arg))
             continue
         try:
             values = [str(v) for v in override.sweep_string_iterator()]
         except Exception:  # noqa: BLE001 - an interval (Optuna): its sweeper reads it
             continue
         key = override.get_key_element()
-        first.append(f"{key}={values[0]}")
-        typed.append(arg)
+        pairs.append((f"{key}={values[0]}", arg))
         name = key.lstrip("+~")
         if "/" in name or ("." not in name and (CONFIG_DIR / name).is_dir()):  # a config group's options
             group_values[name] = values
-    return first, typed, group_values
+    return pairs, group_values
 
 
-def _dotted(full_key: str) -> str:
-    """OmegaConf's ``data.augment[2]`` as an override writes it: ``data.augment.2``."""
-    return re.sub(r"\[(\d+)\]", r".\1", full_key)
-
-
-def _key_problem(config_name: str, overrides: list[str], typed_args: list[str], cause: BaseException) -> str | None:
+def _key_problem(config_name: str, pairs: list[tuple[str, str]], cause: BaseException) -> str | None:
     """One line for an override naming a key (or list item) the config lacks, with a hint that works."""
     full_key = getattr(cause, "full_key", None)
     if not full_key:
         return None
-    dotted = _dotted(str(full_key))
+    dotted = re.sub(r"\[(\d+)\]", r".\1", str(full_key))  # OmegaConf's data.augment[2]: data.augment.2
     parent, _, leaf = dotted.rpartition(".")
-    typed = [o.lstrip("+~").split("=", 1) for o in overrides]
-    culprit = next((a for a, (k, *_) in zip(typed_args, typed, strict=True)
-                    if k == dotted or k.startswith(dotted + ".")), None)
-    if culprit and culprit.lstrip("+~").startswith(SWEEP_PARAMS):  # a sweep's key is set as itself
-        key, _, value = culprit.lstrip("+~").partition("=")
+
+    def sets_it(override: str) -> bool:
+        key = override.lstrip("+~").split("=", 1)[0]
+        return key == dotted or key.startswith(dotted + ".")
+
+    culprit = next((typed.lstrip("+~") for o, typed in pairs if sets_it(o)), "")
+    if culprit.startswith(SWEEP_PARAMS):  # a sweep's key is set as itself
+        key, _, value = culprit.partition("=")
         swept = key[len(SWEEP_PARAMS):]
         return (f"{key}: the config has no such key (to sweep {swept}, write {swept}={value}: on the command line a "
                 f"key is swept under its own name, and that replaces the config's own sweep of it)")
-    others = [o for o, (k, *_) in zip(overrides, typed, strict=True) if k != dotted and not k.startswith(dotted + ".")]
     try:
-        composed = _compose(config_name, others)[0]
+        composed = _compose(config_name, [o for o, _ in pairs if not sets_it(o)])[0]
         node = OmegaConf.select(composed, parent) if parent else composed
     except Exception:  # noqa: BLE001 - the rest does not compose either: no suggestion
         node = None
@@ -101,7 +91,7 @@ def _key_problem(config_name: str, overrides: list[str], typed_args: list[str], 
         return f"{dotted}: {parent} is a list with {held}, so there is no item {leaf}"
     keys = [str(k) for k in node if str(k) != "hydra"] if isinstance(node, DictConfig) else []
     where = parent + "." if parent else ""
-    params = _parameters(node.get("_target_")) if isinstance(node, DictConfig) else None
+    params = parameters(node.get("_target_")) if isinstance(node, DictConfig) else None
     if params is not None and leaf not in params:  # a constructor's arguments: adding another would fail
         hint = _did_you_mean(leaf, params, where).strip()
         listed = ", ".join(params[:12]) + (", ..." if len(params) > 12 else "")
@@ -110,34 +100,19 @@ def _key_problem(config_name: str, overrides: list[str], typed_args: list[str], 
             f"to add a key the config lacks, write +{dotted}=<value>)")
 
 
-def _parameters(target: object) -> list[str] | None:
-    """The keyword arguments of a ``_target_`` class or function; None when it cannot be read (or takes **kwargs)."""
-    if not isinstance(target, str):
-        return None
-    try:
-        params = inspect.signature(get_object(target)).parameters.values()
-    except Exception:  # noqa: BLE001 - not importable here: no list
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
-
-
 def _problem(config_name: str, args: list[str]) -> str | None:
     try:
-        overrides, typed_args, group_values = _first_values(args)
+        pairs, group_values = _first_values(args)
     except OverrideParseException as err:
         return (f"Cannot read the overrides ({str(err).splitlines()[0]}): write key=value, e.g. model=cnn "
                 f"trainer.max_epochs=3 (https://hydra.cc/docs/advanced/override_grammar/basic/).")
     try:
-        _, options = _compose(config_name, overrides, list(group_values))
+        _, options = _compose(config_name, [o for o, _ in pairs], list(group_values))
     except MissingConfigException as err:
         group, _, name = str(err.missing_cfg_file or "").rpartition("/")
-        if not group:
-            return str(err).splitlines()[0]
-        return _no_option(group, name, sorted(err.options or []))
+        return _no_option(group, name, sorted(err.options or [])) if group else str(err).splitlines()[0]
     except ConfigCompositionException as err:
-        return _key_problem(config_name, overrides, typed_args, err.__cause__) or str(err).splitlines()[0]
+        return _key_problem(config_name, pairs, err.__cause__) or str(err).splitlines()[0]
     for group, values in group_values.items():
         for value in values[1:]:
             if options.get(group) and value not in options[group]:

@@ -23,8 +23,7 @@ from zoo.run.sweep import run_job
 
 def optimized_value(cfg: DictConfig) -> float | None:
     """Train (or, ``train=false``, test), and return ``optimized_metric`` (e.g. ``val/acc_best``) for sweepers."""
-    # Imported here, in the process that trains: a parallel sweep's launcher process (hydra/launcher=joblib,
-    # slurm) then never imports torch and Lightning, and `--help`/`--cfg` answer without them.
+    # Imported here: a parallel sweep's launcher process, --help and --cfg never import torch and Lightning.
     from zoo.run.runner import train
 
     metrics, _ = train(cfg)
@@ -36,21 +35,20 @@ def _job(cfg: DictConfig) -> float | None:
         return run_job(optimized_value, cfg)
 
 
-# Hydra's job name (<run dir>/<name>.log) is this module's, `train`; configs/eval.yaml names its own, `eval`.
-run = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")(_job)
-run_eval = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval.yaml")(_job)
+def _command(config_name: str) -> None:
+    """Check the overrides, then run ``configs/<config_name>`` (Hydra's job name: ``train``, or its own)."""
+    check_command(config_name)
+    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(_job)()
 
 
 def main() -> None:
     """``zoo-train``."""
-    check_command("train.yaml")
-    run()
+    _command("train.yaml")
 
 
 def eval_main() -> None:
     """``zoo-eval``: test a trained model (``train=false``); its ``test/acc`` goes to sweepers."""
-    check_command("eval.yaml")
-    run_eval()
+    _command("eval.yaml")
 
 
 if __name__ == "__main__":  # also how DDP child ranks start (zoo.run.distributed.child_command)

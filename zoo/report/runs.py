@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
 from zoo.files import CHECKPOINT_DIR, ERROR_FILE, HYDRA_DIR, LAST_CKPT, METRICS_FILE, RECORD_KEY
-from zoo.keys import flatten, neutral
+from zoo.keys import flatten, neutral, under
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,6 @@ def as_text(value: Any) -> str:
 
 def finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _under(key: str, prefixes: list[str]) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def _load_yaml(path: Path) -> DictConfig:
@@ -154,7 +150,7 @@ def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, An
         if not accepted:
             continue
         new = flatten(OmegaConf.to_container(cfg, resolve=False))
-        for key in sorted({k for k in (*flat, *new) if _under(k, accepted)}):
+        for key in sorted({k for k in (*flat, *new) if under(k, accepted)}):
             before, after = flat.get(key, ABSENT), new.get(key, ABSENT)
             if as_text(before) != as_text(after):  # the run trained with one, then the other: its own history
                 flat[key] = f"{as_text(before)} -> {as_text(after)} (resumed)"
@@ -277,8 +273,8 @@ def read_run(run_dir: Path) -> Run:
         flat, names, seed = _trained_source(run_dir, cfg, node)
         own = flatten(OmegaConf.to_container(cfg, resolve=False))
         accepted = [str(k) for k in (cfg.get("resume_accept") or [])]
-        flat = {k: v for k, v in flat.items() if not _under(k, accepted)}
-        flat.update({k: v for k, v in own.items() if _under(k, accepted)})
+        flat = {k: v for k, v in flat.items() if not under(k, accepted)}
+        flat.update({k: v for k, v in own.items() if under(k, accepted)})
         names.update({g: choices.get(g) for g in ("data", "model") if g in accepted})
         source = OmegaConf.create(flat_to_nested(flat))
         split = _split(source, {"seed": seed} if seed is not None else {})

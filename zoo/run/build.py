@@ -34,13 +34,10 @@ def _list_items_dotted(node: DictConfig, key: str) -> str:
 
 
 def build(node: DictConfig, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate(node)``; a constructor that refuses a value is a :class:`~zoo.errors.ConfigError`
+    """``hydra.utils.instantiate(node)``; a constructor's refusal (Lightning's too) is a :class:`ConfigError`
     naming its config key: ``hidden_sizes[1]=0: must be >= 1`` raised in ``model.net`` reads
-    ``model.net.hidden_sizes[1]=0: must be >= 1``. Lightning's own refusals (``trainer.devices=0``) alike.
-
-    Raises:
-        ZooError: The constructor raised it (e.g. data files missing), or refused a value (``ConfigError``).
-    """
+    ``model.net.hidden_sizes[1]=0: must be >= 1``. A :class:`ZooError` it raised (e.g. data files missing) is
+    raised as it is."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException  # torch: not for `--help`
 
     try:
@@ -54,8 +51,8 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         found = re.search(r"full_key: (\S+)", str(err))
         key = _list_items_dotted(node, found.group(1)) if found else node._get_full_key(None) or ""
         text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        if re.match(r"[\w.\[\]]+=", text) and not text.startswith(key.split(".")[0] + "."):
-            text = f"{key}.{text}"  # a constructor's "<param>=<value>: must be ..."
-        elif not re.match(r"[\w.\[\]]+=", text):
+        if not re.match(r"[\w.\[\]]+=", text):
             text = f"{key}: {text}"  # a library's own message (Lightning's Trainer, torch)
+        elif not text.startswith(key.split(".")[0] + "."):
+            text = f"{key}.{text}"  # a constructor's "<param>=<value>: must be ..."
         raise ConfigError(text) from cause

@@ -12,11 +12,8 @@ from zoo.tasks.classifier import net_class
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint's contents (memory-mapped, plain tensors and containers only).
-
-    Raises:
-        ConfigError: ``path`` is unreadable (e.g. truncated) or not a Lightning checkpoint.
-    """
+    """A checkpoint's contents (memory-mapped, plain tensors and containers only); :class:`ConfigError` if it
+    is unreadable (e.g. truncated) or not a Lightning checkpoint."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:
@@ -39,12 +36,9 @@ def other_model_error(path: str | Path, theirs: str, ours: str, run_model: str |
 
 
 def check_checkpoint(path: str | Path, model: torch.nn.Module, cfg: DictConfig, ckpt: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` when the checkpoint at ``path`` holds the weights of another model.
-
-    Compares the network class recorded by the task (``checkpoint["zoo"]["net"]``), then the names and
-    shapes of every weight, so a checkpoint of the same class with other sizes is refused too (the names only
-    for the task's ``resizable_state``). ``ckpt``: its contents (:func:`read_checkpoint`).
-    """
+    """Raise :class:`ConfigError` when the checkpoint ``ckpt`` (read from ``path``) holds another model's
+    weights: another network class (``ckpt["zoo"]["net"]``), or other weight names or shapes (names only for
+    the task's ``resizable_state``)."""
     run_model = cfg.get("model_name")
     ours = net_class(getattr(model, "net", model))
     theirs = (ckpt.get("zoo") or {}).get("net")

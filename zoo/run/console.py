@@ -1,13 +1,13 @@
-"""What a run prints: one line saying what it is (model, data, seed, run folder), each log line once, no library
-noise (``configs/extras/``), and no terminal escape codes where the output is not a terminal (a file, a SLURM log).
-The resolved config goes to ``<run dir>/config_tree.log``; ``extras.print_config=true`` also prints it."""
-
+"""What a run prints: one line saying what it is, each log line once, no library noise (``configs/extras/``);
+the resolved config goes to ``<run dir>/config_tree.log``."""
 import logging
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -27,27 +27,19 @@ class _DropLightningNoise(logging.Filter):
 _NOISE_FILTER = _DropLightningNoise()
 
 
-def one_copy_of_lightning_logs() -> None:
-    """Print Lightning's log lines once, in Hydra's format (console and ``<run dir>/<job>.log``).
-
-    ``import lightning`` gives its logger a console handler of its own (``INFO: ...``) while its records also reach
-    the root logger's handlers, which Hydra configured: with those present, Lightning's own handlers go.
-    """
-    if not logging.getLogger().handlers:
-        return  # no Hydra logging (a library user): Lightning's handlers are the only ones
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logger = logging.getLogger(name)
-        own = [h for h in logger.handlers if type(h) is logging.StreamHandler]
-        for handler in own:
-            logger.removeHandler(handler)
-        logger.propagate = logger.propagate or bool(own)
-
-
 def silence_noise(cfg: DictConfig) -> None:
-    """Each Lightning log line once (:func:`one_copy_of_lightning_logs`); with ``extras.quiet`` (default true) also
-    drop Lightning's tips, its overfit and logging-interval warnings (both beside the point for Zoo's loaders and
-    per-epoch metrics), and libraries' deprecation/future warnings."""
-    one_copy_of_lightning_logs()
+    """Print each Lightning log line once; with ``extras.quiet`` (default true) also drop Lightning's tips,
+    its overfit and logging-interval warnings (beside the point for Zoo's loaders and per-epoch metrics), and
+    libraries' deprecation/future warnings."""
+    # `import lightning` gives its loggers a console handler of their own (`INFO: ...`) while their records
+    # also reach the root logger's handlers: where Hydra configured those, Lightning's own handlers go.
+    if logging.getLogger().handlers:
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logger = logging.getLogger(name)
+            own = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+            for handler in own:
+                logger.removeHandler(handler)
+            logger.propagate = logger.propagate or bool(own)
     if not cfg.get("extras", {}).get("quiet", False):
         return
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -68,12 +60,8 @@ def silence_noise(cfg: DictConfig) -> None:
 
 @rank_zero_only
 def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_to: Path | None = None) -> None:
-    """Say what the run is in one line, and write the resolved config as a rich tree (one branch per top-level key,
-    as lightning-hydra-template does) to ``save_to`` as plain text.
-
-    The tree is printed too with ``extras.print_config=true``, except in a job of a multirun (a sweep of hundreds
-    of jobs would print a tree per job).
-    """
+    """Say what the run is in one line, and write the resolved config as a rich tree (a branch per top-level
+    key) to ``save_to``; print it too with ``extras.print_config=true``, except in a job of a multirun."""
     import rich
     from rich.syntax import Syntax
     from rich.tree import Tree
@@ -84,9 +72,6 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else str(value)
         tree.add(key, style="dim", guide_style="dim").add(Syntax(text, "yaml"))
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,9 @@
-"""DDP with Hydra: every rank of a run starts from rank zero's resolved config, in rank zero's run directory.
+"""DDP with Hydra: every rank starts from rank zero's resolved config, in rank zero's run directory.
 
-Lightning starts ranks 1..N-1 by re-running ``sys.argv`` with ``hydra.run.dir`` set (``_hydra_subprocess_cmd``),
-which breaks in a multirun (each child re-launches the sweep), for configs composed in-process (notebooks, tests)
-and for settings decided after composition (a drawn seed). Zoo replaces that command (pinned and tested:
+Lightning's own child command (``_hydra_subprocess_cmd``, re-running ``sys.argv``) breaks in a multirun, for
+configs composed in-process and for settings decided after composition; Zoo replaces it (pinned and tested:
 tests/test_lightning_internals.py) with ``python -m zoo.cli.train`` on ``.hydra/config_resolved.yaml``.
 """
-
 import logging
 import os
 import sys
@@ -33,7 +31,9 @@ def _quote(value: str) -> str:
 def child_command(local_rank: int) -> tuple[Sequence[str], str]:
     """Command and working directory that start DDP rank ``local_rank`` on this node (replaces Lightning's)."""
     if _run_cfg is None:
-        return _lightning_hydra_cmd(local_rank)
+        from lightning.fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
+
+        return _hydra_subprocess_cmd(local_rank=local_rank)
     cfg = OmegaConf.create(OmegaConf.to_container(_run_cfg, resolve=True))
     cfg.pop("hydra", None)
     run_dir = Path(cfg.paths.output_dir).resolve()
@@ -42,13 +42,7 @@ def child_command(local_rank: int) -> tuple[Sequence[str], str]:
     OmegaConf.save(cfg, config_dir / f"{RESOLVED_NAME}.yaml")
     cwd = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None
     command = [
-        sys.executable,
-        "-m",
-        TRAIN_MODULE,
-        "--config-path",
-        str(config_dir),
-        "--config-name",
-        RESOLVED_NAME,
+        sys.executable, "-m", TRAIN_MODULE, "--config-path", str(config_dir), "--config-name", RESOLVED_NAME,
         f"hydra.run.dir={_quote(str(run_dir))}",
         "hydra.output_subdir=null",  # rank zero already wrote .hydra/
         f"hydra.job.name=train_ddp_process_{local_rank}",
@@ -69,12 +63,6 @@ def use_resolved_config_for_ddp_children(cfg: DictConfig) -> None:
         module._hydra_subprocess_cmd = child_command
 
 
-def _lightning_hydra_cmd(local_rank: int) -> tuple[Sequence[str], str]:
-    from lightning.fabric.strategies.launchers.subprocess_script import _hydra_subprocess_cmd
-
-    return _hydra_subprocess_cmd(local_rank=local_rank)
-
-
 def device_count(devices: object) -> int | None:
     """Devices that ``trainer.devices`` asks for, or None when Lightning decides (``auto``, ``-1``)."""
     if isinstance(devices, int):
@@ -87,17 +75,20 @@ def device_count(devices: object) -> int | None:
     return len(list(devices))  # a list of device indices
 
 
-def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
-    """Full-batch graph data cannot be split across devices: run it on one device, with a warning.
+def uses_ddp(trainer: DictConfig) -> bool:
+    """Whether ``trainer.strategy`` (a name or a ``_target_`` node) is a DDP strategy."""
+    strategy = trainer.get("strategy", "auto")
+    target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    return "ddp" in target.lower()
 
-    Every rank would hold the whole graph and compute the same full-batch step, so extra devices only cost
-    memory. The warning tells the user; the run (or the sweep job) still completes.
-    """
+
+def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
+    """Full-batch graph data cannot be split across devices (every rank would compute the same step on the
+    whole graph): run it on one device, with a warning, and the run still completes."""
     if "trainer" not in cfg or kind_of_data(cfg.data._target_) != "graph":
         return cfg
     t = cfg.trainer
-    devices = device_count(t.get("devices", 1))
-    if devices == 1 and int(t.get("num_nodes", 1)) == 1:
+    if device_count(t.get("devices", 1)) == 1 and int(t.get("num_nodes", 1)) == 1:
         return cfg
     log.warning(
         "data=%s is one full graph (full-batch training): it cannot be split across devices. Running it on "
@@ -106,8 +97,6 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
     )
     with open_dict(cfg):
         t.devices, t.num_nodes = 1, 1
-        strategy = t.get("strategy", "auto")
-        target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
-        if "ddp" in target.lower():
+        if uses_ddp(t):
             t.strategy = "auto"
     return cfg

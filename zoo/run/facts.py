@@ -1,7 +1,6 @@
 """Dataset facts (sizes, classes) read from the data itself, for the model configs' ``${facts.<name>}``."""
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 
@@ -13,23 +12,14 @@ from zoo.run.build import build
 from zoo.run.rundir import exclusive
 
 
-def _lock_path(data_dir: str | os.PathLike) -> str:
-    """A lock file per data folder, outside it (nothing is written into the user's data folder but data)."""
-    key = hashlib.sha1(str(Path(data_dir).expanduser().resolve()).encode()).hexdigest()[:16]
-    return str(Path(tempfile.gettempdir()) / f"zoo-prepare-{key}.lock")
-
-
 def load_data(cfg: DictConfig) -> L.LightningDataModule:
-    """Build ``cfg.data``, fetch and load its files, and put its facts in ``cfg.facts``.
-
-    ``prepare_data`` (downloads, decompression) runs under a file lock of the data folder, so processes that
-    start together on one machine (DDP ranks, SLURM tasks, parallel sweep jobs) never write the same files at once.
-
-    Raises:
-        ConfigError: ``facts`` was set by hand to values the data contradicts.
-    """
+    """Build ``cfg.data``, fetch and load its files, and put its facts in ``cfg.facts``; :class:`ConfigError`
+    if ``facts`` set by hand contradict the data. Processes that start together on one machine (DDP ranks,
+    SLURM tasks, parallel sweep jobs) fetch (``prepare_data``) one at a time."""
     datamodule: L.LightningDataModule = build(cfg.data)
-    with exclusive(_lock_path(getattr(datamodule, "data_dir", "."))):
+    data_dir = str(Path(getattr(datamodule, "data_dir", ".")).expanduser().resolve())
+    key = hashlib.sha1(data_dir.encode()).hexdigest()[:16]
+    with exclusive(Path(tempfile.gettempdir()) / f"zoo-prepare-{key}.lock"):  # only data goes in data_dir
         datamodule.prepare_data()
     facts = datamodule.facts()
     given = cfg.get("facts") if not OmegaConf.is_missing(cfg, "facts") else None

@@ -1,13 +1,8 @@
-"""The run directory: its file names, its status, its lock, its failure record and what may be written there.
+"""The run directory: its status, its lock, its failure record and what may be written there (names: zoo.files).
 
-A run directory holds one run. A fresh run refuses a directory holding checkpoints or ``metrics.json``; only the
-run itself continues there (:func:`resumes_in`); a finished run is never written again (Hydra's record and log go
-to nowhere: :func:`record_subdir`, :func:`log_file`), and ``eval.py`` writes into a folder of its own outside any run.
-
-One run at a time per directory: an ``flock`` on ``<dir>/.zoo.lock``, which names its holder. The kernel drops it
-when its holder dies, however it dies; a lock file naming a live pid on this host is refused too. The ranks of one
-run join it: DDP children by the token the holder puts in their environment (``ZOO_RUN_TOKEN``), the tasks of one
-multi-task SLURM step by rank zero's job id in the file. A sweep folder is locked the same way by its sweep.
+A fresh run refuses a directory that holds checkpoints or ``metrics.json``; only the run itself continues there, and a
+finished run is never written again. One run (or sweep) at a time per directory: an ``flock`` on ``.zoo.lock``,
+which names its holder; DDP ranks join by the token in ``ZOO_RUN_TOKEN``, the tasks of one SLURM step by its job id.
 """
 
 import atexit
@@ -24,20 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from zoo.errors import WHERE, ConfigError, StorageError, storage_message
-from zoo.files import (  # noqa: F401 - the run folder's file names, imported from here by the run layer
-    CHECKPOINT_DIR,
-    CONFIG_TREE,
-    ERROR_FILE,
-    HYDRA_DIR,
-    LAST_CKPT,
-    LOCK_NAME,
-    METRICS_FILE,
-    SWEEP_RECORD,
-    atomic_write,
-)
+from zoo.files import CHECKPOINT_DIR, ERROR_FILE, HYDRA_DIR, LOCK_NAME, METRICS_FILE, atomic_write
 
 TOKEN_ENV = "ZOO_RUN_TOKEN"
 JOIN_WAIT_S = 120.0
@@ -62,18 +48,15 @@ def status(run_dir: str | Path) -> str:
 
 
 def run_above(path: str | Path) -> Path | None:
-    """The run directory that ``path`` is or lies in, else None: a folder with ``metrics.json``, or with
-    checkpoints and Hydra's record ``.hydra/``."""
+    """The run directory that ``path`` is or lies in (finished, or with checkpoints and ``.hydra/``), else None."""
     for folder in (Path(path).resolve(), *Path(path).resolve().parents):
-        state = status(folder)
-        if state == "finished" or (state != "fresh" and (folder / HYDRA_DIR).is_dir() and checkpoints(folder)):
+        if status(folder) == "finished" or ((folder / HYDRA_DIR).is_dir() and checkpoints(folder)):
             return folder
     return None
 
 
 def evals_dir(log_dir: str) -> str:
-    """``<log_dir>/evals``; when ``log_dir`` lies inside a run (eval.py started in a run directory), the logs
-    folder that holds that run, so that an evaluation never writes into a run."""
+    """``<log_dir>/evals``; for a ``log_dir`` inside a run, the ``evals`` beside the logs folder that holds it."""
     run = run_above(log_dir)
     if run is None:
         return str(Path(log_dir) / "evals")
@@ -82,32 +65,21 @@ def evals_dir(log_dir: str) -> str:
 
 
 def continues_run(cfg: DictConfig) -> bool:
-    """Whether ``cfg`` continues the run in its own run directory: ``ckpt_path=last``, or ``auto_resume`` and no
-    ``ckpt_path`` (the one ``auto_resume`` rule)."""
+    """Whether ``cfg`` continues the run in its own directory: ``ckpt_path=last``, or ``auto_resume`` and no
+    ``ckpt_path``."""
     ckpt = cfg.get("ckpt_path")
     return ckpt == "last" or (ckpt is None and bool(cfg.get("auto_resume")))
 
 
-def resumes_in(cfg: DictConfig, run_dir: str | Path) -> bool:
-    """Whether ``cfg`` continues the run of ``run_dir`` (rather than starting one)."""
-    ckpt = cfg.get("ckpt_path")
-    return continues_run(cfg) or (ckpt is not None and Path(run_dir).resolve() in Path(ckpt).resolve().parents)
-
-
 def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
-    """Refuse to start a run (or an evaluation) in a directory that holds, or lies inside, another run.
-
-    Raises:
-        ConfigError: ``run_dir`` holds checkpoints or a ``metrics.json`` and ``cfg`` does not resume that run, or
-            it lies inside another run's directory.
-    """
+    """Refuse (:class:`ConfigError`) a run or evaluation in a directory that holds, or lies inside, another run."""
     run_dir = Path(run_dir)
     outer = run_above(run_dir.parent) if run_dir.parent != run_dir else None
     if outer is not None:
         raise ConfigError(f"hydra.run.dir={run_dir} lies inside the run directory {outer}: Zoo never writes into "
                           f"another run. Give a folder outside it (or leave hydra.run.dir out).")
-    state, held = status(run_dir), checkpoints(run_dir)
-    if state not in ("finished", "unfinished") and not held:
+    held = checkpoints(run_dir)
+    if not held and status(run_dir) != "finished":
         return
     first = (held or [run_dir / METRICS_FILE])[0].relative_to(run_dir)
     if not cfg.get("train", True):
@@ -115,21 +87,17 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
             f"hydra.run.dir={run_dir} holds a run ({first}, ...): eval.py writes into a new folder of its own and "
             f"never over a run's files. Leave hydra.run.dir out (logs/evals/<time>), or give a new one."
         )
-    if not resumes_in(cfg, run_dir):
-        what = "the checkpoints" if held else "the results"
+    ckpt = cfg.get("ckpt_path")
+    if not continues_run(cfg) and (ckpt is None or run_dir.resolve() not in Path(ckpt).resolve().parents):
         raise ConfigError(
-            f"{run_dir / CHECKPOINT_DIR} already holds {what} of an earlier run ({first}, ...). Resume it with "
-            f"ckpt_path=last (or auto_resume=true), or start afresh in another hydra.run.dir; Zoo does not "
-            f"overwrite them."
+            f"{run_dir / CHECKPOINT_DIR} already holds {'the checkpoints' if held else 'the results'} of an earlier "
+            f"run ({first}, ...). Resume it with ckpt_path=last (or auto_resume=true), or start afresh in another "
+            f"hydra.run.dir; Zoo does not overwrite them."
         )
 
 
 def check_writable(folder: Path) -> None:
-    """Create ``folder`` (as Hydra is about to) and write and remove a probe file in it.
-
-    Raises:
-        StorageError: The folder cannot be created or written (read-only, not yours, disk full).
-    """
+    """Create ``folder`` (as Hydra is about to) and write a probe file in it; a :class:`StorageError` if it fails."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".zoo_write_check_"):
@@ -138,8 +106,9 @@ def check_writable(folder: Path) -> None:
         raise StorageError(storage_message(err) or f"Cannot write into {folder} ({err}): {WHERE}.") from err
 
 
-def record_failure(run_dir: str | Path, err: BaseException | str, overrides: str = "") -> Path:
-    """Write ``<run_dir>/error.txt``: the command's overrides, then ``error: ...`` and the traceback (or a text)."""
+def record_failure(run_dir: str | Path, err: BaseException | str) -> Path:
+    """Write ``<run_dir>/error.txt``: the job's overrides, then ``error: ...`` and the traceback (or a text)."""
+    overrides = " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
     if isinstance(err, BaseException):
         trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
         text = f"error: {type(err).__name__}: {err}\n\n{trace}"
@@ -155,13 +124,12 @@ def set_aside_failure(run_dir: str | Path) -> None:
         error.rename(error.with_name(f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt"))
 
 
-# What Hydra writes into a run directory (configs/hydra/default.yaml's resolvers, hydra_plugins/zoo_hydra).
+# What Hydra writes into a run directory (the resolvers of hydra_plugins/zoo_hydra): nothing into a finished run,
+# nothing from the SLURM ranks after the first.
 
 
 def record_subdir(run_dir: str, subdir: str) -> str | None:
-    """``hydra.output_subdir``: ``None`` (nothing) for a finished run and SLURM ranks after the first;
-    ``<subdir>/resumed_<time>`` for a run that already holds a record (a resume, a requeued SLURM job, a sweep
-    finished by re-running it); else ``subdir``."""
+    """``hydra.output_subdir``: None, ``<subdir>/resumed_<time>`` when a record exists already, else ``subdir``."""
     if status(run_dir) == "finished" or slurm_rank() > 0:
         return None
     if (Path(run_dir) / subdir / "config.yaml").is_file():
@@ -170,7 +138,7 @@ def record_subdir(run_dir: str, subdir: str) -> str | None:
 
 
 def log_file(run_dir: str, name: str) -> str:
-    """The job's log file; ``os.devnull`` for a finished run (nothing appended) and SLURM ranks after the first."""
+    """The job's log file, or ``os.devnull``."""
     if status(run_dir) == "finished" or slurm_rank() > 0:
         return os.devnull
     return str(Path(run_dir) / f"{name}.log")
@@ -178,7 +146,7 @@ def log_file(run_dir: str, name: str) -> str:
 
 def run_stamp(pattern: str) -> str:
     """The time stamp in a run directory's name; ``slurm-<job id>`` for the tasks of one multi-task SLURM step,
-    which start at different moments (on different nodes) but are one run."""
+    which start at different moments but are one run."""
     if slurm_task() is not None:
         array, index = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
         return f"slurm-{array}_{index}" if array else f"slurm-{os.environ['SLURM_JOB_ID']}"
@@ -218,16 +186,9 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process
+        pass
     return True
-
-
-def joins_as_rank(run_dir: str | Path) -> bool:
-    """Whether this process is a DDP rank started by the process that holds ``run_dir``'s lock."""
-    token = os.environ.get(TOKEN_ENV)
-    holder = _read(_lock_path(run_dir))
-    return bool(token) and holder.get("token") == token and holder.get("pid") != os.getpid()
 
 
 def _refuse(path: Path, holder: dict) -> ConfigError:
@@ -252,16 +213,14 @@ def _join_slurm_job(path: Path, job: str, rank: int) -> bool:
 
 
 def acquire(run_dir: str | Path) -> bool:
-    """Take ``run_dir``'s lock, held until :func:`release` or the process ends; True when this process holds it
-    (already, or now), False for a DDP rank or SLURM task that joins its run.
-
-    Raises:
-        ConfigError: Another live process holds it.
-    """
+    """Take ``run_dir``'s lock until :func:`release` or the process ends (a :class:`ConfigError` if another live
+    process holds it); True when this process holds it, False for a DDP rank or SLURM task that joins its run."""
     path = _lock_path(run_dir)
+    token = os.environ.get(TOKEN_ENV)
     if path in _held:
         return True
-    if joins_as_rank(run_dir):
+    holder = _read(path)
+    if token and holder.get("token") == token and holder.get("pid") != os.getpid():
         return False
     task = slurm_task()
     if task is not None and task[1] > 0:
@@ -292,8 +251,6 @@ def acquire(run_dir: str | Path) -> bool:
                            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "slurm_job": task and task[0]}))
     file.flush()
     os.environ[TOKEN_ENV] = token  # inherited by the DDP ranks this process starts
-    if not _held:
-        atexit.register(_release_all)  # also when the process ends with an error (a kill leaves a stale lock)
     _held[path] = file
     return True
 
@@ -309,18 +266,16 @@ def release(run_dir: str | Path) -> None:
     os.environ.pop(TOKEN_ENV, None)
 
 
+@atexit.register
 def _release_all() -> None:
+    """Also when the process ends with an error (a kill leaves a stale lock, taken over once its pid is gone)."""
     for path in list(_held):
         release(path.parent)
 
 
 def admit(cfg: DictConfig, run_dir: str | Path) -> bool:
-    """Admit the run of ``cfg`` to ``run_dir``: take its lock, then :func:`check_run_dir`. True when this process
-    holds the lock, False for a DDP rank that joins its run (SLURM tasks join too, each checking the directory).
-
-    Raises:
-        ConfigError: Another process holds the directory, or it holds another run.
-    """
+    """Take ``run_dir``'s lock, then :func:`check_run_dir` (SLURM tasks that join check it too); True when this
+    process holds the lock, False for a rank that joins its run."""
     owner = acquire(run_dir)
     try:
         if owner or slurm_task():
@@ -333,16 +288,14 @@ def admit(cfg: DictConfig, run_dir: str | Path) -> bool:
 
 @contextmanager
 def run_dir_lock(run_dir: str | Path, cfg: DictConfig | None = None) -> Iterator[bool]:
-    """Hold ``run_dir``'s lock for the block, admitting ``cfg`` there (:func:`admit`), unless this process was
-    admitted there already (``train.py``: before Hydra wrote into it); yields False for a rank that joins its run."""
-    if _lock_path(run_dir) in _held:
-        yield True
-        return
-    owner = admit(cfg, run_dir) if cfg is not None else acquire(run_dir)
+    """Hold ``run_dir``'s lock for the block (admitting ``cfg``), unless this process holds it already (``train.py``:
+    admitted before Hydra wrote there); yields False for a rank that joins its run."""
+    held = _lock_path(run_dir) in _held
+    owner = held or (admit(cfg, run_dir) if cfg is not None else acquire(run_dir))
     try:
         yield owner
     finally:
-        if owner:
+        if owner and not held:
             release(run_dir)
 
 

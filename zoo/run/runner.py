@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError, storage_errors
-from zoo.files import atomic_write
+from zoo.files import CONFIG_TREE, METRICS_FILE, atomic_write
 from zoo.registry import CONFIG_DIR, check_compatible, check_keys
 from zoo.run.build import build
 from zoo.run.checkpoints import check_checkpoint
@@ -28,7 +28,7 @@ from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_conf
 from zoo.run.facts import load_data
 from zoo.run.plan import FRESH, RunPlan, check_settings, make_plan
 from zoo.run.resume import plain_config
-from zoo.run.rundir import CONFIG_TREE, METRICS_FILE, run_dir_lock, slurm_task
+from zoo.run.rundir import run_dir_lock, slurm_task
 from zoo.signals import exit_code_on_signal, exit_if_signalled
 
 log = logging.getLogger(__name__)
@@ -36,20 +36,12 @@ log = logging.getLogger(__name__)
 
 def _instantiate_all(section: DictConfig | None) -> list[Any]:
     """Instantiate every ``_target_`` entry of a callbacks/logger config group."""
-    if not section:
-        return []
-    return [build(c) for c in section.values() if isinstance(c, DictConfig) and "_target_" in c]
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return [build(c) for c in (section or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
 def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None = None) -> DictConfig:
-    """Compose ``configs/train.yaml`` as ``python train.py <overrides>`` does, writing into ``output_dir``.
-
-    For tests, benchmarks and notebooks that call :func:`train` without the ``@hydra.main`` wrapper.
-    """
+    """``configs/train.yaml`` composed as ``python train.py <overrides>`` does, writing into ``output_dir``
+    (for tests, benchmarks and notebooks that call :func:`train` without ``@hydra.main``)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
@@ -69,12 +61,8 @@ def _use_hydra_config(cfg: DictConfig) -> None:
 
 
 def prepare(cfg: DictConfig, plan: RunPlan = FRESH) -> tuple[DictConfig, L.LightningDataModule]:
-    """Check a composed config for ``plan``, fix the seed, build the data (its facts fill ``cfg.facts``); ``cfg`` is
-    then read-only: what runs is what it says.
-
-    Raises:
-        ConfigError: The model cannot read the data, or a setting is unknown or invalid.
-    """
+    """Check a composed config for ``plan``, fix the seed, build the data (its facts fill ``cfg.facts``), then
+    make ``cfg`` read-only: what runs is what it says. :class:`ConfigError`: a setting unknown or invalid."""
     _use_hydra_config(cfg)
     check_compatible(cfg)
     check_keys(cfg, ("data",))
@@ -93,12 +81,8 @@ def prepare(cfg: DictConfig, plan: RunPlan = FRESH) -> tuple[DictConfig, L.Light
 
 
 def check_selection(cfg: DictConfig, plan: RunPlan) -> None:
-    """Refuse a run whose selection metric is undefined: a ``val/*`` monitor with no validation examples.
-
-    Raises:
-        ConfigError: The data has no validation examples, yet a callback or the scheduler monitors ``val/*``
-            (the checkpoint that is tested would be chosen by NaN: the first epoch's).
-    """
+    """Refuse (:class:`ConfigError`) a ``val/*`` monitor with no validation examples: the checkpoint that is
+    tested would be chosen by NaN (the first epoch's)."""
     if cfg.facts.get("num_val", 1) > 0 or not plan.train:
         return
     sections = [*(cfg.get("callbacks") or {}).values(), cfg.model]
@@ -113,24 +97,21 @@ def check_selection(cfg: DictConfig, plan: RunPlan) -> None:
 
 
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
-    """Write ``<output_dir>/metrics.json`` whole or not at all (a temporary file, then a rename); a value that is
-    not a finite number (NaN, inf) is written as ``null``, so the file is always valid JSON."""
-    path = Path(output_dir) / METRICS_FILE
-    finite = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in metrics.items()}  # NaN: null
-    text = json.dumps(finite, indent=2, sort_keys=True, allow_nan=False)  # always valid JSON
-    atomic_write(path, lambda f: f.write(text.encode()))
-    return path
+    """Write ``<output_dir>/metrics.json`` whole or not at all; a value that is not finite (NaN, inf) is
+    written as ``null``, so the file is always valid JSON."""
+    finite = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
+    text = json.dumps(finite, indent=2, sort_keys=True, allow_nan=False)
+    return atomic_write(Path(output_dir) / METRICS_FILE, lambda f: f.write(text.encode()))
 
 
 def print_summary(cfg: DictConfig, metrics: dict[str, float]) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table(title=f"{cfg.get('model_name')} on {cfg.get('data_name')} (seed {cfg.seed})")
-    for col in ("test/acc", "test/loss", "params", "fit_seconds"):
-        table.add_column(col, justify="right")
-    fmt = {"test/acc": "{:.4f}", "test/loss": "{:.4f}", "params": "{:,.0f}", "fit_seconds": "{:.1f}"}
-    table.add_row(*(fmt[k].format(metrics[k]) if k in metrics else "-" for k in fmt))
+    formats = {"test/acc": "{:.4f}", "test/loss": "{:.4f}", "params": "{:,.0f}", "fit_seconds": "{:.1f}"}
+    table = Table(*(Column(k, justify="right") for k in formats),
+                  title=f"{cfg.get('model_name')} on {cfg.get('data_name')} (seed {cfg.seed})")
+    table.add_row(*(f.format(metrics[k]) if k in metrics else "-" for k, f in formats.items()))
     Console().print(table)
 
 
@@ -151,16 +132,11 @@ def tested_checkpoint(plan: RunPlan, callbacks: list[Any], trainer: L.Trainer, m
 @storage_errors()  # a full disk or an unwritable folder: one StorageError naming the file
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the model on the data, then test the best checkpoint; or resume a run, or (``train=false``) test one.
-
-    Returns:
-        The final metrics (``test/acc``, ``val/acc_best``, ``params``, ``fit_seconds``, ...) and the
-        built objects (``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks``, ``loggers``).
-    """
+    Returns the metrics (``test/acc``, ``params``...) and the objects built (``cfg``, ``model``...)."""
     _use_hydra_config(cfg)
     silence_noise(cfg)  # extras.quiet
     with run_dir_lock(cfg.paths.output_dir, cfg) as owner:  # admitted once; DDP ranks and SLURM tasks join
-        # DDP children start from rank zero's checked config; SLURM ranks each take the same command, so they
-        # check it alike and read the same checkpoint.
+        # DDP children start from rank zero's checked config; each SLURM task checks the same command alike.
         plan = make_plan(cfg, check=owner or slurm_task())
         if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
             return plan.metrics, {"cfg": cfg, "plan": plan}
@@ -176,7 +152,8 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     model: L.LightningModule = build(cfg.model)
     if ckpt_path is not None:
         check_checkpoint(ckpt_path, model, cfg, plan.checkpoint)  # errors before anything runs
-    record = RunRecord(plain_config(cfg), list(plan.changes))  # config, fit time and metrics so far, in every checkpoint
+    config = plain_config(cfg)
+    record = RunRecord(config, list(plan.changes))  # config, fit time and metrics so far, in every checkpoint
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     for logger in loggers:  # a resumed run appends to its history (zoo.loggers.HistoryCSVLogger)
@@ -187,11 +164,9 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     objects = {"cfg": cfg, "plan": plan, "datamodule": datamodule, "model": model, "trainer": trainer,
                "callbacks": callbacks, "loggers": loggers}
 
-    params = count_parameters(model)
-    hparams = OmegaConf.to_container(cfg, resolve=True)
-    hparams.pop("hydra", None)
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     for logger in trainer.loggers:
-        logger.log_hyperparams({**hparams, "params": params})
+        logger.log_hyperparams({**config, "params": params})
 
     # Same seed, same numbers on the same machine with the same thread count (see README): record it.
     metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed), "threads": torch.get_num_threads()}

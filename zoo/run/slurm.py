@@ -1,7 +1,5 @@
-"""SLURM from the sweep's side: what a job needs, what sbatch would refuse, and where a submitted job stands.
-
-The launcher that uses these (``hydra/launcher=slurm``): ``hydra_plugins/zoo_hydra/slurm.py``.
-"""
+"""SLURM from the sweep's side (for ``hydra_plugins/zoo_hydra/slurm.py``): what a job needs, what sbatch would
+refuse, and where a submitted job stands."""
 
 import re
 import subprocess
@@ -13,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from zoo.errors import ConfigError
-from zoo.run.distributed import device_count, keep_full_batch_on_one_device
+from zoo.run.distributed import device_count, keep_full_batch_on_one_device, uses_ddp
 
 AUTO = "auto"
 RESOURCES = ("nodes", "tasks_per_node", "gpus_per_node")
@@ -44,8 +42,6 @@ def trainer_resources(job_cfg: DictConfig) -> dict[str, int | None]:
     """``nodes``, ``tasks_per_node`` and ``gpus_per_node`` that a job's trainer settings need."""
     cfg = keep_full_batch_on_one_device(job_cfg.copy())  # one full graph: one device (warned in the job itself)
     t = cfg.trainer
-    strategy = t.get("strategy", "auto")
-    strategy = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
     devices = device_count(t.get("devices", 1))
     nodes = int(t.get("num_nodes", 1))
     if str(t.get("accelerator")) in ("gpu", "cuda"):
@@ -55,7 +51,7 @@ def trainer_resources(job_cfg: DictConfig) -> dict[str, int | None]:
                 f"to give: set trainer.devices=<GPUs per node> (or hydra.launcher.gpus_per_node=<n>)."
             )
         return {"nodes": nodes, "tasks_per_node": devices, "gpus_per_node": devices}
-    tasks = (devices or 1) if "ddp" in strategy.lower() else 1
+    tasks = (devices or 1) if uses_ddp(t) else 1
     return {"nodes": nodes, "tasks_per_node": tasks, "gpus_per_node": None}
 
 
@@ -65,12 +61,10 @@ def run_command(command: list[str], timeout: float = 60) -> subprocess.Completed
 
 def sbatch_refusal(script: str) -> str | None:
     """What ``sbatch --test-only`` says against ``script`` (one line), or None when sbatch would accept it."""
-    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
         f.write(script)
-    try:
+        f.flush()
         done = run_command(["sbatch", "--test-only", f.name])
-    finally:
-        Path(f.name).unlink()
     if done.returncode == 0:
         return None
     lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
@@ -78,11 +72,12 @@ def sbatch_refusal(script: str) -> str | None:
     return errors[-1].replace("sbatch: error: ", "")
 
 
-def queue_states(array_ids: set[str]) -> dict[str, tuple[str, str]]:
-    """``{job id: (state, node or reason)}`` of the jobs of ``array_ids`` still in SLURM's queue (squeue)."""
-    if not array_ids:
+def queue_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """``{job id: (state, node or reason)}`` of the jobs of ``job_ids``' arrays still in SLURM's queue."""
+    arrays = sorted({job.split("_")[0] for job in job_ids})
+    if not arrays:
         return {}
-    done = run_command(["squeue", "-h", "-r", "-j", ",".join(sorted(array_ids)), "-o", "%i|%T|%N|%r"])
+    done = run_command(["squeue", "-h", "-r", "-j", ",".join(arrays), "-o", "%i|%T|%N|%r"])
     states = {}
     for line in done.stdout.splitlines():
         parts = line.strip().split("|")

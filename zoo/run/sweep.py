@@ -1,22 +1,9 @@
 """Sweeps you can trust: a failed job is recorded and the sweep goes on; re-running a sweep finishes it.
 
-Hydra's launchers stop a multirun at the first job that raises (the basic launcher after its batch, the
-submitit launcher and the Optuna sweeper at once). In ``MULTIRUN`` mode :func:`run_job` catches the
-exception, logs it, writes ``<job dir>/error.txt`` (read by ``python -m zoo.report``) and returns the worst
-possible value of the optimised metric, so that Optuna marks the trial as bad and samples elsewhere. A single
-run (no ``-m``) raises as usual.
-
-The same ``-m`` command again, into the same ``hydra.sweep.dir``, finishes the sweep, with every launcher:
-
-- a finished job (``metrics.json``) is reported as done and not touched, not one byte (``.hydra/`` included:
-  :func:`zoo.run.rundir.record_subdir`); its stored metric goes back to the sweeper;
-- an unfinished job resumes from its ``last.ckpt``; a failed one runs again (its ``error.txt`` is kept beside,
-  as ``error_<time>.txt``);
-- before any job starts (:func:`admit_sweep`): a sweep folder belongs to one sweep process at a time (its lock); a
-  different command, or the same command whose config files changed since, is refused, naming the keys that differ.
-
-SIGTERM or Ctrl-C stops a sweep: no new job starts, the running ones stop (:mod:`zoo.signals`), and the
-sweep exits 143/130 saying how to finish it. The Hydra plugins that call this: ``hydra_plugins/zoo_hydra``.
+In a multirun :func:`run_job` turns a job's error into ``<job dir>/error.txt`` and the worst value of the optimised
+metric; the same ``-m`` command again into the same ``hydra.sweep.dir`` keeps the finished jobs, resumes the
+unfinished and re-runs the failed ones. :func:`admit_sweep` locks the sweep folder and refuses another command or
+changed config files. The story: docs/reliability.md and docs/clusters.md.
 """
 
 import contextlib
@@ -27,6 +14,7 @@ import math
 import multiprocessing
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -39,10 +27,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import zoo.signals as signals
 from zoo.errors import ConfigError, ZooError
-from zoo.files import atomic_write
+from zoo.files import ERROR_FILE, HYDRA_DIR, METRICS_FILE, SWEEP_RECORD, atomic_write
 from zoo.keys import flatten, neutral
 from zoo.run import rundir
-from zoo.run.rundir import ERROR_FILE, HYDRA_DIR, METRICS_FILE, SWEEP_RECORD
+from zoo.run.rundir import record_failure
 
 log = logging.getLogger("zoo.sweep")
 
@@ -61,42 +49,25 @@ def worst_value() -> float:
     return math.nan
 
 
-def finish_command(sweep_dir: str | Path) -> str | None:
-    """The exact command that finishes the sweep in ``sweep_dir``: this command, with ``hydra.sweep.dir`` fixed
-    (None in a process that is not the command: a SLURM job, a worker)."""
-    program = Path(sys.argv[0]).name if sys.argv else ""
-    if program not in ("train.py", "eval.py", "zoo-train", "zoo-eval"):
-        return None
-    args = [a for a in sys.argv[1:] if not a.startswith("hydra.sweep.dir=")]
-    start = f"python {shlex.quote(sys.argv[0])}" if program.endswith(".py") else program
-    return " ".join([start, *map(shlex.quote, args), shlex.quote(f"hydra.sweep.dir={sweep_dir}")])
-
-
 def finish_hint(sweep_dir: str | Path) -> str:
-    command = finish_command(sweep_dir)
-    return (f"Finish the sweep with the same command plus hydra.sweep.dir={sweep_dir}"
-            f"{f', i.e. {command}' if command else ''} (finished jobs are kept as they are, unfinished ones resume "
-            f"from their last.ckpt, failed ones run again).")
-
-
-def stop_hint(cfg: DictConfig) -> str:
-    """How to go on after a stop signal: finish the sweep, or resume the run (naming only what exists)."""
-    if in_multirun():
-        return finish_hint(HydraConfig.get().sweep.dir)
-    return signals.run_hint(cfg.paths.output_dir, trained=cfg.get("train", True))
+    """How to finish the sweep in ``sweep_dir``, with the exact command when this process is that command."""
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    command = ""
+    if program in ("train.py", "eval.py", "zoo-train", "zoo-eval"):  # not a SLURM job or a worker
+        args = [a for a in sys.argv[1:] if not a.startswith("hydra.sweep.dir=")]
+        start = f"python {shlex.quote(sys.argv[0])}" if program.endswith(".py") else program
+        command = ", i.e. " + " ".join([start, *map(shlex.quote, args), shlex.quote(f"hydra.sweep.dir={sweep_dir}")])
+    return (f"Finish the sweep with the same command plus hydra.sweep.dir={sweep_dir}{command} (finished jobs are "
+            f"kept as they are, unfinished ones resume from their last.ckpt, failed ones run again).")
 
 
 def install_signals(cfg: DictConfig) -> None:
-    """Stop signals in a process that runs a job (see :mod:`zoo.signals`)."""
+    """Stop signals in a process that runs a job: the hint finishes the sweep, or resumes the run."""
     launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
     bound = launcher.get("max_num_timeout") if "SlurmLauncher" in str(launcher.get("_target_", "")) else None
-    signals.install(lambda: stop_hint(cfg), max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
-
-
-def record_failure(job_dir: str | Path, err: BaseException | str) -> Path:
-    """``<job_dir>/error.txt`` with the job's overrides (:func:`zoo.run.rundir.record_failure`)."""
-    overrides = " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
-    return rundir.record_failure(job_dir, err, overrides)
+    signals.install(lambda: finish_hint(HydraConfig.get().sweep.dir) if in_multirun()
+                    else signals.run_hint(cfg.paths.output_dir, trained=cfg.get("train", True)),
+                    max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
 
 
 def _stored_overrides(job_dir: Path) -> list[str] | None:
@@ -105,10 +76,8 @@ def _stored_overrides(job_dir: Path) -> list[str] | None:
 
 
 def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> float | None:
-    """The stored value of a finished sweep job (logged as done, not run again); None when it has to run.
-
-    A folder that holds a finished job of other settings is left as it is and scores the worst value.
-    """
+    """The stored value of a finished sweep job (kept, not run again; a finished job of other settings scores the
+    worst value); None when it has to run."""
     if rundir.status(job_dir) != "finished":
         return None
     stored = _stored_overrides(job_dir)
@@ -137,7 +106,6 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
-    name = job_dir.name
     finished = finished_value(job_dir, list(hc.overrides.task), cfg.get("optimized_metric"))
     if finished is not None:
         return finished
@@ -158,19 +126,18 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
         path = record_failure(job_dir, err) if rundir.slurm_rank() == 0 else job_dir / ERROR_FILE
         _finish_wandb_run(exit_code=1)
         log.error("Sweep job %s FAILED: %s: %s -- traceback in %s; the sweep goes on.",
-                  name, type(err).__name__, err, path)
+                  job_dir.name, type(err).__name__, err, path)
         return worst_value()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         log.warning("Sweep job %s returned no value for optimized_metric=%s; scoring it as the worst.",
-                    name, cfg.get("optimized_metric"))
+                    job_dir.name, cfg.get("optimized_metric"))
         return worst_value()
     return value
 
 
 def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
-    """A run without ``-m``: errors are raised. A run refused before it trained leaves nothing when this command made
-    its folder (an evaluation's, or a run's own timestamped one); a folder given with ``hydra.run.dir`` is kept,
-    marked failed with ``error.txt`` (the report skips it; the same command again finishes it)."""
+    """A run without ``-m``: errors are raised. A refusal before training removes the folder this command made
+    (an evaluation's, or a timestamped one); a folder given with ``hydra.run.dir`` is kept, marked failed."""
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
     if run_dir is not None and rundir.status(run_dir) == "failed":
         rundir.set_aside_failure(run_dir)
@@ -190,7 +157,7 @@ made_here: dict[Path, Path] = {}  # run folder this command creates -> the first
 
 
 def note_made(run_dir: Path) -> None:
-    """Remember that this command creates ``run_dir`` (and which of its parents), before it does."""
+    """Remember, before it does, that this command creates ``run_dir`` (and which of its parents)."""
     top = run_dir.absolute()
     while not top.parent.exists():
         top = top.parent
@@ -200,8 +167,6 @@ def note_made(run_dir: Path) -> None:
 
 def remove_made(run_dir: Path) -> None:
     """Remove a run folder this command created, with the parents it created for it: a refusal leaves nothing."""
-    import shutil
-
     top = made_here.pop(run_dir.absolute(), None)
     if top is not None:
         shutil.rmtree(top, ignore_errors=True)
@@ -225,7 +190,7 @@ def missing_extra(config: DictConfig) -> str | None:
         if target.startswith("hydra_plugins.zoo_hydra.slurm"):
             module = "hydra_plugins.hydra_submitit_launcher"
         try:
-            found = importlib.util.find_spec(module) is not None if module else True
+            found = not module or importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:
             found = False
         if not found:
@@ -240,11 +205,15 @@ def _sweep_keys(config: DictConfig) -> dict[str, str]:
         key, _, value = str(override).partition("=")
         if not neutral(key.lstrip("+~")):  # where files go, what is shown: free to differ
             keys[key] = value
-    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
-    keys.update({f"hydra.sweeper.params.{k}": str(v) for k, v in params.items()})
-    grid = OmegaConf.select(config, "hydra.sweeper.grid", default=None) or {}  # hydra/sweeper=grid
-    keys.update({f"hydra.sweeper.grid.{t}.{k}": str(v) for t, sweeps in grid.items() for k, v in (sweeps or {}).items()})
+    for part in ("params", "grid"):  # grid: hydra/sweeper=grid
+        found = OmegaConf.select(config, f"hydra.sweeper.{part}", default=None) or {}
+        keys.update({f"hydra.sweeper.{part}.{k}": str(v) for k, v in flatten(found).items()})
     return keys
+
+
+def _settings(config: DictConfig) -> dict:
+    """A job's config as ``{dotted key: value}``, unresolved, without the keys that never change a result."""
+    return {k: v for k, v in flatten(OmegaConf.to_container(config, resolve=False)).items() if not neutral(k)}
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -253,11 +222,10 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 
 def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
-    """Refuse to launch into ``sweep_dir`` when it holds jobs of another command (the keys that differ named).
+    """Refuse (naming the keys) to launch into ``sweep_dir`` when it holds another command's jobs, or jobs whose
+    overrides, composed again from today's config files, differ from their ``.hydra/config.yaml``."""
+    from hydra import compose
 
-    Raises:
-        ConfigError: The stored sweep's overrides or sweeper parameters differ from ``config``'s.
-    """
     record = sweep_dir / SWEEP_RECORD
     if not record.is_file():
         if any(sweep_dir.glob(f"*/{METRICS_FILE}")):
@@ -274,34 +242,18 @@ def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
             f"hydra.sweep.dir={sweep_dir} holds another sweep ({'; '.join(differ)}). Re-run its own command to finish "
             f"it, or give a new hydra.sweep.dir for this one; Zoo never mixes two sweeps' jobs."
         )
-
-
-def _settings(config: DictConfig | dict) -> dict:
-    """A job's config as ``{dotted key: value}``, unresolved, without the keys that never change a result."""
-    container = config if isinstance(config, dict) else OmegaConf.to_container(config, resolve=False)
-    return {k: v for k, v in flatten(container).items() if not neutral(k)}
-
-
-def check_same_configs(config_name: str, sweep_dir: Path, searchpath: list[str]) -> None:
-    """Refuse to finish a sweep whose config files changed since its jobs started: each job's overrides are composed
-    again from today's files and compared with the config it recorded (``.hydra/config.yaml``).
-
-    Raises:
-        ConfigError: A job would now run with other settings (the keys named).
-    """
-    from hydra import compose
-
+    searchpath = [str(o) for o in config.hydra.overrides.hydra if str(o).startswith("hydra.searchpath=")]
     for job in job_dirs(sweep_dir):
         overrides, recorded = _stored_overrides(job), job / HYDRA_DIR / "config.yaml"
         if overrides is None or not recorded.is_file():
             continue
         try:
-            now = _settings(compose(config_name, overrides=[*searchpath, *overrides]))
+            now = compose(str(config.hydra.job.config_name), overrides=[*searchpath, *overrides])
         except Exception as err:  # noqa: BLE001 - a config file removed or broken since: refuse, naming it
             raise ConfigError(f"hydra.sweep.dir={sweep_dir}: job {job.name} can no longer be composed from the config "
                               f"files ({str(err).splitlines()[0]}). Put them back to finish this sweep, or give a new "
                               f"hydra.sweep.dir.") from err
-        differ = _differences(_settings(OmegaConf.to_container(OmegaConf.load(recorded), resolve=False)), now)
+        differ = _differences(_settings(OmegaConf.load(recorded)), _settings(now))
         if differ:
             raise ConfigError(
                 f"hydra.sweep.dir={sweep_dir}: the config files changed since its jobs ran; job {job.name} would now "
@@ -310,18 +262,15 @@ def check_same_configs(config_name: str, sweep_dir: Path, searchpath: list[str])
             )
 
 
-def admit_sweep(config: DictConfig) -> None:
-    """Before any job: lock the sweep folder (one sweep at a time), check it holds this sweep and no changed
-    config, and say how to finish the sweep when it was given no ``hydra.sweep.dir``.
+_first_record: dict[Path, tuple[bytes, tuple[int, int]]] = {}  # multirun.yaml -> its content and times
 
-    Raises:
-        ConfigError: Another sweep runs there, or the folder holds another sweep's (or other settings') jobs.
-    """
+
+def admit_sweep(config: DictConfig) -> None:
+    """Before any job: lock the sweep folder (one sweep at a time), :func:`check_same_sweep`, and say how to finish
+    the sweep when it was given no ``hydra.sweep.dir``."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
-    searchpath = [str(o) for o in config.hydra.overrides.hydra if str(o).startswith("hydra.searchpath=")]
-    check_same_configs(str(config.hydra.job.config_name), sweep_dir, searchpath)
     done = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
     if done:
         log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
@@ -331,24 +280,18 @@ def admit_sweep(config: DictConfig) -> None:
     signals.on_stop(_stop_workers)
     record = sweep_dir / SWEEP_RECORD
     if record.is_file():  # Hydra writes it again at launch: the sweep's first record is put back at its end
-        kept, times = record.read_bytes(), record.stat()
-        _restore_record.append(lambda: _put_back(record, kept, (times.st_atime_ns, times.st_mtime_ns)))
+        times = record.stat()
+        _first_record[record] = record.read_bytes(), (times.st_atime_ns, times.st_mtime_ns)
         signals.on_stop(keep_sweep_record)
-
-
-_restore_record: list[Callable[[], None]] = []
-
-
-def _put_back(path: Path, content: bytes, times: tuple[int, int]) -> None:
-    if path.read_bytes() != content:
-        atomic_write(path, lambda f: f.write(content))
-    os.utime(path, ns=times)
 
 
 def keep_sweep_record() -> None:
     """Put back the ``multirun.yaml`` a finished-again sweep started with (its record is never rewritten)."""
-    while _restore_record:
-        _restore_record.pop()()
+    while _first_record:
+        path, (content, times) = _first_record.popitem()
+        if path.read_bytes() != content:
+            atomic_write(path, lambda f, content=content: f.write(content))
+        os.utime(path, ns=times)
 
 
 def _stop_workers() -> None:
@@ -372,10 +315,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def report_failed_jobs(config: DictConfig) -> None:
-    """At the end of a sweep: list the jobs that failed (no ``metrics.json``) and exit 1 if any did.
-
-    ``error.txt`` says why (an exception); without it the job was killed or crashed (e.g. out of memory).
-    """
+    """At the end of a sweep: list the jobs that failed (no ``metrics.json``) and exit 1 if any did."""
     keep_sweep_record()
     sweep_dir = Path(str(config.hydra.sweep.dir))
     jobs = job_dirs(sweep_dir)
