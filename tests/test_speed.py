@@ -60,6 +60,7 @@ def test_joblib_sweep_runs_jobs_in_parallel_processes_and_survives_a_failed_job(
     text = output(proc)
     assert proc.returncode == 1, text[-3000:]  # the sweep ran every job, then exits non-zero for the failed ones
     assert "Joblib.Parallel(" in text
+    assert "ConfigStore schema" not in text  # configs/hydra/launcher/joblib.yaml is Zoo's own, on purpose
     (sweep,) = (log_dir / "multiruns").iterdir()
     done = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
     failed = sorted(p.parent.name for p in sweep.glob("*/error.txt"))
