@@ -100,3 +100,12 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
         if uses_ddp(t):
             t.strategy = "auto"
     return cfg
+
+
+def end_process_group() -> None:
+    """Destroy the default process group at the end of a run, as PyTorch asks of every process: left to the
+    interpreter's exit, gloo's worker threads can abort the process after its result is written."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -24,7 +24,11 @@ from zoo.registry import CONFIG_DIR, check_compatible, check_keys
 from zoo.run.build import build
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.console import print_config_tree, silence_noise
-from zoo.run.distributed import keep_full_batch_on_one_device, use_resolved_config_for_ddp_children
+from zoo.run.distributed import (
+    end_process_group,
+    keep_full_batch_on_one_device,
+    use_resolved_config_for_ddp_children,
+)
 from zoo.run.facts import load_data
 from zoo.run.plan import FRESH, RunPlan, check_settings, make_plan
 from zoo.run.resume import plain_config
@@ -191,5 +195,6 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
         path = write_metrics(metrics, cfg.paths.output_dir)
         print_summary(cfg, metrics)
         log.info("Metrics written to %s", path)
+    end_process_group()  # every rank, once its last collective (the test) is done
     exit_if_signalled(trainer)  # a signal on the last test batch: the result is complete, yet the run stops
     return metrics, objects
