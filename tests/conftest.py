@@ -1,6 +1,7 @@
 """Shared fixtures: tiny on-disk datasets and Hydra-composed configs for every model x data pair."""
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,27 @@ MODELS = names("model")
 DATASETS = names("data")
 PAIRS = [(m, d) for m in MODELS for d in DATASETS if fits(m, d)]
 BAD_PAIRS = [(m, d) for m in MODELS for d in DATASETS if not fits(m, d)]
+
+
+# Set by pytest itself, and once by pyogrio on its first import (for GDAL and PROJ): not a test's doing.
+IMPORTS_SET = {"PYTEST_CURRENT_TEST", "GDAL_CURL_CA_BUNDLE", "PROJ_CURL_CA_BUNDLE"}
+
+
+@pytest.fixture(autouse=True)
+def environment_kept() -> Iterator[None]:
+    """A test leaves os.environ as it found it: the processes later tests start inherit it (a leaked LOCAL_RANK
+    made a later two-process run wait forever for a rank it never started)."""
+    before = dict(os.environ)
+    yield
+    leaked = {k: os.environ.get(k) for k in before.keys() | os.environ.keys()
+              if os.environ.get(k) != before.get(k) and k not in IMPORTS_SET}
+    for name in leaked:  # restored: the tests that follow are not affected
+        if name in before:
+            os.environ[name] = before[name]
+        else:
+            del os.environ[name]
+    if leaked:
+        pytest.fail(f"the test changed os.environ: {leaked}")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 import json
 import logging
+import os
 
 import pytest
+import torch.distributed as dist
 
 from tests.runs import TINY, output, run_train
 from zoo.run.distributed import keep_full_batch_on_one_device
@@ -16,19 +18,20 @@ COMMON = ["model=logreg", "data=mnist", "model.optimizer.lr=0.01", "trainer.limi
 
 @pytest.mark.slow
 def test_ddp_cpu_two_processes_match_one(tmp_path, data_dir, make_cfg):
-    # As a sweep job (-m), the hard case: Lightning's own child command would re-launch the whole sweep.
+    # As sweep jobs (-m), the hard case: Lightning's own child command would re-launch the whole sweep; and the
+    # second job runs in the process the first one's launcher wrote MASTER_PORT, LOCAL_RANK... into.
     log_dir = tmp_path / "logs"
-    proc = run_train("-m", *TINY, *COMMON, "trainer=ddp_cpu", "data.batch_size=16", data_dir=data_dir,
-                     log_dir=log_dir)
+    proc = run_train("-m", *TINY, *COMMON, "trainer=ddp_cpu", "data.batch_size=16", "seed=12345,7",
+                     data_dir=data_dir, log_dir=log_dir, timeout=240)
     text = output(proc)
     assert proc.returncode == 0, text[-3000:]
-    assert "MEMBER: 2/2" in text  # both ranks joined the process group
+    assert text.count("MEMBER: 2/2") == 2  # both ranks of each job joined its process group
     assert "FAILED" not in text
 
     # One run directory, whatever the number of processes: the sweep's job dir, and nothing else.
     assert sorted(p.name for p in log_dir.iterdir()) == ["multiruns"]
     (sweep,) = (log_dir / "multiruns").iterdir()
-    assert sorted(p.name for p in sweep.iterdir()) == ["0_logreg-mnist", "multirun.yaml"]
+    assert sorted(p.name for p in sweep.iterdir()) == ["0_logreg-mnist", "1_logreg-mnist", "multirun.yaml"]
     run = sweep / "0_logreg-mnist"
     assert not list(tmp_path.glob("**/train_ddp_process_*"))  # child ranks write no log files
     assert sorted(p.name for p in (run / ".hydra").iterdir()) == [
@@ -56,9 +59,11 @@ def test_image_data_keeps_its_devices(make_cfg):
     assert (cfg.trainer.devices, cfg.trainer.strategy) == (3, "ddp")
 
 
-def test_a_run_destroys_its_process_group(tmp_path, data_dir, make_cfg):
-    """PyTorch asks every process to destroy its process group; left to the exit, gloo can abort a finished rank."""
-    import torch.distributed as dist
-
+def test_a_ddp_run_leaves_the_process_as_it_found_it(tmp_path, data_dir, make_cfg):
+    """No process group and none of the variables Lightning's launcher writes outlive the run: PyTorch asks every
+    process to destroy its group, and the next run in the process (a sweep's next job) would take them for its own."""
+    before = dict(os.environ)
     metrics, _ = train(make_cfg(*TINY, *COMMON, "trainer=ddp_cpu", "trainer.devices=1", output_dir=tmp_path / "r"))
     assert "test/acc" in metrics and not dist.is_initialized()
+    assert dict(os.environ) == before
+    assert metrics["threads"] == 1  # threads=1 held under DDP too (Lightning's CPU DDP would take one per core)

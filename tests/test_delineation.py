@@ -2,6 +2,9 @@
 model's options: flow-share operator, two directions, training labels as input, rows-only training passes, steps per
 Lightning epoch, the seed's lowest-loss rounds, and the dense path."""
 
+import os
+from unittest import mock
+
 import lightning as L
 import pandas as pd
 import pytest
@@ -129,7 +132,8 @@ def test_seed_rounds_continue_from_the_lowest_loss_weights(make_cfg, round_outpu
     _, objects = train(make_cfg(*overrides))
     model, data, cfg = objects["model"], objects["datamodule"].data, objects["cfg"]
     assert int(model.round) == 1
-    L.seed_everything(cfg.seed, workers=True)  # as the runner does before building the model
+    with mock.patch.dict(os.environ):  # seed_everything records the seed in os.environ
+        L.seed_everything(cfg.seed, workers=True)  # as the runner does before building the model
     initial = instantiate(cfg.model).scores(data, "train")
     same = torch.allclose(model.track_train, initial)
     assert same == (round_output == "lowest_loss")

@@ -7,7 +7,8 @@ tests/test_lightning_internals.py) with ``python -m zoo.cli.train`` on ``.hydra/
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -102,10 +103,25 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def end_process_group() -> None:
-    """Destroy the default process group at the end of a run, as PyTorch asks of every process: left to the
-    interpreter's exit, gloo's worker threads can abort the process after its result is written."""
+@contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Leave the process as the run found it, error or not: the default process group destroyed, as PyTorch asks of
+    every process (left to the interpreter's exit, gloo can abort a finished rank), and ``os.environ`` and the torch
+    thread count restored. Lightning's DDP launcher writes MASTER_PORT, LOCAL_RANK, WORLD_SIZE and OMP_NUM_THREADS
+    there: the next run in this process (a sweep's next job) would take them for its own, start none of its ranks
+    and wait for them forever."""
+    global _run_cfg
+    import torch
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    environ, threads = dict(os.environ), torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        for name in os.environ.keys() - environ.keys():
+            del os.environ[name]
+        os.environ.update({name: value for name, value in environ.items() if os.environ.get(name) != value})
+        torch.set_num_threads(threads)
+        _run_cfg = None

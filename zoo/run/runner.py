@@ -25,8 +25,8 @@ from zoo.run.build import build
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import (
-    end_process_group,
     keep_full_batch_on_one_device,
+    process_state_kept,
     use_resolved_config_for_ddp_children,
 )
 from zoo.run.facts import load_data
@@ -144,7 +144,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         plan = make_plan(cfg, check=owner or slurm_task())
         if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
             return plan.metrics, {"cfg": cfg, "plan": plan}
-        return _fit_and_test(*prepare(cfg, plan), plan)
+        with process_state_kept():  # the next run in this process starts clean (a sweep's next job)
+            return _fit_and_test(*prepare(cfg, plan), plan)
 
 
 def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunPlan
@@ -163,6 +164,8 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     for logger in loggers:  # a resumed run appends to its history (zoo.loggers.HistoryCSVLogger)
         if hasattr(logger, "resume_epoch"):
             logger.resume_epoch = plan.resume_epoch
+    if cfg.get("threads") is not None:  # else Lightning's CPU DDP gives each rank its own count
+        os.environ["OMP_NUM_THREADS"] = str(cfg.threads)
     trainer: L.Trainer = build(cfg.trainer, callbacks=[*callbacks, record], logger=loggers or False)
     print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / CONFIG_TREE)  # once every class took its part
     objects = {"cfg": cfg, "plan": plan, "datamodule": datamodule, "model": model, "trainer": trainer,
@@ -172,8 +175,7 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
     for logger in trainer.loggers:
         logger.log_hyperparams({**config, "params": params})
 
-    # Same seed, same numbers on the same machine with the same thread count (see README): record it.
-    metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed), "threads": torch.get_num_threads()}
+    metrics: dict[str, float | int] = {"params": params, "seed": int(cfg.seed)}
     if "SLURM_RESTART_COUNT" in os.environ:  # a SLURM job requeued (time limit, preemption) and resumed
         metrics["requeues"] = int(os.environ["SLURM_RESTART_COUNT"])
     if plan.kind == "resume":  # the checkpoints folder is this run's own: Lightning's warning says nothing here
@@ -191,10 +193,11 @@ def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunP
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)  # print_summary's table
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
+    # Same seed, same numbers on the same machine with the same thread count (see README): record it.
+    metrics["threads"] = torch.get_num_threads()
     if trainer.is_global_zero:
         path = write_metrics(metrics, cfg.paths.output_dir)
         print_summary(cfg, metrics)
         log.info("Metrics written to %s", path)
-    end_process_group()  # every rank, once its last collective (the test) is done
     exit_if_signalled(trainer)  # a signal on the last test batch: the result is complete, yet the run stops
     return metrics, objects
