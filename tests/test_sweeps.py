@@ -116,7 +116,7 @@ def test_slurm_launcher_composes_and_its_script_requeues_through_zoo(make_cfg, t
     launcher = instantiate(cfg.hydra.launcher)
     assert type(launcher).__name__ == "SlurmLauncher" and launcher.params["partition"] == "gpu-long"
     assert launcher.params["max_num_timeout"] == cfg.max_requeues  # one budget for requeues
-    executor = launcher._executor({"nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4}, count=6)
+    executor = launcher._executor({"nodes": 2, "tasks_per_node": 4, "gpus_per_node": 4})
     script = _make_sbatch_string(command="python train.py", folder=tmp_path, map_count=6,
                                  **executor._executor.parameters)
     assert "#SBATCH --signal=USR1@120" in script and "USR2" not in script and "#SBATCH --requeue" in script
@@ -124,7 +124,7 @@ def test_slurm_launcher_composes_and_its_script_requeues_through_zoo(make_cfg, t
     assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=4" in script
     assert "#SBATCH --gpus-per-node=4" in script
     cpu = _make_sbatch_string(command="x", folder=tmp_path, **launcher._executor(
-        {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": None}, count=1)._executor.parameters)
+        {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": None})._executor.parameters)
     assert "gpus" not in cpu and "gres" not in cpu  # a CPU partition takes it
 
 

@@ -50,7 +50,7 @@ class SlurmLauncher(_Base):
                     continue
                 resumes(job.job_dir)
                 groups.setdefault(tuple(sorted(resources.items(), key=lambda kv: kv[0])), []).append(job)
-            executors = [(self._executor(dict(key), len(jobs)), jobs) for key, jobs in groups.items()]
+            executors = [(self._executor(dict(key)), jobs) for key, jobs in groups.items()]
             for executor, jobs in executors:  # every array is checked before any is submitted
                 self._check(executor, len(jobs))
         signals.on_stop(self._cancel_on_stop)
@@ -87,7 +87,7 @@ class SlurmLauncher(_Base):
         HydraConfig.instance().set_config(self.config)
         return slurm.SlurmJob(num, overrides, job_dir), resources
 
-    def _executor(self, resources: dict[str, Any], count: int) -> Any:
+    def _executor(self, resources: dict[str, Any]) -> Any:
         import submitit
 
         params = {k: v for k, v in self.params.items() if k not in slurm.ZOO_KEYS}
