@@ -396,6 +396,26 @@ def test_preflight_passes_a_writable_run_dir(tmp_path, data_dir):
     assert (tmp_path / "run").is_dir() and not os.listdir(tmp_path / "run")  # the probe file is gone
 
 
+def test_the_run_directory_is_named_once(tmp_path, data_dir, monkeypatch):
+    """The preflight check creates the run directory, then the guard locks it: a clock that ticks between the two
+    (here: every call) must not leave an empty second run directory beside the run."""
+    import time
+
+    from hydra_plugins.zoo_hydra.callbacks import RunDirGuard
+    from zoo.run import rundir
+
+    ticks = iter(range(100))
+    monkeypatch.setattr(time, "strftime", lambda pattern, *args: f"2026-01-01_00-00-{next(ticks):02d}")
+    cfg = compose_cfg([], tmp_path, data_dir)  # logs in tmp_path/logs
+    PreflightChecks()._check(cfg, "hydra.run.dir")
+    RunDirGuard().on_run_start(cfg)
+    try:
+        (run,) = (tmp_path / "logs" / "runs").iterdir()
+        assert str(run) == cfg.hydra.run.dir and (run / ".zoo.lock").is_file()
+    finally:
+        rundir.release(cfg.hydra.run.dir)
+
+
 def test_a_run_without_validation_data_is_refused_before_training(make_cfg):
     """No validation nodes: val/acc, which picks the tested checkpoint, would be NaN (the first epoch's weights)."""
     from zoo.run.runner import prepare
