@@ -66,4 +66,4 @@ def test_a_ddp_run_leaves_the_process_as_it_found_it(tmp_path, data_dir, make_cf
     metrics, _ = train(make_cfg(*TINY, *COMMON, "trainer=ddp_cpu", "trainer.devices=1", output_dir=tmp_path / "r"))
     assert "test/acc" in metrics and not dist.is_initialized()
     assert dict(os.environ) == before
-    assert metrics["threads"] == 1  # threads=1 held under DDP too (Lightning's CPU DDP would take one per core)
+    assert metrics["threads"] == 1  # threads=1 held under DDP too (Lightning's CPU DDP gives each rank its share of the cores)

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import datamodules.vision as vision
 from datamodules import cora
 from datamodules.nyc_zip import NYCZipDataModule
 from datamodules.nyc_zip_dataset import NYCDataError, NYCZipDataset
-from hydra_plugins.zoo_hydra.callbacks import PreflightChecks
+from hydra_plugins.zoo_hydra.callbacks import PreflightChecks, RunDirGuard
 from tests.conftest import compose_cfg
 from tests.fakes import idx_bytes, write_idx_dataset
 from tests.graph_fakes import write_fake_cora, write_fake_nyc
@@ -34,7 +35,7 @@ from zoo.errors import (
     reported_as_message,
 )
 from zoo.registry import names
-from zoo.run import runner
+from zoo.run import rundir, runner
 from zoo.run.build import build
 from zoo.run.runner import train
 
@@ -399,11 +400,6 @@ def test_preflight_passes_a_writable_run_dir(tmp_path, data_dir):
 def test_the_run_directory_is_named_once(tmp_path, data_dir, monkeypatch):
     """The preflight check creates the run directory, then the guard locks it: a clock that ticks between the two
     (here: every call) must not leave an empty second run directory beside the run."""
-    import time
-
-    from hydra_plugins.zoo_hydra.callbacks import RunDirGuard
-    from zoo.run import rundir
-
     ticks = iter(range(100))
     monkeypatch.setattr(time, "strftime", lambda pattern, *args: f"2026-01-01_00-00-{next(ticks):02d}")
     cfg = compose_cfg([], tmp_path, data_dir)  # logs in tmp_path/logs

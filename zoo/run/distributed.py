@@ -109,7 +109,7 @@ def process_state_kept() -> Iterator[None]:
     every process (left to the interpreter's exit, gloo can abort a finished rank), and ``os.environ`` and the torch
     thread count restored. Lightning's DDP launcher writes MASTER_PORT, LOCAL_RANK, WORLD_SIZE and OMP_NUM_THREADS
     there: the next run in this process (a sweep's next job) would take them for its own, start none of its ranks
-    and wait for them forever."""
+    and wait for them forever. The child command forgets this run's config too."""
     global _run_cfg
     import torch
     import torch.distributed as dist
