@@ -432,8 +432,9 @@ def seed_experiment(ctx: Context, rounds: int | None = 1, epochs: int = 10_000) 
     configured run, as many rounds as the loss keeps falling, and the notebook the same number).
     """
     from datamodules.nyc_zip import NYCZipDataModule
+    from datamodules.splits import RandomSplit
 
-    dm = NYCZipDataModule(ctx.data_dir, download=False, train_frac=0.8, val_frac=0.1, split_seed=0)
+    dm = NYCZipDataModule(ctx.data_dir, download=False, split=RandomSplit(train_frac=0.8, val_frac=0.1, seed=0))
     try:
         with quiet_lightning():
             data = dm.load().to(ctx.device)

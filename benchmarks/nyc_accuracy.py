@@ -4,7 +4,7 @@
 
 ``DIR`` is the Hydra sweep directory of ``python train.py -m experiment=delineation_nyc_zip seed=0,...,9
 hydra.sweep.dir=DIR``: each run's ``metrics.json`` gives the model's test accuracy and seed. The baselines are
-computed here on the same masks (``datamodules.splits.random_split_masks``, ``split_seed = seed``, 60/20/20) from
+computed here on the same masks (``datamodules.splits.RandomSplit``, ``data.split.seed = seed``, 60/20/20) from
 the TRAINING labels only; each row of the table is one split, and the tests pair the model with the best
 parameter-free baseline and with the best baseline overall (highest mean): a two-sided sign test over the splits
 where they differ and a Wilcoxon signed-rank test (``scipy.stats``).
@@ -28,6 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from datamodules.nyc_zip import NYCZipDataModule  # noqa: E402
+from datamodules.splits import RandomSplit  # noqa: E402
 
 Baseline = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> str:
     seeds = sorted(model)
     rows: dict[str, list[float]] = {"prior (initialFeat)": []}
     for seed in seeds:
-        dm = NYCZipDataModule(args.data_dir, download=False, split_seed=seed, include_acs=False, include_prior=True)
+        dm = NYCZipDataModule(args.data_dir, download=False, split=RandomSplit(seed=seed), include_acs=False,
+                              include_prior=True)
         data = dm.load()
         n, c = data.num_nodes, int(data.y.max()) + 1
         adj = torch.zeros(n, n)

@@ -23,6 +23,7 @@ from torch_geometric.utils import one_hot, scatter
 
 from datamodules.nyc_zip import NYCZipDataModule
 from datamodules.nyc_zip_dataset import BOROUGHS
+from datamodules.splits import RandomSplit
 from zoo.nets.flow_vote import FlowVote
 from zoo.nets.label_propagation import LabelPropagation
 from zoo.nets.layers.flow_operator import DIRECTIONS, NORMALIZATIONS
@@ -44,7 +45,7 @@ def accuracies(data_dir: Path, seeds: int) -> dict[str, torch.Tensor]:
     results: dict[str, list[tuple[float, float]]] = {}
     nets = candidates()
     for seed in range(seeds):
-        dm = NYCZipDataModule(data_dir, download=False, split_seed=seed)
+        dm = NYCZipDataModule(data_dir, download=False, split=RandomSplit(seed=seed))
         dm.setup()
         d = dm.data
         for name, net in nets.items():

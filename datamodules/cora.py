@@ -15,7 +15,7 @@ from torch_geometric.transforms import Compose, LargestConnectedComponents, Norm
 
 from datamodules.files import CheckedCache, content_key, open_cache
 from datamodules.graph import GraphDataModule
-from datamodules.splits import TRAIN_FRAC, VAL_FRAC
+from datamodules.splits import NodeSplit
 from zoo.errors import ConfigError, DataError, DataNotFoundError
 
 NAMES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -116,27 +116,21 @@ class CoraDataModule(GraphDataModule):
     is never read for the other choice.
 
     Files: ``<data_dir>/Cora/raw/ind.cora.*`` (the Planetoid files, as PyG's ``Planetoid`` downloads them);
-    the processed graph is cached in ``<data_dir>/Cora/processed/``. ``split=public`` (default) keeps the files'
-    split; ``per_class`` draws the random splits of Shchur et al. (20 training and 30 validation nodes per class,
-    the rest test; see :class:`~datamodules.graph.GraphDataModule` for every split key). ``class_names`` are the
-    topics of :data:`CORA_CLASSES`.
+    the processed graph is cached in ``<data_dir>/Cora/processed/``. ``data/split=public`` (default) keeps the
+    files' split; ``per_class`` draws the random splits of Shchur et al. (20 training and 30 validation nodes per
+    class, the rest test; see :mod:`datamodules.splits`). ``class_names`` are the topics of :data:`CORA_CLASSES`.
     """
 
     split_names: ClassVar[tuple[str, ...]] = ("public", "random", "kfold", "per_class")
     default_split: ClassVar[str] = "public"
 
-    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, split: str | None = None,
-                 split_seed: int = 0, train_frac: float = TRAIN_FRAC, val_frac: float = VAL_FRAC,
-                 folds: int | None = None, fold: int | None = None, repeat: int | None = None,
-                 train_per_class: int | None = None, val_per_class: int | None = None,
-                 label_rate: float | None = None, labels_per_class: int | None = None, lcc: bool = False) -> None:
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, split: NodeSplit | None = None,
+                 lcc: bool = False) -> None:
         """Args: those of :class:`~datamodules.graph.GraphDataModule`, and ``lcc``: keep the largest connected
         component only."""
         if not isinstance(lcc, bool):
             raise ConfigError(f"data.lcc={lcc!r}: must be true (the largest connected component) or false.")
-        super().__init__(data_dir, download, split, split_seed, train_frac, val_frac, folds=folds, fold=fold,
-                         repeat=repeat, train_per_class=train_per_class, val_per_class=val_per_class,
-                         label_rate=label_rate, labels_per_class=labels_per_class)
+        super().__init__(data_dir, download, split)
         self.lcc = lcc
 
     @property

@@ -9,7 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data
 
-from datamodules.splits import TRAIN_FRAC, VAL_FRAC, Masks, SplitOptions
+import zoo.checks as checks
+from datamodules.splits import SPLITS, Masks, NodeSplit
+from zoo.errors import ConfigError
 
 
 def _identity(data: Data) -> Data:
@@ -25,9 +27,9 @@ class GraphDataModule(L.LightningDataModule):
     """One PyG ``Data`` (with ``train_mask``/``val_mask``/``test_mask``) served as the single batch of each stage.
 
     Subclasses implement :meth:`read` (read or download the files) and, for features computed from the training
-    labels, :meth:`add_label_features`; :meth:`load` puts the split masks between the two. The split is chosen
-    here for every graph dataset (``data.split``, see :class:`~datamodules.splits.SplitOptions`);
-    ``split_names`` lists the ones a dataset offers (``public`` where its files carry a split). The graph moves to
+    labels, :meth:`add_label_features`; :meth:`load` puts the split masks between the two. The split is one
+    :class:`~datamodules.splits.NodeSplit` (``data.split``, the config group ``data/split``); ``split_names`` lists
+    the kinds a dataset offers (``public`` where its files carry a split). The graph moves to
     the training device once; every epoch then reuses it. Full-batch training runs on one device. The graph also carries ``y_train``
     (:func:`train_labels`): the training labels, -1 elsewhere, for models that read labels. ``graph_attributes``
     names what the graph carries beyond ``x``, ``y``, ``edge_index`` and the masks (e.g. ``edge_weight``); a
@@ -36,18 +38,7 @@ class GraphDataModule(L.LightningDataModule):
     Args:
         data_dir: Folder holding the dataset's folder.
         download: Fetch missing files from the public source.
-        split: ``public``, ``random``, ``kfold`` or ``per_class`` (null: ``default_split``).
-        split_seed: Seed of the split (``kfold``: with ``repeat``).
-        train_frac: ``random``: fraction of each class used for training.
-        val_frac: ``random``: fraction used for validation (the rest is the test split).
-        folds: ``kfold``: number of folds (null: 5).
-        fold: ``kfold``: the test fold, ``0..folds-1``; validation is fold ``fold + 1`` (null: 0).
-        repeat: ``kfold``: which repeat, a partition of its own (null: 0).
-        train_per_class: ``per_class``: training nodes per class (null: 20).
-        val_per_class: ``per_class``: validation nodes per class (null: 30; the rest is test).
-        label_rate: Label scarcity (``random``/``kfold``): keep ``label_rate`` of each class's nodes as training
-            nodes, a nested seeded subset of the split's (null: all of them).
-        labels_per_class: Label scarcity (any split): keep this many training nodes per class (null: all).
+        split: The node split, one of ``split_names`` (null: ``default_split`` with its defaults, seed 0).
     """
 
     kind: ClassVar[str] = "graph"
@@ -56,20 +47,21 @@ class GraphDataModule(L.LightningDataModule):
     split_names: ClassVar[tuple[str, ...]] = ("random", "kfold", "per_class")
     default_split: ClassVar[str] = "random"
 
-    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, split: str | None = None,
-                 split_seed: int = 0, train_frac: float = TRAIN_FRAC, val_frac: float = VAL_FRAC,
-                 folds: int | None = None, fold: int | None = None, repeat: int | None = None,
-                 train_per_class: int | None = None, val_per_class: int | None = None,
-                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True,
+                 split: NodeSplit | None = None) -> None:
         super().__init__()
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
-        self.split_options = SplitOptions(
-            split or self.default_split, split_seed, train_frac, val_frac, folds=folds, fold=fold, repeat=repeat,
-            train_per_class=train_per_class, val_per_class=val_per_class, label_rate=label_rate,
-            labels_per_class=labels_per_class,
-        )
-        self.split_options.check(self.split_names)
+        if split is None:
+            split = SPLITS[self.default_split]()
+        *first, last = self.split_names
+        choose = f"data/split={', '.join(first)} or {last}" if first else f"data/split={last}"
+        if not isinstance(split, NodeSplit):
+            raise ConfigError(f"split={checks.shown(split)}: must be a node split, chosen as {choose}")
+        if split.name not in self.split_names:
+            raise ConfigError(f"split={split.name}: must be one of {', '.join(self.split_names)} (this dataset has no "
+                              f"{split.name} split): choose {choose}")
+        self.split = split
         self.data: Data | None = None
 
     def read(self) -> Data:
@@ -79,7 +71,7 @@ class GraphDataModule(L.LightningDataModule):
     def split_masks(self, data: Data) -> Masks:
         """``(train, val, test)`` masks of the chosen split (``data``'s own masks for ``split=public``)."""
         public = tuple(data[f"{s}_mask"] for s in ("train", "val", "test")) if "train_mask" in data else None
-        return self.split_options.masks(data.y, public)
+        return self.split.masks(data.y, public)
 
     def add_label_features(self, data: Data) -> Data:
         """Features computed from the training labels (after the split): none by default."""

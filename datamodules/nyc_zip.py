@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from datamodules.files import open_cache
 from datamodules.graph import GraphDataModule, train_labels
 from datamodules.nyc_zip_dataset import BOROUGHS, NYCZipDataset
-from datamodules.splits import TRAIN_FRAC, VAL_FRAC
+from datamodules.splits import NodeSplit
 from zoo.errors import ConfigError, DataNotFoundError
 from zoo.transforms.flow_shares import DIRECTIONS, NORMALIZATIONS, FlowShares
 
@@ -21,11 +21,10 @@ class NYCZipDataModule(GraphDataModule):
     """NYC ZIP graph (see :class:`~datamodules.nyc_zip_dataset.NYCZipDataset`) with seeded, class-stratified splits.
 
     The seed notebook trained on a random 80% of the ZIPs and validated on the rest; here a held-out test split is
-    added (``split=random``: ``train_frac``/``val_frac``, the rest is test). ``split=kfold`` (repeated stratified
-    k-fold) tests every ZIP once per repeat; ``label_rate`` keeps fewer training ZIPs (label scarcity); see
-    :class:`~datamodules.graph.GraphDataModule` for every split key. ``split_seed`` defaults to the run's seed in
-    the config, so a sweep over seeds also varies the split, and every model run with the same seed sees the same
-    split.
+    added (``data/split=random``: ``train_frac``/``val_frac``, the rest is test). ``data/split=kfold`` (repeated
+    stratified k-fold) tests every ZIP once per repeat; ``label_rate`` keeps fewer training ZIPs (label scarcity);
+    see :mod:`datamodules.splits`. The split's ``seed`` is the run's seed in the config, so a sweep over seeds also
+    varies the split, and every model run with the same seed sees the same split. No public split.
 
     Node features ``x``: the 5 scaled ZIP features (``include_acs``); ``include_prior`` appends the one-hot ``initialFeat`` prior (the
     borough with the nearest centroid: geometry, not the label; 5 columns), ``missing_indicator`` appends 5 0/1 columns
@@ -37,8 +36,7 @@ class NYCZipDataModule(GraphDataModule):
     Args:
         data_dir: Folder holding ``nyc_zip/raw/`` (files) and ``nyc_zip/processed/`` (cache).
         download: Fetch missing files from their pinned sources.
-        split, split_seed, train_frac, val_frac, folds, fold, repeat, train_per_class, val_per_class, label_rate,
-            labels_per_class: The split (:class:`~datamodules.graph.GraphDataModule`); default: 60/20/20 random.
+        split: The node split (:class:`~datamodules.splits.NodeSplit`; null: 60/20/20 random, seed 0).
         include_acs: Use the 5 scaled ZIP features (off: only the columns switched on below).
         include_prior: Append the one-hot prior borough guess to the features.
         missing_indicator: Append 5 0/1 columns marking imputed values.
@@ -51,16 +49,11 @@ class NYCZipDataModule(GraphDataModule):
     class_names: tuple[str, ...] = BOROUGHS
     graph_attributes: ClassVar[tuple[str, ...]] = ("y_train", "edge_weight", "initial_feat", "x_missing", "zip")
 
-    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, train_frac: float = TRAIN_FRAC,
-                 val_frac: float = VAL_FRAC, split_seed: int = 0, include_acs: bool = True,
-                 include_prior: bool = False, missing_indicator: bool = False, flow_shares: bool = False,
-                 flow_directions: Sequence[str] = ("out", "in"), flow_normalization: str = "column",
-                 split: str | None = None, folds: int | None = None, fold: int | None = None,
-                 repeat: int | None = None, train_per_class: int | None = None, val_per_class: int | None = None,
-                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
-        super().__init__(data_dir, download, split=split, split_seed=split_seed, train_frac=train_frac,
-                         val_frac=val_frac, folds=folds, fold=fold, repeat=repeat, train_per_class=train_per_class,
-                         val_per_class=val_per_class, label_rate=label_rate, labels_per_class=labels_per_class)
+    def __init__(self, data_dir: str | os.PathLike = "data", download: bool = True, split: NodeSplit | None = None,
+                 include_acs: bool = True, include_prior: bool = False, missing_indicator: bool = False,
+                 flow_shares: bool = False, flow_directions: Sequence[str] = ("out", "in"),
+                 flow_normalization: str = "column") -> None:
+        super().__init__(data_dir, download, split)
         if not (include_acs or include_prior or missing_indicator or flow_shares):
             raise ValueError("NYCZipDataModule needs node features: set include_acs, include_prior or "
                              "flow_shares to true.")

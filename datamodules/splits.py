@@ -11,12 +11,14 @@ the same length; no node is in two masks. All are seeded and class-stratified:
 * :func:`labelled_subset`: label scarcity, a nested seeded subset of the training nodes of any split (validation
   and test unchanged; the dropped nodes are unlabelled: in no mask).
 
-:class:`SplitOptions` holds a DataModule's ``data.*`` split keys, refuses bad combinations when the DataModule is
-built, and makes the masks when the graph is loaded.
+A graph DataModule takes one :class:`NodeSplit` (``data.split``, a Hydra config group: ``data/split=kfold``), one
+class per kind: :class:`PublicSplit`, :class:`RandomSplit`, :class:`KFoldSplit`, :class:`PerClassSplit`. Each takes
+only its own keys and checks them when built; its :meth:`~NodeSplit.masks` makes the masks when the graph is loaded.
 """
 
+import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,15 +29,10 @@ from zoo.errors import ConfigError
 Masks = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 Seed = int | Sequence[int]
 
-# Split names (the value of ``data.split``); "public" is a dataset's own split (Planetoid's), where it has one.
-SPLITS: tuple[str, ...] = ("public", "random", "kfold", "per_class")
-# Defaults of the random split (60/20/20) and of the k-fold and per-class splits when their keys are null.
+# Defaults of the random split (60/20/20), the k-fold split and the per-class split.
 TRAIN_FRAC, VAL_FRAC = 0.6, 0.2
 FOLDS = 5
 TRAIN_PER_CLASS, VAL_PER_CLASS = 20, 30  # Shchur et al. (2018)
-# Keys that only one split reads: given with another split, they would be silently ignored.
-SPLIT_KEYS: dict[str, tuple[str, ...]] = {"kfold": ("folds", "fold", "repeat"),
-                                          "per_class": ("train_per_class", "val_per_class")}
 _SUBSET_STREAM = 1  # seeds the labelled subset apart from the split's own shuffling
 
 
@@ -55,9 +52,11 @@ def _mask_of(y: torch.Tensor, idx: Sequence[np.ndarray]) -> torch.Tensor:
 
 
 def _check_fracs(train_frac: float, val_frac: float) -> None:
-    if not (0 < train_frac < 1 and 0 <= val_frac < 1 and train_frac + val_frac < 1):
-        raise ConfigError(f"data.train_frac={train_frac}, data.val_frac={val_frac}: need 0 < train_frac, 0 <= val_frac "
-                          f"and train_frac + val_frac < 1 (the rest is the test split): lower one of them.")
+    checks.number("train_frac", train_frac, 0, 1, open_low=True, open_high=True)
+    checks.number("val_frac", val_frac, 0, 1, open_high=True)
+    if not train_frac + val_frac < 1:
+        raise ValueError(f"train_frac={train_frac}: must be < 1 - val_frac = {1 - val_frac:g} (val_frac={val_frac}; "
+                         f"the rest is the test split): lower one of them")
 
 
 def random_split_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed: int) -> Masks:
@@ -78,22 +77,16 @@ def random_split_masks(y: torch.Tensor, train_frac: float, val_frac: float, seed
             mask[part] = True
     for name, mask in zip(("train", "val", "test"), masks, strict=True):
         if not mask.any() and (name != "val" or val_frac > 0):
-            raise ConfigError(f"data.train_frac={train_frac}, data.val_frac={val_frac} leave the {name} split empty "
-                              f"({len(y)} nodes): choose fractions that leave every split some nodes.")
+            raise ConfigError(f"data.split.train_frac={train_frac}, data.split.val_frac={val_frac} leave the {name} "
+                              f"split empty ({len(y)} nodes): choose fractions that leave every split some nodes.")
     return masks[0], masks[1], masks[2]
 
 
 def _check_kfold(folds: int, fold: int, repeat: int) -> None:
-    for key, value in (("folds", folds), ("fold", fold), ("repeat", repeat)):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool):
-            raise ConfigError(f"data.{key}={value!r}: must be an integer.")
-    if folds < 3:
-        raise ConfigError(f"data.folds={folds}: k-fold needs at least 3 folds (a test fold, a validation fold and "
-                          f"training folds): use data.folds=5.")
-    if not 0 <= fold < folds:
-        raise ConfigError(f"data.fold={fold}: must be in 0..{folds - 1} (data.folds={folds}).")
-    if repeat < 0:
-        raise ConfigError(f"data.repeat={repeat}: must be >= 0.")
+    checks.integer("folds", folds, 3, " (a test fold, a validation fold and training folds; e.g. 5)")
+    if not checks.is_integer(fold) or not 0 <= fold < folds:
+        raise ValueError(f"fold={checks.shown(fold)}: must be an integer in 0..{folds - 1} (folds={folds})")
+    checks.integer("repeat", repeat, 0)
 
 
 def kfold_assignment(y: torch.Tensor, folds: int, repeat: int, seed: int) -> torch.Tensor:
@@ -107,9 +100,9 @@ def kfold_assignment(y: torch.Tensor, folds: int, repeat: int, seed: int) -> tor
     labels, members = _classes(y)
     for idx in members:
         if len(idx) < folds:
-            fix = f"use data.folds={len(idx)} or fewer" if len(idx) >= 3 else "k-fold needs at least 3 per class"
-            raise ConfigError(f"class {labels[idx[0]]} has {len(idx)} nodes, fewer than data.folds={folds}: some folds "
-                              f"would hold none of it; {fix}, or use data.split=random.")
+            fix = f"use data.split.folds={len(idx)} or fewer" if len(idx) >= 3 else "k-fold needs at least 3 per class"
+            raise ConfigError(f"class {labels[idx[0]]} has {len(idx)} nodes, fewer than data.split.folds={folds}: some "
+                              f"folds would hold none of it; {fix}, or use data/split=random.")
     rng = np.random.default_rng([seed, repeat])
     order = np.concatenate([rng.permutation(idx) for idx in members])
     assignment = np.empty(len(labels), dtype=np.int64)
@@ -129,9 +122,8 @@ def stratified_kfold_masks(y: torch.Tensor, folds: int, fold: int, repeat: int, 
 
 
 def _check_per_class(train_per_class: int, val_per_class: int) -> None:
-    for key, value, low in (("train_per_class", train_per_class, 1), ("val_per_class", val_per_class, 0)):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"data.{key}={value!r}: must be an integer >= {low}.")
+    checks.integer("train_per_class", train_per_class, 1)
+    checks.integer("val_per_class", val_per_class, 0)
 
 
 def per_class_masks(y: torch.Tensor, train_per_class: int, val_per_class: int, seed: int) -> Masks:
@@ -145,9 +137,9 @@ def per_class_masks(y: torch.Tensor, train_per_class: int, val_per_class: int, s
     need = train_per_class + val_per_class
     for idx in members:
         if len(idx) <= need:
-            raise ConfigError(f"class {labels[idx[0]]} has {len(idx)} nodes: data.train_per_class={train_per_class} + "
-                              f"data.val_per_class={val_per_class} leave none of it to test. Lower them (their sum "
-                              f"below {len(idx)}) or use data.split=random.")
+            raise ConfigError(f"class {labels[idx[0]]} has {len(idx)} nodes: data.split.train_per_class="
+                              f"{train_per_class} + data.split.val_per_class={val_per_class} leave none of it to "
+                              f"test. Lower them (their sum below {len(idx)}) or use data/split=random.")
     rng = np.random.default_rng(seed)
     shuffled = [rng.permutation(idx) for idx in members]
     return (_mask_of(y, [s[:train_per_class] for s in shuffled]), _mask_of(y, [s[train_per_class:need] for s in shuffled]),
@@ -179,128 +171,170 @@ def labelled_subset(y: torch.Tensor, train: torch.Tensor, counts: int | dict[int
         if n > len(candidates):
             fix = f"give at most {len(candidates)}, or" if len(candidates) else "use"
             raise ConfigError(f"class {c} has {len(candidates)} training nodes in this split, fewer than the {n} "
-                              f"labelled nodes per class asked for (data.labels_per_class): {fix} a split with more "
-                              f"training nodes of every class (data.split=per_class, kfold or random).")
+                              f"labelled nodes per class asked for (data.split.labels_per_class): {fix} a split with "
+                              f"more training nodes of every class (data/split=per_class, kfold or random).")
         keep.append(rng.permutation(candidates)[:n])
     return _mask_of(y, keep)
 
 
-@dataclass(frozen=True)
-class SplitOptions:
-    """The split keys of a graph DataModule (``data.split`` and the keys it reads), checked together.
 
-    ``split``: ``public`` (the dataset's own masks), ``random`` (``train_frac``/``val_frac`` of each class, seeded by
-    ``split_seed``), ``kfold`` (``folds``, ``fold``, ``repeat``; null: 5, 0, 0; partition seeded by
-    ``(split_seed, repeat)``) or ``per_class`` (``train_per_class``/``val_per_class``; null: 20, 30). Label scarcity,
-    for any split: ``label_rate`` (a fraction of each class's nodes, ``random``/``kfold`` only; at the split's
-    :attr:`train_share` every training node) or ``labels_per_class`` keeps a nested seeded subset of the training
-    nodes; validation and test are unchanged.
+class NodeSplit:
+    """A node split of a labelled graph (``data.split``), with optional label scarcity.
+
+    Subclasses make the split (:meth:`split_masks`); ``label_rate`` (a share of each class's nodes, for splits with a
+    :attr:`train_share`; at that share every training node) or ``labels_per_class`` keeps a nested seeded subset of
+    its training nodes; validation and test are unchanged.
+
+    Args:
+        seed: Seed of the split and of the labelled subset.
+        label_rate: Keep ``max(1, round(label_rate * n))`` training nodes of each class of ``n`` nodes (null: all).
+        labels_per_class: Keep this many training nodes per class (null: all).
     """
 
-    split: str = "random"
-    split_seed: int = 0
-    train_frac: float = TRAIN_FRAC
-    val_frac: float = VAL_FRAC
-    folds: int | None = None
-    fold: int | None = None
-    repeat: int | None = None
-    train_per_class: int | None = None
-    val_per_class: int | None = None
-    label_rate: float | None = None
-    labels_per_class: int | None = None
+    name: ClassVar[str] = ""
 
-    def check(self, allowed: Sequence[str]) -> None:
-        """Refuse an unknown split, a key the split does not read, and out-of-range values (one line each).
-
-        Whether ``train_frac``/``val_frac`` leave every class's split some nodes is checked when the masks are made.
-
-        Raises:
-            ConfigError: Naming the key, its value and the allowed values.
-        """
-        if self.split not in allowed:
-            raise ConfigError(f"data.split={self.split!r}: must be one of {', '.join(allowed)}.")
-        checks.seed("data.split_seed", self.split_seed)
-        checks.number("data.train_frac", self.train_frac, 0, 1, open_low=True, open_high=True)
-        checks.number("data.val_frac", self.val_frac, 0, 1, open_high=True)
-        if self.split == "random":
-            _check_fracs(self.train_frac, self.val_frac)
-        for split, keys in SPLIT_KEYS.items():
-            given = [k for k in keys if getattr(self, k) is not None]
-            if split != self.split and given:
-                raise ConfigError(f"data.{given[0]}={getattr(self, given[0])}: read by data.split={split} only, but "
-                                  f"data.split={self.split}: set data.split={split} or leave data.{given[0]} null.")
-        if self.split != "random" and (self.train_frac, self.val_frac) != (TRAIN_FRAC, VAL_FRAC):
-            raise ConfigError(f"data.train_frac={self.train_frac}, data.val_frac={self.val_frac}: read by data.split="
-                              f"random only, but data.split={self.split}: set data.split=random or leave them at "
-                              f"{TRAIN_FRAC} and {VAL_FRAC}.")
-        if self.split == "kfold":
-            _check_kfold(self.n_folds, self.fold or 0, self.repeat or 0)
-        if self.split == "per_class":  # the class sizes are checked when the graph is loaded
-            _check_per_class(self.n_train_per_class, self.n_val_per_class)
-        self._check_scarcity()
-
-    def _check_scarcity(self) -> None:
-        if self.label_rate is not None and self.labels_per_class is not None:
-            raise ConfigError(f"data.label_rate={self.label_rate} and data.labels_per_class={self.labels_per_class}: "
-                              f"give one of them (the other null).")
-        if self.labels_per_class is not None and (not isinstance(self.labels_per_class, int | np.integer)
-                                                  or isinstance(self.labels_per_class, bool)
-                                                  or self.labels_per_class < 1):
-            raise ConfigError(f"data.labels_per_class={self.labels_per_class!r}: must be an integer >= 1 (or null: "
-                              f"every training node).")
-        if self.label_rate is None:
-            return
-        if not isinstance(self.label_rate, int | float) or isinstance(self.label_rate, bool):
-            raise ConfigError(f"data.label_rate={self.label_rate!r}: must be a number (a fraction of each class).")
-        if self.split not in ("random", "kfold"):
-            raise ConfigError(f"data.label_rate={self.label_rate}: a fraction of each class, for data.split=random or "
-                              f"kfold; with data.split={self.split} give data.labels_per_class instead.")
-        if not 0 < self.label_rate <= self.train_share + 1e-9:
-            raise ConfigError(f"data.label_rate={self.label_rate}: must be in (0, {self.train_share:.3g}], the "
-                              f"training share of data.split={self.split} (or null: every training node).")
+    def __init__(self, seed: int = 0, label_rate: float | None = None, labels_per_class: int | None = None) -> None:
+        self.seed = checks.seed("seed", seed)
+        if label_rate is not None and labels_per_class is not None:
+            raise ValueError(f"label_rate={checks.shown(label_rate)}: must be null when labels_per_class="
+                             f"{checks.shown(labels_per_class)} is given (give one of them)")
+        if labels_per_class is not None:
+            checks.integer("labels_per_class", labels_per_class, 1, " (or null: every training node)")
+        if label_rate is not None:
+            share = self.train_share
+            if share is None:
+                raise ValueError(f"label_rate={checks.shown(label_rate)}: must be null for the {self.name} split (it "
+                                 f"has no training share); give labels_per_class instead")
+            if not checks.is_number(label_rate) or not 0 < label_rate <= share + 1e-9:
+                raise ValueError(f"label_rate={checks.shown(label_rate)}: must be in (0, {share:.3g}], the training "
+                                 f"share of the {self.name} split (or null: every training node)")
+        self.label_rate, self.labels_per_class = label_rate, labels_per_class
 
     @property
-    def train_share(self) -> float:
-        """The nominal training fraction of ``random`` (``train_frac``) and ``kfold`` (``(folds - 2) / folds``)."""
-        return self.train_frac if self.split == "random" else (self.n_folds - 2) / self.n_folds
+    def train_share(self) -> float | None:
+        """The nominal training share of each class, which ``label_rate`` may not exceed (None: no share)."""
+        return None
 
-    @property
-    def n_folds(self) -> int:
-        """``folds``, or its default when null (likewise below)."""
-        return FOLDS if self.folds is None else self.folds
-
-    @property
-    def n_train_per_class(self) -> int:
-        return TRAIN_PER_CLASS if self.train_per_class is None else self.train_per_class
-
-    @property
-    def n_val_per_class(self) -> int:
-        return VAL_PER_CLASS if self.val_per_class is None else self.val_per_class
+    def split_masks(self, y: torch.Tensor, public: Masks | None = None) -> Masks:
+        """The split's masks before label scarcity."""
+        raise NotImplementedError
 
     def masks(self, y: torch.Tensor, public: Masks | None = None) -> Masks:
-        """The masks of this split for labels ``y``; ``public``: the dataset's own masks (``split=public``).
+        """The masks ``(train, val, test)`` for labels ``y``; ``public``: the dataset's own masks, if it has any.
 
         Raises:
             ConfigError: The split does not fit the data (a class too small; no public split).
         """
-        if self.split == "public":
-            if public is None:
-                raise ConfigError("data.split=public: this dataset has no public split; use data.split=random or "
-                                  "kfold.")
-            train, val, test = public
-        elif self.split == "random":
-            train, val, test = random_split_masks(y, self.train_frac, self.val_frac, self.split_seed)
-        elif self.split == "kfold":
-            train, val, test = stratified_kfold_masks(y, self.n_folds, self.fold or 0, self.repeat or 0,
-                                                      self.split_seed)
-        elif self.split == "per_class":
-            train, val, test = per_class_masks(y, self.n_train_per_class, self.n_val_per_class, self.split_seed)
-        else:
-            raise ConfigError(f"data.split={self.split!r}: must be one of {', '.join(SPLITS)}.")
+        train, val, test = self.split_masks(y, public)
         counts = self.labels_per_class
         if self.label_rate is not None and self.label_rate < self.train_share - 1e-9:  # at the share: all of them
             counts = rate_counts(y, train, self.label_rate)
         if counts is not None:
-            seed = [self.split_seed, _SUBSET_STREAM, self.repeat or 0, self.fold or 0]
-            train = labelled_subset(y, train, counts, seed)
+            train = labelled_subset(y, train, counts, [self.seed, _SUBSET_STREAM, *self._subset_stream])
         return train, val, test
+
+    @property
+    def _subset_stream(self) -> tuple[int, int]:
+        """``(repeat, fold)``: with the seed, they seed the labelled subset."""
+        return 0, 0
+
+    def __repr__(self) -> str:
+        keys = inspect.signature(type(self)).parameters
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in keys)})"
+
+
+class PublicSplit(NodeSplit):
+    """The dataset's own split (Planetoid's public masks), the same in every run; ``seed`` seeds label scarcity only.
+
+    Args: those of :class:`NodeSplit` (``label_rate`` must stay null: give ``labels_per_class``).
+    """
+
+    name: ClassVar[str] = "public"
+
+    def split_masks(self, y: torch.Tensor, public: Masks | None = None) -> Masks:
+        if public is None:
+            raise ConfigError("data/split=public: this dataset has no public split; use data/split=random or kfold.")
+        return public
+
+
+class RandomSplit(NodeSplit):
+    """A seeded class-stratified split: ``train_frac`` and ``val_frac`` of each class, the rest test
+    (:func:`random_split_masks`).
+
+    Args:
+        train_frac: Share of each class for training.
+        val_frac: Share for validation (``train_frac + val_frac < 1``).
+        seed, label_rate, labels_per_class: See :class:`NodeSplit`.
+    """
+
+    name: ClassVar[str] = "random"
+
+    def __init__(self, train_frac: float = TRAIN_FRAC, val_frac: float = VAL_FRAC, seed: int = 0,
+                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
+        _check_fracs(train_frac, val_frac)
+        self.train_frac, self.val_frac = train_frac, val_frac
+        super().__init__(seed, label_rate, labels_per_class)
+
+    @property
+    def train_share(self) -> float:
+        return self.train_frac
+
+    def split_masks(self, y: torch.Tensor, public: Masks | None = None) -> Masks:
+        return random_split_masks(y, self.train_frac, self.val_frac, self.seed)
+
+
+class KFoldSplit(NodeSplit):
+    """Repeated stratified k-fold: test fold ``fold``, validation fold ``fold + 1``, the other folds train; each
+    repeat a partition of its own, seeded by ``(seed, repeat)`` (:func:`stratified_kfold_masks`).
+
+    Args:
+        folds: Number of folds (at least 3).
+        fold: The test fold, ``0..folds-1``.
+        repeat: Which repeat (``>= 0``).
+        seed, label_rate, labels_per_class: See :class:`NodeSplit`.
+    """
+
+    name: ClassVar[str] = "kfold"
+
+    def __init__(self, folds: int = FOLDS, fold: int = 0, repeat: int = 0, seed: int = 0,
+                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
+        _check_kfold(folds, fold, repeat)
+        self.folds, self.fold, self.repeat = folds, fold, repeat
+        super().__init__(seed, label_rate, labels_per_class)
+
+    @property
+    def train_share(self) -> float:
+        return (self.folds - 2) / self.folds
+
+    @property
+    def _subset_stream(self) -> tuple[int, int]:
+        return self.repeat, self.fold
+
+    def split_masks(self, y: torch.Tensor, public: Masks | None = None) -> Masks:
+        return stratified_kfold_masks(y, self.folds, self.fold, self.repeat, self.seed)
+
+
+class PerClassSplit(NodeSplit):
+    """``train_per_class`` training and ``val_per_class`` validation nodes of each class, the rest test: the random
+    splits of Shchur et al. (2018) with 20 and 30 (:func:`per_class_masks`).
+
+    Args:
+        train_per_class: Training nodes per class (``>= 1``).
+        val_per_class: Validation nodes per class (``>= 0``).
+        seed, label_rate, labels_per_class: See :class:`NodeSplit` (``label_rate`` must stay null).
+    """
+
+    name: ClassVar[str] = "per_class"
+
+    def __init__(self, train_per_class: int = TRAIN_PER_CLASS, val_per_class: int = VAL_PER_CLASS, seed: int = 0,
+                 label_rate: float | None = None, labels_per_class: int | None = None) -> None:
+        _check_per_class(train_per_class, val_per_class)
+        self.train_per_class, self.val_per_class = train_per_class, val_per_class
+        super().__init__(seed, label_rate, labels_per_class)
+
+    def split_masks(self, y: torch.Tensor, public: Masks | None = None) -> Masks:
+        return per_class_masks(y, self.train_per_class, self.val_per_class, self.seed)
+
+
+# The split kinds by name (``data/split=<name>``).
+SPLITS: dict[str, type[NodeSplit]] = {c.name: c for c in (PublicSplit, RandomSplit, KFoldSplit, PerClassSplit)}

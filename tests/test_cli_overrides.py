@@ -25,7 +25,13 @@ TYPOS = [
     (["model=mlp,cnnn"], "model=cnnn: there is no such option"),  # every value of a sweep, not only the first
     (["experiment=cnn_mnist_best", "data.augment.0.degree=5"], "data.augment.0.degree: datamodules.augment."
      "PerSampleAffine takes no argument degree (did you mean data.augment.0.degrees?"),
-    (["compare=nyc", "hydra.sweeper.params.data.fold=0,1"], "(to sweep data.fold, write data.fold=0,1:"),
+    (["compare=nyc", "hydra.sweeper.params.data.split.fold=0,1"], "(to sweep data.split.fold, write "
+                                                                  "data.split.fold=0,1:"),
+    (["data=nyc_zip", "data/split=kfoldd"], "data/split=kfoldd: there is no such option in configs/data/split (did "
+                                            "you mean data/split=kfold?"),
+    (["data=nyc_zip", "data.split.fold=3"], "data.split.fold: datamodules.splits.RandomSplit takes no argument fold "
+                                            "(its arguments: train_frac, val_frac, seed, label_rate, labels_per_class)"),
+    (["data=mnist", "data/split=kfold"], "Could not override 'data/split'. No match in the defaults list."),
     (["seed=[1"], "Cannot read the overrides"),
 ]
 
@@ -39,6 +45,9 @@ def test_a_typo_is_one_line_with_a_hint(args, message):
 @pytest.mark.parametrize("args", [
     ["model=mlp", "data=mnist", "trainer.max_epochs=1"], ["model=mlp,cnn", "seed=range(0,3)"],
     ["+trainer.detect_anomaly=true"], ["experiment=gcn_cora"], ["hparams_search=logreg", "hydra.sweeper.n_trials=2"],
+    ["data=nyc_zip", "data/split=kfold", "data.split.fold=3"], ["data=cora", "data/split=per_class,kfold"],
+    ["data=nyc_zip", "data/split=kfold", "data.split.fold=range(0,5)"],
+    ["compare=nyc", "data.split.repeat=0", "data.split.fold=0,1", "data.split.label_rate=0.2"],
     [],
 ], ids=lambda a: " ".join(a) or "no overrides")
 def test_good_overrides_pass(args):
@@ -78,7 +87,7 @@ def test_an_internal_failure_of_the_check_leaves_the_command_to_hydra(monkeypatc
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(overrides, "_compose", broken)
+    monkeypatch.setattr(overrides, "compose", broken)
     assert problem("train.yaml", ["model=mlp"]) is None
 
 
@@ -86,8 +95,8 @@ def test_an_internal_failure_of_the_check_leaves_the_command_to_hydra(monkeypatc
                                   ["compare=nyc"], ["hparams_search=logreg"]], ids=lambda a: " ".join(a))
 def test_a_sweep_is_composed_once(monkeypatch, args):
     calls = []
-    compose_once = overrides._compose
-    monkeypatch.setattr(overrides, "_compose", lambda *a: calls.append(a) or compose_once(*a))
+    compose_once = overrides.compose
+    monkeypatch.setattr(overrides, "compose", lambda *a: calls.append(a) or compose_once(*a))
     assert problem("train.yaml", args) is None
     assert len(calls) == 1
 

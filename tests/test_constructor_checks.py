@@ -21,6 +21,7 @@ from torch import nn
 from datamodules.cora import CoraDataModule
 from datamodules.mnist import MNISTDataModule
 from datamodules.nyc_zip import NYCZipDataModule
+from datamodules.splits import KFoldSplit, PerClassSplit, PublicSplit, RandomSplit
 from datamodules.tensor_loader import TensorBatchLoader
 from zoo import checks
 from zoo.nets.delineation_gcn import DelineationGCN
@@ -272,28 +273,39 @@ def test_vision_data_takes_the_edges_of_its_ranges(tmp_path):
 
 
 GRAPH = [
-    (dict(train_frac=1.5), "data.train_frac=1.5: must be in (0, 1)"),
-    (dict(train_frac=0), "data.train_frac=0: must be in (0, 1)"),
-    (dict(train_frac=1.0, val_frac=0.0), "data.train_frac=1.0: must be in (0, 1)"),
-    (dict(val_frac=-0.1), "data.val_frac=-0.1: must be in [0, 1)"),
-    (dict(val_frac=1), "data.val_frac=1: must be in [0, 1)"),
-    (dict(train_frac="0.6"), "data.train_frac='0.6': must be a number in (0, 1)"),
-    (dict(train_frac=0.7, val_frac=0.3), "data.train_frac=0.7, data.val_frac=0.3: need 0 < train_frac"),
-    (dict(split_seed=None), "data.split_seed=null: must be an integer (a fixed seed)"),
-    (dict(split_seed=True), "data.split_seed=True: must be an integer in [0, 4294967295]"),
+    (dict(train_frac=1.5), "train_frac=1.5: must be in (0, 1)"),
+    (dict(train_frac=0), "train_frac=0: must be in (0, 1)"),
+    (dict(train_frac=1.0, val_frac=0.0), "train_frac=1.0: must be in (0, 1)"),
+    (dict(val_frac=-0.1), "val_frac=-0.1: must be in [0, 1)"),
+    (dict(val_frac=1), "val_frac=1: must be in [0, 1)"),
+    (dict(train_frac="0.6"), "train_frac='0.6': must be a number in (0, 1)"),
+    (dict(train_frac=0.7, val_frac=0.3), "train_frac=0.7: must be < 1 - val_frac = 0.7 (val_frac=0.3; the rest is"),
+    (dict(seed=None), "seed=null: must be an integer (a fixed seed)"),
+    (dict(seed=True), "seed=True: must be an integer in [0, 4294967295]"),
 ]
 
 
-@pytest.mark.parametrize("cls", [NYCZipDataModule, CoraDataModule])
 @pytest.mark.parametrize(("kwargs", "message"), GRAPH, ids=[m.split(":")[0] for _, m in GRAPH])
-def test_graph_data_refuses_bad_settings(tmp_path, cls, kwargs, message):
-    split = {} if "split_seed" in kwargs else {"split": "random"}  # Cora's own split reads no fractions
-    assert _refused(cls, tmp_path, download=False, **split, **kwargs).startswith(message)
+def test_graph_split_refuses_bad_settings(kwargs, message):
+    """The split's own keys (``data.split.*``; the run layer puts ``data.split.`` in front)."""
+    assert _refused(RandomSplit, **kwargs).startswith(message)
+
+
+@pytest.mark.parametrize("split", [PublicSplit, KFoldSplit, PerClassSplit])
+@pytest.mark.parametrize(("kwargs", "message"), GRAPH[-2:], ids=[m.split(":")[0] for _, m in GRAPH[-2:]])
+def test_every_graph_split_refuses_a_bad_seed(split, kwargs, message):
+    assert _refused(split, **kwargs) == message
+
+
+@pytest.mark.parametrize("cls", [NYCZipDataModule, CoraDataModule])
+def test_graph_data_refuses_what_is_no_split(tmp_path, cls):
+    assert _refused(cls, tmp_path, download=False, split=0.6).startswith("split=0.6: must be a node split, chosen as "
+                                                                         "data/split=")
 
 
 def test_graph_data_takes_the_edges_of_its_ranges(tmp_path):
-    NYCZipDataModule(tmp_path, download=False, train_frac=0.999, val_frac=0.0, split_seed=2**32 - 1)
-    CoraDataModule(tmp_path, download=False, split="random", train_frac=0.5, val_frac=0.49, split_seed=0)
+    NYCZipDataModule(tmp_path, download=False, split=RandomSplit(train_frac=0.999, val_frac=0.0, seed=2**32 - 1))
+    CoraDataModule(tmp_path, download=False, split=RandomSplit(train_frac=0.5, val_frac=0.49, seed=0))
 
 
 def test_tensor_loader_refuses_a_bad_batch_size():

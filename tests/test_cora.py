@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from datamodules.cora import CoraDataModule
+from datamodules.splits import PerClassSplit
 from tests.conftest import compose_cfg
 from tests.graph_fakes import write_fake_cora
 from zoo.errors import ConfigError, DataNotFoundError
@@ -97,7 +98,7 @@ def test_lcc_and_the_whole_graph_never_read_each_others_cache(split_cora):
 
 def test_lcc_per_class_split_takes_its_nodes_from_the_component(split_cora):
     whole = CoraDataModule(split_cora, download=False).load()
-    data = CoraDataModule(split_cora, download=False, lcc=True, split="per_class", split_seed=3).load()
+    data = CoraDataModule(split_cora, download=False, lcc=True, split=PerClassSplit(seed=3)).load()
     assert data.num_nodes < whole.num_nodes
     assert torch.bincount(data.y[data.train_mask]).tolist() == [20] * 7
     assert torch.bincount(data.y[data.val_mask]).tolist() == [30] * 7
@@ -131,11 +132,13 @@ def test_compare_cora_is_shchur_et_al():
     """LCC, 20 training and 30 validation nodes per class (per_class's defaults), at least 10 splits, one
     stopping rule (validation loss, patience 50) for every model; every Cora model in it."""
     cora, public = _compare("cora"), _compare("cora_public")
-    assert cora["defaults"] == ["cora_public"] and cora["data"]["lcc"] is True
+    assert cora["defaults"] == ["cora_public", {"override /data/split": "per_class"}] and cora["data"]["lcc"] is True
     params = cora["hydra"]["sweeper"]["params"]
-    assert params["data.split"] == "per_class" and params["seed"] == "range(0,10)"
+    assert "data/split" not in params and params["seed"] == "range(0,10)"
     data = yaml.safe_load((CONFIGS / "data" / "cora.yaml").read_text())
-    assert data["train_per_class"] is None and data["val_per_class"] is None  # splits.py: null = 20 and 30
+    assert {"split": "public"} in data["defaults"]  # the public split stays Cora's default
+    per_class = yaml.safe_load((CONFIGS / "data" / "split" / "per_class.yaml").read_text())
+    assert per_class["train_per_class"] == 20 and per_class["val_per_class"] == 30
     stop = cora["callbacks"]["early_stopping"]
     assert (stop["monitor"], stop["mode"], stop["patience"]) == ("val/loss", "min", 50)
     experiments = public["hydra"]["sweeper"]["params"]["experiment"].split(",")
@@ -145,7 +148,7 @@ def test_compare_cora_is_shchur_et_al():
 
 def test_compare_cora_public_is_the_planetoid_split_on_the_whole_graph():
     public = _compare("cora_public")
-    assert public["data"]["lcc"] is False and public["hydra"]["sweeper"]["params"]["data.split"] == "public"
+    assert public["data"]["lcc"] is False and {"override /data/split": "public"} in public["defaults"]
     assert "early_stopping" not in public.get("callbacks", {})  # each model stops as its paper does
     grid = public["hydra"]["sweeper"]["grid"]["experiment=label_propagation_cora"]
     assert "symmetric" in grid["model.net.normalization"].split(",") and "0.99" in str(grid["model.net.alpha"])
@@ -158,6 +161,7 @@ def test_each_protocol_sets_its_graph_split_and_stopping_rule_over_the_experimen
     """GCNII's experiment stops after 100 epochs without a better validation loss (its paper); Shchur et al.'s
     protocol replaces that by its one rule (50) for every model, the public protocol keeps it."""
     cfg = compose_cfg(["experiment=gcnii_cora", f"compare={compare}"], tmp_path, data_dir)
-    assert cfg.data.lcc is lcc and cfg.hydra.sweeper.params["data.split"] == split
+    assert cfg.data.lcc is lcc and cfg.hydra.runtime.choices["data/split"] == split
+    assert cfg.data.split._target_ == f"datamodules.splits.{'PerClassSplit' if split == 'per_class' else 'PublicSplit'}"
     assert cfg.callbacks.early_stopping.patience == patience and cfg.callbacks.early_stopping.monitor == "val/loss"
     assert cfg.trainer.max_epochs == 1000 and cfg.model.net.num_layers == 64  # the experiment's own settings

@@ -21,7 +21,8 @@ from tests.fakes import write_idx_dataset
 from zoo.callbacks.finite_loss import FiniteLossCheck
 from zoo.errors import ConfigError, DataNotFoundError, NonFiniteLossError
 from zoo.registry import CONFIG_DIR, names
-from zoo.run.runner import prepare, train
+from zoo.run.plan import make_plan
+from zoo.run.runner import train
 
 ROOT = CONFIG_DIR.parent
 # One short epoch: enough to write checkpoints, fast on CPU.
@@ -128,9 +129,10 @@ SHIPPED = [[f"model={m}", f"data={d}"] for m, d in PAIRS] + [[f"experiment={e}"]
 
 @pytest.mark.parametrize("overrides", SHIPPED, ids=" ".join)
 def test_every_shipped_config_passes_the_constructor_checks(make_cfg, overrides):
-    """The constructors' checks refuse none of the zoo's own configs: the DataModule (built by ``prepare``, which
+    """The constructors' checks refuse none of the zoo's own configs: the DataModule (built by ``make_plan``, which
     fills ``cfg.facts``), then the task with its network."""
-    cfg, datamodule = prepare(make_cfg(*overrides))
+    cfg = make_cfg(*overrides)
+    datamodule = make_plan(cfg).datamodule
     assert isinstance(datamodule, get_class(cfg.data._target_))
     task = instantiate(cfg.model)
     assert isinstance(task.net, get_class(cfg.model.net._target_))

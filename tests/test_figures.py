@@ -132,7 +132,8 @@ def test_pairs_plot_is_whole(saved, tmp_path):
 
 
 def test_label_rate_curves_are_whole(saved, tmp_path):
-    rows = [{"data": "cora", "rate_key": "data.labels_per_class", "rate": rate, "model": model, "acc": 0.7 + rate / 100,
-             "ci_low": 0.65, "ci_high": 0.9, "level": 0.95} for model in MODELS for rate in (5, 10, 20)]
+    rows = [{"data": "cora", "rate_key": "data.split.labels_per_class", "rate": rate, "model": model,
+             "acc": 0.7 + rate / 100, "ci_low": 0.65, "ci_high": 0.9, "level": 0.95}
+            for model in MODELS for rate in (5, 10, 20)]
     assert curves_plot(pd.DataFrame(rows), tmp_path / "label_rates.png") == Path(tmp_path / "label_rates.png")
     assert_nothing_cut_off(*_only(saved))

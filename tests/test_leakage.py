@@ -2,7 +2,7 @@
 
 Covered: every model config that runs on ``data=nyc_zip`` (new ones join by themselves) with every label-derived
 data option on (the flow-share features); every ``experiment=`` config on graph data, as configured; and every
-split (``data.split``: random, kfold, per_class, Cora's public split, and the label-scarcity keys) with the models
+split (``data/split``: random, kfold, per_class, Cora's public split, and the label-scarcity keys) with the models
 and features that read labels. The split is made from the true labels and then held fixed (it is stratified by
 label, so it would move with the labels); only what the labels then feed can change. Every non-training label
 (validation, test and the unlabelled nodes of a label-scarce split) is moved to another class before any feature
@@ -39,11 +39,11 @@ GRAPH_EXPERIMENTS = [e for e in names("experiment") if (d := _experiment_data(e)
 # Splits (data overrides) x models that read labels: label propagation / flow votes / the delineation model read
 # ``y_train``; on NYC every model also reads the flow shares computed from the training labels.
 SPLITS = {
-    "nyc_zip": [["data.split=kfold", "data.fold=4", "data.repeat=1"],
-                ["data.split=kfold", "data.fold=1", "data.label_rate=0.2"],
-                ["data.split=per_class", "data.train_per_class=3", "data.val_per_class=2"]],
-    "cora": [["data.split=per_class"], ["data.split=per_class", "data.labels_per_class=5"],
-             ["data.split=kfold", "data.fold=2"]],
+    "nyc_zip": [["data/split=kfold", "data.split.fold=4", "data.split.repeat=1"],
+                ["data/split=kfold", "data.split.fold=1", "data.split.label_rate=0.2"],
+                ["data/split=per_class", "data.split.train_per_class=3", "data.split.val_per_class=2"]],
+    "cora": [["data/split=per_class"], ["data/split=per_class", "data.split.labels_per_class=5"],
+             ["data/split=kfold", "data.split.fold=2"]],
 }
 SPLIT_MODELS = {"nyc_zip": ["flow_vote", "label_propagation", "delineation_gcn", "mlp"],
                 "cora": ["label_propagation", "delineation_gcn"]}
@@ -117,8 +117,8 @@ def test_graph_experiments_are_covered():
 
 
 LEAKY = {"nyc_zip-random": ["model=flow_vote", *RUN],
-         "nyc_zip-kfold-scarce": ["model=flow_vote", *RUN, "data.split=kfold", "data.label_rate=0.2"],
-         "cora-per_class": ["model=label_propagation", "data=cora", "data.split=per_class", "trainer.max_epochs=3",
+         "nyc_zip-kfold-scarce": ["model=flow_vote", *RUN, "data/split=kfold", "data.split.label_rate=0.2"],
+         "cora-per_class": ["model=label_propagation", "data=cora", "data/split=per_class", "trainer.max_epochs=3",
                             *QUIET]}
 
 

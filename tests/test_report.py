@@ -31,9 +31,9 @@ def config(model: str, data: str, run: Path, **keys: object) -> dict:
         "model": {"_target_": "zoo.tasks.classifier.Classifier",
                   "net": {"_target_": f"zoo.nets.{model}.Net", "in_features": "${facts.num_features}"},
                   "optimizer": {"_target_": "torch.optim.Adam", "lr": 0.01}},
-        "data": {"_target_": f"datamodules.{data}.DataModule", "data_dir": "/data", "split": "random",
-                 "split_seed": "${seed}", "train_frac": 0.6, "val_frac": 0.2, "folds": None, "fold": None,
-                 "repeat": None},
+        "data": {"_target_": f"datamodules.{data}.DataModule", "data_dir": "/data",
+                 "split": {"_target_": "datamodules.splits.RandomSplit", "seed": "${seed}", "train_frac": 0.6,
+                           "val_frac": 0.2, "label_rate": None, "labels_per_class": None}},
         "callbacks": {"model_checkpoint": {"monitor": "val/acc", "dirpath": f"{run}/checkpoints"},
                       "progress_bar": {"refresh_rate": 20}},
         "logger": {"csv": {"save_dir": str(run)}},
@@ -45,6 +45,12 @@ def config(model: str, data: str, run: Path, **keys: object) -> dict:
             node = node.setdefault(part, {})
         node[last] = value
     return cfg
+
+
+def kfold_split(fold: int, repeat: int = 0, folds: int = 3, **keys: object) -> dict[str, object]:
+    """``data.split`` of ``data/split=kfold`` (configs/data/split/kfold.yaml), for ``fake_run(**{"data.split": ...})``."""
+    return {"_target_": "datamodules.splits.KFoldSplit", "seed": "${seed}", "folds": folds, "fold": fold,
+            "repeat": repeat, "label_rate": None, "labels_per_class": None, **keys}
 
 
 def fake_run(root: Path, name: str, model: str = "logreg", data: str = "cora", *, acc: float | None = None,
@@ -103,12 +109,13 @@ def test_seed_split_seed_fold_and_repeat_pair_runs_but_never_split_groups(tmp_pa
             for fold in range(3):
                 nodes = np.arange(fold * 10, fold * 10 + 10)  # every node tested once per repeat
                 fake_run(tmp_path, f"{model}-{repeat}-{fold}", model, correct=rng.random(10) < skill, nodes=nodes,
-                         **{"data.split": "kfold", "data.folds": 3, "data.fold": fold, "data.repeat": repeat})
+                         **{"data.split": kfold_split(fold, repeat)})
     fake_run(tmp_path, "gcn-random", "gcn", acc=0.8)  # another split shape: its own table, never paired with kfold
     report(tmp_path, n_boot=N_BOOT)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
-    assert sorted(zip(board.model, board.runs, board["data.split"], strict=True)) == [
-        ("gcn", 1, "random"), ("gcn", 6, "kfold"), ("mlp", 6, "kfold")]
+    assert sorted(zip(board.model, board.runs, board["data.split._target_"], strict=True)) == [
+        ("gcn", 1, "datamodules.splits.RandomSplit"), ("gcn", 6, "datamodules.splits.KFoldSplit"),
+        ("mlp", 6, "datamodules.splits.KFoldSplit")]
     kfold = pd.read_csv(tmp_path / "paired_cora.csv", index_col=["seed", "fold", "repeat"])
     assert len(kfold) == 6 and list(kfold.columns) == ["gcn", "mlp"]
     pairs = pd.read_csv(tmp_path / "pairs_cora.csv")
@@ -116,8 +123,9 @@ def test_seed_split_seed_fold_and_repeat_pair_runs_but_never_split_groups(tmp_pa
     assert (row.a, row.b, row.splits, row.nodes, row.pairs, row.design) == ("gcn", "mlp", 2, 30, 60, "repeated")
     assert not (tmp_path / "pairs_cora_2.csv").exists()  # the random-split run has no partner
     text = (tmp_path / "paired.md").read_text()
-    assert "## cora (data.folds=3, data.split=kfold): paired by split and node" in text
-    assert "## cora (data.split=random): test accuracy, paired by seed" in text
+    assert "## cora (data.split=KFoldSplit, data.split.folds=3): paired by split and node" in text
+    assert ("## cora (data.split=RandomSplit, data.split.train_frac=0.6, data.split.val_frac=0.2): test accuracy, "
+            "paired by seed") in text
 
 
 def test_eval_runs_are_named_from_the_checkpoint_they_tested(tmp_path, caplog):
@@ -468,12 +476,12 @@ def test_label_rates_get_tables_of_their_own_and_many_models_are_paired_with_the
     for model, skill in (("gcn", 0.9), ("gat", 0.8), ("mlp", 0.6)):
         for rate in (0.05, 0.6):
             fake_run(tmp_path, f"{model}-{rate}", model, correct=rng.random(40) < skill - 0.5 * (rate < 0.1),
-                     **{"data.label_rate": rate})
+                     **{"data.split.label_rate": rate})
     monkeypatch.setattr(tables, "ALL_PAIRS_UP_TO", 2)
     report(tmp_path, n_boot=200)
     text = (tmp_path / "paired.md").read_text()
-    assert "## cora (data.label_rate=0.05): paired by split and node" in text
-    assert "## cora (data.label_rate=0.6): paired by split and node" in text
+    assert "## cora (data.split.label_rate=0.05): paired by split and node" in text
+    assert "## cora (data.split.label_rate=0.6): paired by split and node" in text
     pairs = pd.read_csv(tmp_path / "pairs_cora.csv")  # one table per rate: never a 0.05 run against a 0.6 one
     assert len(pairs) == 2 and pairs.a.nunique() == 1 and set(pairs.b) | set(pairs.a) == {"gcn", "gat", "mlp"}
     assert "3 models: each is compared with the best one only." in text

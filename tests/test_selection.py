@@ -12,7 +12,7 @@ from hydra.errors import HydraException
 from scipy import stats as sp
 
 from tests.runs import output, run_train
-from tests.test_report import N_BOOT, fake_run
+from tests.test_report import N_BOOT, fake_run, kfold_split
 from zoo.report import stats
 from zoo.report.main import report
 
@@ -60,9 +60,8 @@ def test_grid_sweeper_refuses_what_it_cannot_do_and_names_an_unused_grid(caplog)
 
 def _grid_run(root, name: str, wd: float, job: int, fold: int, correct: np.ndarray, **metrics: float):
     return fake_run(root, name, "logreg", correct=correct, nodes=np.arange(fold * 20, fold * 20 + 20),
-                    overrides=["model=logreg", f"data.fold={fold}", f"{WD}={wd}"], grid=GRID, job=job,
-                    metrics=metrics, **{WD: wd, "data.split": "kfold", "data.folds": 3, "data.fold": fold,
-                                        "data.repeat": 0})
+                    overrides=["model=logreg", f"data.split.fold={fold}", f"{WD}={wd}"], grid=GRID, job=job,
+                    metrics=metrics, **{WD: wd, "data.split": kfold_split(fold)})
 
 
 def test_each_split_keeps_the_grid_point_best_on_validation_never_on_test(tmp_path):
@@ -78,7 +77,7 @@ def test_each_split_keeps_the_grid_point_best_on_validation_never_on_test(tmp_pa
     _grid_run(tmp_path, "c5", 0.1, job=5, fold=2, correct=bad, **{"val/acc_best": 0.5})
     for fold in range(3):  # a model without a grid, on the same splits
         fake_run(tmp_path, f"mlp{fold}", "mlp", correct=np.arange(20) < 15, nodes=np.arange(fold * 20, fold * 20 + 20),
-                 **{"data.split": "kfold", "data.folds": 3, "data.fold": fold, "data.repeat": 0})
+                 **{"data.split": kfold_split(fold)})
     report(tmp_path, n_boot=N_BOOT)
     selection = pd.read_csv(tmp_path / "selection.csv")
     assert [(r.run.split("/")[-1], r[WD], r.candidates) for _, r in selection.iterrows()] == [
@@ -116,9 +115,8 @@ def test_label_rate_curves_join_the_rates_of_each_model(tmp_path):
         for repeat in range(2):
             for fold in range(3):
                 fake_run(tmp_path, f"{model}-{rate}-{repeat}-{fold}", model, correct=rng.random(30) < p,
-                         nodes=np.arange(fold * 30, fold * 30 + 30), **{"data.split": "kfold", "data.folds": 3,
-                                                                        "data.fold": fold, "data.repeat": repeat,
-                                                                        "data.label_rate": rate})
+                         nodes=np.arange(fold * 30, fold * 30 + 30),
+                         **{"data.split": kfold_split(fold, repeat, label_rate=rate)})
     result = report(tmp_path, n_boot=N_BOOT)
     curves = pd.read_csv(tmp_path / "label_rates.csv")
     assert sorted(zip(curves.model, curves.rate, curves.runs, curves.tests, strict=True)) == [
@@ -150,8 +148,9 @@ def test_compare_nyc_runs_each_models_grid_and_reports_the_choice(data_dir, tmp_
     """`python train.py compare=nyc_label_rates`, narrowed: the prior (no grid) and logreg (2 weight decays) on two
     folds at two label rates; the report keeps one logreg run per split and rate and draws the curves."""
     log_dir = tmp_path / "logs"
-    proc = run_train("compare=nyc_label_rates", "experiment=prior_nyc_zip,logreg_nyc_zip", "data.repeat=0",
-                     "data.fold=0,1", "data.label_rate=0.2,0.6", "trainer.max_epochs=2", "data.download=false",
+    proc = run_train("compare=nyc_label_rates", "experiment=prior_nyc_zip,logreg_nyc_zip", "data.split.repeat=0",
+                     "data.split.fold=0,1", "data.split.label_rate=0.2,0.6", "trainer.max_epochs=2",
+                     "data.download=false",
                      "callbacks.progress_bar.refresh_rate=0", "hydra.sweep.dir=" + str(tmp_path / "sweep"),
                      data_dir=data_dir, log_dir=log_dir)
     assert proc.returncode == 0, output(proc)
@@ -171,9 +170,9 @@ def test_selection_records_the_label_rate_of_each_choice(tmp_path):
         for job, wd in enumerate((0.0, 0.1)):
             fake_run(tmp_path, f"g{rate}-{wd}", "logreg", acc=0.5, overrides=["model=logreg", f"{WD}={wd}"],
                      grid=GRID, job=job, metrics={"val/acc_best": 0.5 + wd * (1 if rate < 0.5 else -1)},
-                     **{WD: wd, "data.label_rate": rate})
+                     **{WD: wd, "data.split.label_rate": rate})
     report(tmp_path, n_boot=N_BOOT)
     selection = pd.read_csv(tmp_path / "selection.csv")
-    assert sorted(zip(selection["data.label_rate"], selection[WD], strict=True)) == [(0.1, 0.1), (0.6, 0.0)]
+    assert sorted(zip(selection["data.split.label_rate"], selection[WD], strict=True)) == [(0.1, 0.1), (0.6, 0.0)]
     assert "| logreg | cora | 0.1 | 1 | 2 | model.optimizer.weight_decay=0.1 (1×) |" in (
         tmp_path / "paired.md").read_text()

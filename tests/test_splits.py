@@ -1,4 +1,5 @@
-"""Node splits (datamodules/splits.py) and their wiring into the graph DataModules through ``data.*`` keys."""
+"""Node splits (datamodules/splits.py) and their wiring into the graph DataModules through the ``data/split``
+config group and its ``data.split.*`` keys."""
 
 import pytest
 import torch
@@ -6,7 +7,10 @@ import torch
 from datamodules.cora import CoraDataModule
 from datamodules.nyc_zip import NYCZipDataModule
 from datamodules.splits import (
-    SplitOptions,
+    KFoldSplit,
+    PerClassSplit,
+    PublicSplit,
+    RandomSplit,
     kfold_assignment,
     labelled_subset,
     per_class_masks,
@@ -15,6 +19,7 @@ from datamodules.splits import (
     stratified_kfold_masks,
 )
 from zoo.errors import ConfigError
+from zoo.registry import check_keys
 from zoo.run.facts import load_data
 
 # Unequal classes, one of them just at the 5-fold minimum, labels in no particular order.
@@ -64,12 +69,12 @@ def test_kfold_is_seeded_by_seed_and_repeat():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ((2, 0, 0), "data.folds=2: k-fold needs at least 3 folds"),
-    ((5, 5, 0), r"data.fold=5: must be in 0..4 \(data.folds=5\)"),
-    ((5, -1, 0), "data.fold=-1: must be in 0..4"),
-    ((5, 0, -1), "data.repeat=-1: must be >= 0"),
-    ((6, 0, 0), "class 3 has 5 nodes, fewer than data.folds=6: .*use data.folds=5 or fewer"),
-    ((5, 1.5, 0), "data.fold=1.5: must be an integer"),
+    ((2, 0, 0), r"^folds=2: must be >= 3 \(a test fold, a validation fold and training folds"),
+    ((5, 5, 0), r"^fold=5: must be an integer in 0..4 \(folds=5\)"),
+    ((5, -1, 0), "^fold=-1: must be an integer in 0..4"),
+    ((5, 0, -1), "^repeat=-1: must be >= 0"),
+    ((6, 0, 0), "class 3 has 5 nodes, fewer than data.split.folds=6: .*use data.split.folds=5 or fewer"),
+    ((5, 1.5, 0), "^fold=1.5: must be an integer"),
 ])
 def test_kfold_refuses_bad_arguments(args, message):
     with pytest.raises(ValueError, match=message):
@@ -86,9 +91,10 @@ def test_per_class_counts_are_exact_and_the_rest_is_test():
     again, other = per_class_masks(y, 20, 30, seed=1), per_class_masks(y, 20, 30, seed=2)
     assert all(torch.equal(m, n) for m, n in zip(again, (train, val, test), strict=True))
     assert not torch.equal(other[0], train)
-    with pytest.raises(ValueError, match=r"class 3 has 5 nodes: data.train_per_class=3 \+ data.val_per_class=2"):
+    with pytest.raises(ValueError, match=r"class 3 has 5 nodes: data.split.train_per_class=3 \+ "
+                                         r"data.split.val_per_class=2"):
         per_class_masks(Y, 3, 2, seed=0)
-    with pytest.raises(ValueError, match="data.train_per_class=0: must be an integer >= 1"):
+    with pytest.raises(ValueError, match="^train_per_class=0: must be >= 1"):
         per_class_masks(Y, 0, 2, seed=0)
 
 
@@ -112,44 +118,62 @@ def test_label_rates_give_nested_stratified_training_sets_inside_the_split():
         previous = subset
 
 
-def test_split_options_keep_validation_and_test_and_subsample_training():
-    full = SplitOptions("random", split_seed=3).masks(Y)
-    scarce = SplitOptions("random", split_seed=3, label_rate=0.1).masks(Y)
+def test_split_objects_keep_validation_and_test_and_subsample_training():
+    full = RandomSplit(seed=3).masks(Y)
+    scarce = RandomSplit(seed=3, label_rate=0.1).masks(Y)
     assert torch.equal(scarce[1], full[1]) and torch.equal(scarce[2], full[2])
     assert not (scarce[0] & ~full[0]).any() and int(scarce[0].sum()) < int(full[0].sum())
-    for split in ("random", "kfold"):  # the split's own training share keeps every training node
-        assert torch.equal(SplitOptions(split, split_seed=3, label_rate=0.6).masks(Y)[0],
-                           SplitOptions(split, split_seed=3).masks(Y)[0])
-    two = SplitOptions("kfold", split_seed=3, labels_per_class=2).masks(Y)
+    for split in (RandomSplit, KFoldSplit):  # the split's own training share keeps every training node
+        assert torch.equal(split(seed=3, label_rate=0.6).masks(Y)[0], split(seed=3).masks(Y)[0])
+    two = KFoldSplit(seed=3, labels_per_class=2).masks(Y)
     assert torch.bincount(Y[two[0]]).tolist() == [2] * len(SIZES)
     with pytest.raises(ValueError, match="class 3 has 3 training nodes in this split, fewer than the 4"):
-        SplitOptions("kfold", split_seed=3, labels_per_class=4).masks(Y)
+        KFoldSplit(seed=3, labels_per_class=4).masks(Y)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (dict(split="folds"), "data.split='folds': must be one of random, kfold, per_class"),
-    (dict(split="random", fold=3), "data.fold=3: read by data.split=kfold only, but data.split=random"),
-    (dict(split="kfold", train_per_class=20), "data.train_per_class=20: read by data.split=per_class only"),
-    (dict(split="kfold", train_frac=0.8, val_frac=0.1), "data.train_frac=0.8, data.val_frac=0.1: read by data.split=random only"),
-    (dict(split="kfold", folds=2), "data.folds=2: k-fold needs at least 3 folds"),
-    (dict(split="kfold", folds=4, fold=4), r"data.fold=4: must be in 0..3"),
-    (dict(split="per_class", val_per_class=-1), "data.val_per_class=-1: must be an integer >= 0"),
-    (dict(split="per_class", label_rate=0.1), "data.label_rate=0.1: a fraction of each class, for data.split=random or kfold"),
-    (dict(split="random", label_rate=0.1, labels_per_class=2), "give one of them"),
-    (dict(split="kfold", folds=10, label_rate=0.9), r"data.label_rate=0.9: must be in \(0, 0.8\]"),
-    (dict(split="random", label_rate=0.0), r"data.label_rate=0.0: must be in \(0, 0.6\]"),
-    (dict(split="random", labels_per_class=0), "data.labels_per_class=0: must be an integer >= 1"),
+@pytest.mark.parametrize(("split", "options", "message"), [
+    (KFoldSplit, dict(folds=2), r"^folds=2: must be >= 3 \(a test fold, a validation fold and training folds"),
+    (KFoldSplit, dict(folds=4, fold=4), r"^fold=4: must be an integer in 0..3 \(folds=4\)"),
+    (KFoldSplit, dict(fold=None), r"^fold=null: must be an integer in 0..4"),
+    (KFoldSplit, dict(repeat=-1), r"^repeat=-1: must be >= 0"),
+    (PerClassSplit, dict(val_per_class=-1), "^val_per_class=-1: must be >= 0"),
+    (PerClassSplit, dict(train_per_class=0), "^train_per_class=0: must be >= 1"),
+    (PerClassSplit, dict(label_rate=0.1), r"^label_rate=0.1: must be null for the per_class split \(it has no "
+                                          r"training share\); give labels_per_class instead"),
+    (PublicSplit, dict(label_rate=0.1), r"^label_rate=0.1: must be null for the public split"),
+    (RandomSplit, dict(label_rate=0.1, labels_per_class=2), r"^label_rate=0.1: must be null when labels_per_class=2 is "
+                                                             r"given \(give one of them\)"),
+    (KFoldSplit, dict(folds=10, label_rate=0.9), r"^label_rate=0.9: must be in \(0, 0.8\], the training share of the "
+                                                 r"kfold split"),
+    (RandomSplit, dict(label_rate=0.0), r"^label_rate=0.0: must be in \(0, 0.6\]"),
+    (RandomSplit, dict(labels_per_class=0), "^labels_per_class=0: must be >= 1"),
+    (RandomSplit, dict(seed=-1), r"^seed=-1: must be an integer in \[0, 4294967295\]"),
 ])
-def test_bad_split_keys_are_refused_when_the_datamodule_is_built(data_dir, options, message):
-    with pytest.raises(ConfigError, match=message) as err:
-        NYCZipDataModule(data_dir, download=False, **options)
+def test_each_split_refuses_bad_values_of_its_own_keys(split, options, message):
+    with pytest.raises(ValueError, match=message) as err:
+        split(**options)
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(("split", "key"), [
+    (RandomSplit, "fold"), (KFoldSplit, "train_per_class"), (KFoldSplit, "train_frac"), (PerClassSplit, "folds"),
+    (PublicSplit, "val_frac"),
+])
+def test_a_split_takes_no_key_of_another_split(split, key):
+    with pytest.raises(TypeError, match=key):
+        split(**{key: 3})
+
+
 def test_public_split_only_where_the_dataset_has_one(data_dir):
-    with pytest.raises(ConfigError, match="data.split='public': must be one of random, kfold, per_class"):
-        NYCZipDataModule(data_dir, download=False, split="public")
-    assert CoraDataModule(data_dir, download=False).split_options.split == "public"
+    with pytest.raises(ConfigError, match=r"^split=public: must be one of random, kfold, per_class \(this dataset has "
+                                          r"no public split\): choose data/split=random, kfold or per_class$"):
+        NYCZipDataModule(data_dir, download=False, split=PublicSplit())
+    with pytest.raises(ConfigError, match=r"^split='kfold': must be a node split, chosen as data/split="):
+        NYCZipDataModule(data_dir, download=False, split="kfold")
+    assert isinstance(CoraDataModule(data_dir, download=False).split, PublicSplit)
+    assert isinstance(NYCZipDataModule(data_dir, download=False).split, RandomSplit)
+    with pytest.raises(ConfigError, match="data/split=public: this dataset has no public split"):
+        PublicSplit().masks(Y)
 
 
 # ------------------------------------------------------------------------------------------ wiring (Hydra config)
@@ -162,9 +186,9 @@ def _masks(make_cfg, *overrides: str) -> tuple[torch.Tensor, ...]:
 def test_nyc_kfold_from_the_config_tests_every_zip_once(make_cfg):
     tested = []
     for fold in range(5):
-        y, train, val, test = _masks(make_cfg, "data=nyc_zip", "seed=6", "data.split=kfold", "data.folds=5",
-                                     f"data.fold={fold}", "data.repeat=1")
-        expected = stratified_kfold_masks(y, 5, fold, 1, seed=6)  # split_seed follows the run's seed
+        y, train, val, test = _masks(make_cfg, "data=nyc_zip", "seed=6", "data/split=kfold", "data.split.folds=5",
+                                     f"data.split.fold={fold}", "data.split.repeat=1")
+        expected = stratified_kfold_masks(y, 5, fold, 1, seed=6)  # data.split.seed follows the run's seed
         assert all(torch.equal(m, e) for m, e in zip((train, val, test), expected, strict=True))
         tested.append(test)
     assert (sum(t.int() for t in tested) == 1).all()
@@ -176,17 +200,18 @@ def test_nyc_default_split_is_still_the_seeded_60_20_20(make_cfg):
 
 
 def test_nyc_label_rate_from_the_config_keeps_validation_and_test(make_cfg):
-    y, *full = _masks(make_cfg, "data=nyc_zip", "seed=6", "data.split=kfold", "data.fold=2")
-    _, *scarce = _masks(make_cfg, "data=nyc_zip", "seed=6", "data.split=kfold", "data.fold=2", "data.label_rate=0.2")
+    y, *full = _masks(make_cfg, "data=nyc_zip", "seed=6", "data/split=kfold", "data.split.fold=2")
+    _, *scarce = _masks(make_cfg, "data=nyc_zip", "seed=6", "data/split=kfold", "data.split.fold=2",
+                        "data.split.label_rate=0.2")
     assert torch.equal(scarce[1], full[1]) and torch.equal(scarce[2], full[2])
     assert torch.bincount(y[scarce[0]]).tolist() == [2] * 5  # round(0.2 * 8) ZIPs of each borough
 
 
 def test_cora_per_class_from_the_config(make_cfg):
-    y, train, val, test = _masks(make_cfg, "data=cora", "seed=3", "data.split=per_class")
+    y, train, val, test = _masks(make_cfg, "data=cora", "seed=3", "data/split=per_class")
     assert _disjoint_cover((train, val, test))
     assert torch.bincount(y[train]).tolist() == [20] * 7 and torch.bincount(y[val]).tolist() == [30] * 7
-    _, other, _, _ = _masks(make_cfg, "data=cora", "seed=4", "data.split=per_class")
+    _, other, _, _ = _masks(make_cfg, "data=cora", "seed=4", "data/split=per_class")
     assert not torch.equal(train, other)  # seeded by the run's seed
 
 
@@ -196,18 +221,18 @@ def test_cora_public_split_stays_the_default(make_cfg):
     lacking = (torch.bincount(y[train], minlength=7) == 0).nonzero().view(-1).tolist()
     if lacking:  # the fake's 14 public training nodes may miss a class: one label per class cannot be kept
         with pytest.raises(ConfigError, match=f"class {lacking[0]} has 0 training nodes in this split"):
-            _masks(make_cfg, "data=cora", "seed=3", "data.labels_per_class=1")
+            _masks(make_cfg, "data=cora", "seed=3", "data.split.labels_per_class=1")
     else:
-        _, few, _, _ = _masks(make_cfg, "data=cora", "seed=3", "data.labels_per_class=1")
+        _, few, _, _ = _masks(make_cfg, "data=cora", "seed=3", "data.split.labels_per_class=1")
         assert torch.bincount(y[few]).tolist() == [1] * 7
 
 
 def test_cora_labels_per_class_keeps_validation_and_test(make_cfg):
-    y, train, val, test = _masks(make_cfg, "data=cora", "seed=3", "data.split=per_class")
+    y, train, val, test = _masks(make_cfg, "data=cora", "seed=3", "data/split=per_class")
     previous = torch.zeros_like(train)
     for k in (1, 2, 5, 10, 20):  # the label-scarcity curve: nested training sets, one validation and test set
-        _, few, val_k, test_k = _masks(make_cfg, "data=cora", "seed=3", "data.split=per_class",
-                                       f"data.labels_per_class={k}")
+        _, few, val_k, test_k = _masks(make_cfg, "data=cora", "seed=3", "data/split=per_class",
+                                       f"data.split.labels_per_class={k}")
         assert torch.equal(val_k, val) and torch.equal(test_k, test)
         assert torch.bincount(y[few]).tolist() == [k] * 7 and not (previous & ~few).any() and not (few & ~train).any()
         previous = few
@@ -215,7 +240,25 @@ def test_cora_labels_per_class_keeps_validation_and_test(make_cfg):
 
 
 def test_a_key_of_another_split_is_refused_from_the_config(make_cfg):
-    with pytest.raises(Exception) as err:  # noqa: B017 - Hydra may wrap the DataModule's error
-        _masks(make_cfg, "data=nyc_zip", "seed=1", "data.fold=3")
-    cause = err.value if isinstance(err.value, ConfigError) else err.value.__cause__
-    assert isinstance(cause, ConfigError) and "data.fold=3: read by data.split=kfold only" in str(cause)
+    """The random split takes no fold: the key check names the key and what the split takes (one line each)."""
+    with pytest.raises(ConfigError) as err:
+        check_keys(make_cfg("data=nyc_zip", "seed=1", "+data.split.fold=3"))
+    assert ("data.split.fold: datamodules.splits.RandomSplit takes no such setting (it takes: train_frac, val_frac, "
+            "seed, label_rate, labels_per_class)") in [line.strip() for line in str(err.value).splitlines()]
+    with pytest.raises(ConfigError, match=r"data.split.train_frac: datamodules.splits.KFoldSplit takes no such setting"):
+        check_keys(make_cfg("data=nyc_zip", "data/split=kfold", "+data.split.train_frac=0.8"))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["data/split=kfold", "data.split.fold=5"], r"^data.split.fold=5: must be an integer in 0..4 \(folds=5\)$"),
+    (["data/split=kfold", "data.split.folds=2"], r"^data.split.folds=2: must be >= 3"),
+    (["data/split=per_class", "data.split.label_rate=0.1"], "^data.split.label_rate=0.1: must be null for the per_class"),
+    (["data.split.train_frac=1.5"], r"^data.split.train_frac=1.5: must be in \(0, 1\)$"),
+    (["data/split=public"], r"^data.split=public: must be one of random, kfold, per_class \(this dataset has no "
+                            r"public split\): choose data/split=random, kfold or per_class$"),
+    (["data.split=kfold"], r"^data.split='kfold': must be a node split, chosen as data/split=random, kfold or "
+                           r"per_class$"),
+])
+def test_a_bad_split_value_is_named_by_its_config_key(make_cfg, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_data(make_cfg("data=nyc_zip", "data.download=false", *overrides))

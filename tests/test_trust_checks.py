@@ -37,6 +37,7 @@ from zoo.errors import (
 from zoo.registry import names
 from zoo.run import rundir, runner
 from zoo.run.build import build
+from zoo.run.plan import make_plan
 from zoo.run.runner import train
 
 FAST = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
@@ -65,10 +66,13 @@ NONSENSE = [
     (["trainer.devices=0"], "trainer: `Trainer(devices=0)` value is not a valid input"),  # Lightning's own words
     (["trainer.devices=abc"], "`devices` selected with `CPUAccelerator` should be an int > 0"),
     (["trainer.precision=17"], "trainer: Precision 17 is invalid. Allowed precision values:"),
-    (["data=nyc_zip", "model=gcn", "data.train_frac=1.5"], "data.train_frac=1.5: must be in (0, 1)"),
-    (["data=nyc_zip", "model=gcn", "data.val_frac=-0.1"], "data.val_frac=-0.1: must be in [0, 1)"),
-    (["data=nyc_zip", "model=gcn", "data.train_frac=0.7", "data.val_frac=0.3"],
-     "data.train_frac=0.7, data.val_frac=0.3: need 0 < train_frac"),
+    (["data=nyc_zip", "model=gcn", "data.split.train_frac=1.5"], "data.split.train_frac=1.5: must be in (0, 1)"),
+    (["data=nyc_zip", "model=gcn", "data.split.val_frac=-0.1"], "data.split.val_frac=-0.1: must be in [0, 1)"),
+    (["data=nyc_zip", "model=gcn", "data.split.train_frac=0.7", "data.split.val_frac=0.3"],
+     "data.split.train_frac=0.7: must be < 1 - val_frac = 0.7"),
+    (["data=nyc_zip", "model=gcn", "data.split.seed=abc"], "data.split.seed='abc': must be an integer"),
+    (["data=nyc_zip", "model=gcn", "data/split=kfold", "data.split.fold=7"],
+     "data.split.fold=7: must be an integer in 0..4 (folds=5)"),
     (["data.val_size=600"], "data.val_size=600: must be between 1 and 599"),
     (["model=delineation_gcn", "data=nyc_zip", "model.max_rounds=0"], "model.max_rounds=0: must be >= 1"),
 ]
@@ -92,7 +96,8 @@ def test_nonsense_setting_is_refused_with_its_key(make_cfg, tmp_path, overrides,
 ], ids=lambda o: " ".join(o))
 def test_sensible_settings_pass(make_cfg, overrides):
     """The checks refuse nonsense only: the delineation experiments' max_epochs=-1 (rounds stop them) passes."""
-    cfg, _ = runner.prepare(make_cfg(*overrides))
+    cfg = make_cfg(*overrides)
+    make_plan(cfg)
     assert build(cfg.model) is not None and build(cfg.trainer) is not None
 
 
@@ -414,12 +419,10 @@ def test_the_run_directory_is_named_once(tmp_path, data_dir, monkeypatch):
 
 def test_a_run_without_validation_data_is_refused_before_training(make_cfg):
     """No validation nodes: val/acc, which picks the tested checkpoint, would be NaN (the first epoch's weights)."""
-    from zoo.run.runner import prepare
-
     with pytest.raises(ConfigError, match=r"no validation examples .* val/acc .* callbacks=none"):
-        prepare(make_cfg("model=gcn", "data=nyc_zip", "data.val_frac=0", "data.download=false"))
-    cfg, _ = prepare(make_cfg("model=gcn", "data=nyc_zip", "data.val_frac=0", "data.download=false",
-                              "callbacks=none"))  # no selection: the final weights are tested
+        make_plan(make_cfg("model=gcn", "data=nyc_zip", "data.split.val_frac=0", "data.download=false"))
+    cfg = make_cfg("model=gcn", "data=nyc_zip", "data.split.val_frac=0", "data.download=false", "callbacks=none")
+    make_plan(cfg)  # no selection: the final weights are tested
     assert cfg.facts.num_val == 0
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,6 +25,16 @@ def _config_dir() -> Path:
 
 
 CONFIG_DIR = _config_dir()
+
+
+def compose(overrides: list[str], config_name: str = "train.yaml") -> DictConfig:
+    """``configs/<config_name>`` composed with ``overrides`` as the command line does, Hydra's own keys included."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+            return hydra_compose(config_name, overrides=overrides, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def names(group: str) -> list[str]:

@@ -2,7 +2,7 @@
 
     hydra:
       sweeper:
-        params: {experiment: "prior_nyc_zip,logreg_nyc_zip", data.fold: range(5)}
+        params: {experiment: "prior_nyc_zip,logreg_nyc_zip", data/split: kfold, data.split.fold: range(5)}
         grid: {experiment=logreg_nyc_zip: {model.optimizer.weight_decay: "0.0,1e-3"}}
 
 runs ``prior_nyc_zip`` on 5 folds and ``logreg_nyc_zip`` on 5 folds at each of 2 weight decays. The grid's keys are

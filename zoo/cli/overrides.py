@@ -10,30 +10,16 @@ import re
 import sys
 from collections.abc import Sequence
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigIndexError
 
 from zoo.errors import ConfigError, exit_with_message
-from zoo.registry import CONFIG_DIR, parameters
+from zoo.registry import CONFIG_DIR, compose, names, parameters
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 SWEEP_PARAMS = "hydra.sweeper.params."
-
-
-def _compose(config_name: str, overrides: list[str], groups: Sequence[str] = ()) -> tuple[DictConfig, dict]:
-    """The composed config, and the options of each config group in ``groups``."""
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-            loader = GlobalHydra.instance().config_loader()
-            options = {g: sorted(loader.get_group_options(g)) for g in groups}
-            return compose(config_name, overrides=overrides, return_hydra_config=True), options
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def _did_you_mean(word: str, options: Sequence[str], prefix: str = "") -> str:
@@ -57,7 +43,7 @@ def _first_values(args: list[str]) -> tuple[list[tuple[str, str]], dict[str, lis
         key = override.get_key_element()
         pairs.append((f"{key}={values[0]}", arg))
         name = key.lstrip("+~")
-        if "/" in name or ("." not in name and (CONFIG_DIR / name).is_dir()):  # a config group's options
+        if (CONFIG_DIR / name).is_dir() and not name.startswith("hydra"):  # a config group of Zoo's (not Hydra's)
             group_values[name] = values
     return pairs, group_values
 
@@ -81,7 +67,7 @@ def _key_problem(config_name: str, pairs: list[tuple[str, str]], cause: BaseExce
         return (f"{key}: the config has no such key (to sweep {swept}, write {swept}={value}: on the command line a "
                 f"key is swept under its own name, and that replaces the config's own sweep of it)")
     try:
-        composed = _compose(config_name, [o for o, _ in pairs if not sets_it(o)])[0]
+        composed = compose([o for o, _ in pairs if not sets_it(o)], config_name)
         node = OmegaConf.select(composed, parent) if parent else composed
     except Exception:  # noqa: BLE001 - the rest does not compose either: no suggestion
         node = None
@@ -107,7 +93,7 @@ def _problem(config_name: str, args: list[str]) -> str | None:
         return (f"Cannot read the overrides ({str(err).splitlines()[0]}): write key=value, e.g. model=cnn "
                 f"trainer.max_epochs=3 (https://hydra.cc/docs/advanced/override_grammar/basic/).")
     try:
-        _, options = _compose(config_name, [o for o, _ in pairs], list(group_values))
+        compose([o for o, _ in pairs], config_name)
     except MissingConfigException as err:
         group, _, name = str(err.missing_cfg_file or "").rpartition("/")
         return _no_option(group, name, sorted(err.options or [])) if group else str(err).splitlines()[0]
@@ -115,8 +101,8 @@ def _problem(config_name: str, args: list[str]) -> str | None:
         return _key_problem(config_name, pairs, err.__cause__) or str(err).splitlines()[0]
     for group, values in group_values.items():
         for value in values[1:]:
-            if options.get(group) and value not in options[group]:
-                return _no_option(group, value, options[group])
+            if value not in names(group):
+                return _no_option(group, value, names(group))
     return None
 
 

@@ -1,8 +1,8 @@
 """Label-rate curves: each model's test accuracy against how many training nodes are labelled, with CIs.
 
-A sweep over ``data.label_rate`` (a share of each class's nodes) or ``data.labels_per_class`` (e.g.
-``compare=nyc_label_rates``, ``compare=cora_label_rates``) gives one family per rate (the rate shapes the split:
-:data:`zoo.report.runs.SPLIT_SHAPE`), each with its own paired tables. Here the groups that differ only in the rate
+A sweep over ``data.split.label_rate`` (a share of each class's nodes) or ``data.split.labels_per_class``
+(e.g. ``compare=nyc_label_rates``, ``compare=cora_label_rates``) gives one family per rate (the rate shapes the
+split: :data:`zoo.report.runs.SPLIT_SHAPE`), each with its own paired tables. Here the groups that differ only in the rate
 are joined into one curve per model. A point's CI comes from the runs' ``predictions.csv`` by the design of its
 (split, node) tests (:func:`zoo.report.stats.accuracy_ci`: the node bootstrap for repeated k-fold, the crossed
 splits x nodes variance for random splits); without those, a t interval over the runs' accuracies.
@@ -17,8 +17,9 @@ import pandas as pd
 from zoo.report import stats, tables
 from zoo.report.plots import pyplot, save
 
-RATE_KEYS: tuple[str, ...] = ("data.label_rate", "data.labels_per_class")
-RATE_NAMES = {"data.label_rate": "share of labelled nodes per class", "data.labels_per_class": "labelled nodes per class"}
+RATE_KEYS: tuple[str, ...] = ("data.split.label_rate", "data.split.labels_per_class")
+RATE_NAMES = {"data.split.label_rate": "share of labelled nodes per class",
+              "data.split.labels_per_class": "labelled nodes per class"}
 
 
 def _point(part: pd.DataFrame, n_boot: int, level: float) -> tuple[float, float, float, int, str]:

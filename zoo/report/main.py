@@ -16,9 +16,10 @@ Writes into the folder (or ``--out``) and prints:
 * ``selection.csv`` where runs come from a settings grid (``hydra/sweeper=grid``, e.g. ``compare=nyc``): per model
   and split (and label rate, or any split setting that varies), the grid point kept on validation alone (nested
   selection); only the kept runs are compared.
-* ``label_rates.md`` / ``.csv`` / ``.png`` where runs differ in ``data.label_rate`` or ``data.labels_per_class``:
-  each model's test accuracy against the rate, with CIs (by design), and each model's paired difference to the best one at every
-  rate (``label_rate_pairs.csv``: every pair of models node by node at each rate; :mod:`zoo.report.curves`).
+* ``label_rates.md`` / ``.csv`` / ``.png`` where runs differ in ``data.split.label_rate`` or
+  ``data.split.labels_per_class``: each model's test accuracy against the rate, with CIs (by design), and each
+  model's paired difference to the best one at every rate (``label_rate_pairs.csv``: every pair of models node by
+  node at each rate; :mod:`zoo.report.curves`).
 * With ``--wandb`` (or when the runs logged to W&B), the same tables and figures as one W&B run.
 
 Exit code 2, with the reason, when there is nothing to compare (no run, or no finished run).

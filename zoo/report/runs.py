@@ -5,12 +5,13 @@ A run directory is a folder holding ``.hydra/`` (as ``train.py`` and ``eval.py``
 * **names**: the model and data config choices of ``.hydra/hydra.yaml``. An evaluation (``eval.py``: ``train:
   false`` and a ``ckpt_path``) is named after the checkpoint it tested: the run record saved in the checkpoint
   (``zoo.RunRecord``), else the training run's own ``.hydra/`` (the checkpoint's run directory).
-* **effective config**: ``.hydra/config.yaml`` as written (interpolations kept, so ``split_seed: ${seed}`` follows
+* **effective config**: ``.hydra/config.yaml`` as written (interpolations kept, so ``data.split.seed: ${seed}`` follows
   the seed), with the history of the changes later sessions accepted (``resume_accept`` in
   ``.hydra/resumed_<time>/``: ``0.1 -> 0.05 (resumed)``, so a resumed run never groups with a fresh one), minus the
   keys that never change a result (:data:`NEUTRAL`), the keys that pick the split (:data:`SPLIT_KEYS`) and the keys
   that follow from the data's facts (``${facts.*}``: the data's name already says them).
-* **split**: the seed, the split seed, and the k-fold fold and repeat. Runs of two models on the same split test
+* **split**: the seed, the split seed, and the k-fold fold and repeat (:data:`SPLIT_KEYS`, recorded as
+  ``seed``, ``split_seed``, ``fold``, ``repeat``). Runs of two models on the same split test
   the same nodes, so they pair up.
 * **status**: ``done`` (``metrics.json`` with a finite ``test/acc``), ``failed`` (``error.txt``), ``unfinished``,
   or ``skipped`` (a damaged folder: one warning line, no traceback).
@@ -32,12 +33,16 @@ from zoo.keys import flatten, neutral, under
 
 log = logging.getLogger(__name__)
 
-# Keys that pick which split a run tested on: they vary between the runs of one group, and pair runs across groups.
-SPLIT_KEYS: tuple[str, ...] = ("seed", "data.split_seed", "data.fold", "data.repeat")
+# Keys that pick which split a run tested on, and the name a run's split record gives each: they vary between the
+# runs of one group, and pair runs across groups. data.split.*: a graph's node split (datamodules/splits.py);
+# data.split_seed: the validation split of the image DataModules.
+SPLIT_KEYS: dict[str, str] = {"seed": "seed", "data.split.seed": "split_seed", "data.split_seed": "split_seed",
+                              "data.split.fold": "fold", "data.split.repeat": "repeat"}
 # Keys that shape the split (which nodes are tested) or its labelled part: only groups that agree on all of them are
-# compared, in one table per dataset and setting (e.g. per label rate).
-SPLIT_SHAPE: tuple[str, ...] = ("data.split", "data.train_frac", "data.val_frac", "data.folds", "data.train_per_class",
-                                "data.val_per_class", "data.val_size", "data.label_rate", "data.labels_per_class")
+# compared, in one table per dataset and setting (e.g. per label rate). data.split._target_: the split's kind.
+SPLIT_SHAPE: tuple[str, ...] = ("data.split._target_", "data.split.train_frac", "data.split.val_frac",
+                                "data.split.folds", "data.split.train_per_class", "data.split.val_per_class",
+                                "data.val_size", "data.split.label_rate", "data.split.labels_per_class")
 
 
 ABSENT = "(unset)"  # a key a resumed session added or removed
@@ -234,14 +239,15 @@ def _trained_source(run_dir: Path, cfg: DictConfig, node: DictConfig) -> tuple[d
 
 
 def _split(cfg: DictConfig, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Seed, split seed, fold and repeat, resolved (``split_seed: ${seed}`` takes the run's seed)."""
+    """Seed, split seed, fold and repeat, resolved (``data.split.seed: ${seed}`` takes the run's seed)."""
     seed = metrics.get("seed", OmegaConf.select(cfg, "seed", throw_on_resolution_failure=False))
     cfg = cfg.copy()
     OmegaConf.update(cfg, "seed", seed, force_add=True)
-    split = {"seed": seed}
-    for key in SPLIT_KEYS[1:]:
+    split = {"seed": seed, "split_seed": None, "fold": None, "repeat": None}
+    for key, name in SPLIT_KEYS.items():
         value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
-        split[key.split(".", 1)[1]] = value if isinstance(value, int | float | str) else None
+        if key != "seed" and split[name] is None:  # data.split.seed, else data.split_seed
+            split[name] = value if isinstance(value, int | float | str) else None
     return split
 
 

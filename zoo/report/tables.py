@@ -2,7 +2,8 @@
 
 * Runs are grouped by their effective config (:mod:`zoo.report.runs`): only like runs are ever averaged.
 * Groups are compared only on the same splits: a *family* is a dataset and the settings that shape its split
-  (``data.split``, fractions, folds...), and within it runs pair up by split (seed, split seed, fold, repeat).
+  (``data.split``'s kind, fractions, folds...), and within it runs pair up by split (seed, split seed, fold,
+  repeat).
 * :func:`per_seed` is the one per-seed table: test accuracy per split (rows) and group (columns).
 * :func:`seed_summary` compares each group with the best one over their shared seeds (bootstrap over seeds);
   :func:`node_pairs` compares every pair of groups node by node where runs wrote ``predictions.csv``.
@@ -163,17 +164,24 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 
 def families(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     """``(family, title, file stem)`` per family: the data name, plus the split settings that tell its families
-    apart (``nyc_zip (data.split=kfold)``)."""
+    apart (``nyc_zip (data.split=KFoldSplit)``: a ``_target_`` by its class name)."""
     out = []
     for data, part in table.groupby("data", sort=True):
         fams = list(dict.fromkeys(part.family))
         shapes = [json.loads(f)[1] for f in fams]
         differ = sorted(k for k in set().union(*shapes) if len({s.get(k) for s in shapes}) > 1)
         for i, (fam, shape) in enumerate(zip(fams, shapes, strict=True)):
-            settings = ", ".join(f"{k}={shape[k]}" for k in differ if shape.get(k, "None") != "None")
+            settings = ", ".join(_setting(k, shape[k]) for k in differ if shape.get(k, "None") != "None")
             title = f"{data} ({settings})" if differ else str(data)
             out.append((fam, title, str(data) if i == 0 else f"{data}_{i + 1}"))
     return out
+
+
+def _setting(key: str, value: str) -> str:
+    """``key=value``; a ``_target_`` as its node and class name (``data.split=KFoldSplit``)."""
+    if key.endswith("._target_"):
+        return f"{key.removesuffix('._target_')}={value.rsplit('.', 1)[-1]}"
+    return f"{key}={value}"
 
 
 def short_labels(groups: pd.DataFrame) -> list[str]:

@@ -7,6 +7,7 @@ tests/test_lightning_internals.py) with ``python -m zoo.cli.train`` on ``.hydra/
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,17 +107,18 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
 @contextmanager
 def process_state_kept() -> Iterator[None]:
     """Leave the process as the run found it, error or not: the default process group destroyed, as PyTorch asks of
-    every process (left to the interpreter's exit, gloo can abort a finished rank), and ``os.environ`` and the torch
-    thread count restored. Lightning's DDP launcher writes MASTER_PORT, LOCAL_RANK, WORLD_SIZE and OMP_NUM_THREADS
-    there: the next run in this process (a sweep's next job) would take them for its own, start none of its ranks
-    and wait for them forever. The child command forgets this run's config too."""
+    every process (left to the interpreter's exit, gloo can abort a finished rank), and ``os.environ``, the torch
+    thread count and the warning filters restored. Lightning's DDP launcher writes MASTER_PORT, LOCAL_RANK,
+    WORLD_SIZE and OMP_NUM_THREADS there: the next run in this process (a sweep's next job) would take them for its
+    own, start none of its ranks and wait for them forever. The child command forgets this run's config too."""
     global _run_cfg
     import torch
     import torch.distributed as dist
 
     environ, threads = dict(os.environ), torch.get_num_threads()
     try:
-        yield
+        with warnings.catch_warnings():  # restores the filters
+            yield
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

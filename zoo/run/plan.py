@@ -1,24 +1,30 @@
-"""The run plan: what a run will do, decided once, before anything is built (:func:`make_plan`).
+"""The run plan: what a run will do, decided once, before the model and trainer are built (:func:`make_plan`).
 
 The kind of run (``fresh``, ``resume``, ``finished``: a resume of a run that has its ``metrics.json``, or
-``eval``), the checkpoint, read once, and the effective config: the checkpoint's settings plus the changes
-``resume_accept`` accepted (:func:`zoo.run.resume.reconcile`); :func:`zoo.run.runner.prepare` adds the facts.
+``eval``), the checkpoint, read once, the data, and the effective config: the checkpoint's settings plus the changes
+``resume_accept`` accepted (:func:`zoo.run.resume.reconcile`), the seed drawn, the devices a full graph runs on and
+the data's facts. The plan is the only writer of the config: once it is made, the config is read-only.
 """
 
 import json
 import logging
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import zoo.checks as checks
 from zoo.errors import ConfigError
 from zoo.files import CHECKPOINT_DIR, LAST_CKPT, METRICS_FILE
+from zoo.registry import check_compatible, check_keys
 from zoo.run.checkpoints import read_checkpoint
+from zoo.run.distributed import keep_full_batch_on_one_device
+from zoo.run.facts import load_data
 from zoo.run.resume import reconcile
 from zoo.run.rundir import checkpoints, continues_run, status
 
@@ -36,14 +42,12 @@ class RunPlan:
     checkpoint: Mapping[str, Any] | None = field(default=None, repr=False)
     changes: tuple[dict[str, Any], ...] = ()
     metrics: dict[str, Any] | None = None  # a finished run's metrics.json
+    datamodule: L.LightningDataModule | None = field(default=None, repr=False)  # None: a finished run
 
     @property
     def resume_epoch(self) -> int | None:
         """The last epoch a resumed run had finished (its history is kept up to it)."""
         return int(self.checkpoint.get("epoch", 0)) if self.kind == "resume" and self.checkpoint else None
-
-
-FRESH = RunPlan("fresh")  # a new run that fits, then tests
 
 
 def _best_in(run_dir: Path) -> Path:
@@ -99,29 +103,63 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
 
 
 def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
-    """Decide the run (see the module doc); ``cfg`` becomes the effective config. ``check``: reconcile it with
-    the checkpoint (rank zero; DDP children start from rank zero's checked config). A finished run's files are
-    final: a ``resume_accept`` that would change them is refused."""
+    """Decide the run (see the module doc); ``cfg`` becomes the effective config, then read-only. ``check``:
+    reconcile it with the checkpoint (rank zero; DDP children start from rank zero's checked config). A finished
+    run's files are final: a ``resume_accept`` that would change them is refused."""
     ckpt_path = resolve_checkpoint(cfg)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
     train, test = bool(cfg.get("train", True)), bool(cfg.get("test", True))
     kind = "fresh" if ckpt_path is None else "resume" if train else "eval"
-    if not check:
-        return RunPlan(kind, train, test, ckpt_path, checkpoint)
-    changes = tuple(reconcile(cfg, ckpt_path, checkpoint))
+    changes = tuple(reconcile(cfg, ckpt_path, checkpoint)) if check else ()
     run_dir = Path(cfg.paths.output_dir)
-    if not train or status(run_dir) != "finished":
-        return RunPlan(kind, train, test, ckpt_path, checkpoint, changes)
-    if changes:
+    if check and train and status(run_dir) == "finished":
+        if changes:
+            raise ConfigError(
+                f"{run_dir} is a finished run ({METRICS_FILE}) and its files are final; resume_accept would "
+                f"change it. Continue it in a new run directory instead: "
+                f"ckpt_path={run_dir / CHECKPOINT_DIR / LAST_CKPT} hydra.run.dir=<new dir> (with the same "
+                f"resume_accept)."
+            )
+        log.info("%s is finished: nothing to resume (its %s is kept as it is).", run_dir, METRICS_FILE)
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        return RunPlan("finished", train, test, ckpt_path, checkpoint, changes, metrics)
+    datamodule = _settle(cfg, train)
+    return RunPlan(kind, train, test, ckpt_path, checkpoint, changes, datamodule=datamodule)
+
+
+def _settle(cfg: DictConfig, train: bool) -> L.LightningDataModule:
+    """Check ``cfg``, draw its seed, fit its devices to the data, load the data (its facts fill ``cfg.facts``),
+    then make ``cfg`` read-only: what runs is what it says. :class:`ConfigError`: a setting unknown or invalid."""
+    check_compatible(cfg)
+    check_keys(cfg, ("data",))
+    if cfg.get("seed") is None:  # drawn first: settings that follow it (split seed: ${seed}) are checked too
+        with open_dict(cfg):
+            cfg.seed = random.SystemRandom().randrange(2**31)
+    keep_full_batch_on_one_device(cfg)
+    check_settings(cfg)  # the classes built below check their own arguments (build names the key)
+    if cfg.get("threads") is not None:  # before anything is built: the intra-op threads of every operator below
+        torch.set_num_threads(cfg.threads)  # one by default: parallel jobs on shared cores wait on each other
+    datamodule = load_data(cfg)
+    check_selection(cfg, train)
+    check_keys(cfg)
+    OmegaConf.set_readonly(cfg, True)
+    return datamodule
+
+
+def check_selection(cfg: DictConfig, train: bool) -> None:
+    """Refuse (:class:`ConfigError`) a ``val/*`` monitor with no validation examples: the checkpoint that is
+    tested would be chosen by NaN (the first epoch's)."""
+    if cfg.facts.get("num_val", 1) > 0 or not train:
+        return
+    sections = [*(cfg.get("callbacks") or {}).values(), cfg.model]
+    monitors = [str(c.get(key)) for c in sections if isinstance(c, DictConfig)
+                for key in ("monitor", "scheduler_monitor") if str(c.get(key, "")).startswith("val/")]
+    if monitors:
         raise ConfigError(
-            f"{run_dir} is a finished run ({METRICS_FILE}) and its files are final; resume_accept would "
-            f"change it. Continue it in a new run directory instead: "
-            f"ckpt_path={run_dir / CHECKPOINT_DIR / LAST_CKPT} hydra.run.dir=<new dir> (with the same "
-            f"resume_accept)."
+            f"data={cfg.get('data_name')} leaves no validation examples with these settings, so {monitors[0]} "
+            f"(which chooses the checkpoint that is tested) is undefined. Keep some validation data (e.g. "
+            f"data.split.val_frac=0.2 or data.val_size=5000), or train without selection: callbacks=none."
         )
-    log.info("%s is finished: nothing to resume (its %s is kept as it is).", run_dir, METRICS_FILE)
-    metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    return RunPlan("finished", train, test, ckpt_path, checkpoint, changes, metrics)
 
 
 # What else ends training when trainer.max_epochs=-1 (model.max_rounds: the delineation model's rounds).

@@ -4,33 +4,25 @@ import json
 import logging
 import math
 import os
-import random
 import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from zoo.callbacks.run_record import RunRecord
-from zoo.errors import ConfigError, storage_errors
+from zoo.errors import storage_errors
 from zoo.files import CONFIG_TREE, METRICS_FILE, atomic_write
-from zoo.registry import CONFIG_DIR, check_compatible, check_keys
+from zoo.registry import compose
 from zoo.run.build import build
 from zoo.run.checkpoints import check_checkpoint
 from zoo.run.console import print_config_tree, silence_noise
-from zoo.run.distributed import (
-    keep_full_batch_on_one_device,
-    process_state_kept,
-    use_resolved_config_for_ddp_children,
-)
-from zoo.run.facts import load_data
-from zoo.run.plan import FRESH, RunPlan, check_settings, make_plan
+from zoo.run.distributed import process_state_kept, use_resolved_config_for_ddp_children
+from zoo.run.plan import RunPlan, make_plan
 from zoo.run.resume import plain_config
 from zoo.run.rundir import run_dir_lock, slurm_task
 from zoo.signals import exit_code_on_signal, exit_if_signalled
@@ -46,9 +38,7 @@ def _instantiate_all(section: DictConfig | None) -> list[Any]:
 def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None = None) -> DictConfig:
     """``configs/train.yaml`` composed as ``python train.py <overrides>`` does, writing into ``output_dir``
     (for tests, benchmarks and notebooks that call :func:`train` without ``@hydra.main``)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
+    cfg = compose(overrides)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.job.num = 0
@@ -57,47 +47,6 @@ def compose_config(overrides: list[str], output_dir: Path, data_dir: Path | None
             cfg.paths.data_dir = str(data_dir)
     HydraConfig.instance().set_config(cfg)
     return cfg
-
-
-def _use_hydra_config(cfg: DictConfig) -> None:
-    if "hydra" in cfg and not HydraConfig.initialized():
-        HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
-
-
-def prepare(cfg: DictConfig, plan: RunPlan = FRESH) -> tuple[DictConfig, L.LightningDataModule]:
-    """Check a composed config for ``plan``, fix the seed, build the data (its facts fill ``cfg.facts``), then
-    make ``cfg`` read-only: what runs is what it says. :class:`ConfigError`: a setting unknown or invalid."""
-    _use_hydra_config(cfg)
-    check_compatible(cfg)
-    check_keys(cfg, ("data",))
-    if cfg.get("seed") is None:  # drawn first: settings that follow it (split_seed: ${seed}) are checked too
-        with open_dict(cfg):
-            cfg.seed = random.SystemRandom().randrange(2**31)
-    keep_full_batch_on_one_device(cfg)
-    check_settings(cfg)  # the classes built below check their own arguments (build names the key)
-    if cfg.get("threads") is not None:  # before anything is built: the intra-op threads of every operator below
-        torch.set_num_threads(cfg.threads)  # one by default: parallel jobs on shared cores wait on each other
-    datamodule = load_data(cfg)
-    check_selection(cfg, plan)
-    check_keys(cfg)
-    OmegaConf.set_readonly(cfg, True)
-    return cfg, datamodule
-
-
-def check_selection(cfg: DictConfig, plan: RunPlan) -> None:
-    """Refuse (:class:`ConfigError`) a ``val/*`` monitor with no validation examples: the checkpoint that is
-    tested would be chosen by NaN (the first epoch's)."""
-    if cfg.facts.get("num_val", 1) > 0 or not plan.train:
-        return
-    sections = [*(cfg.get("callbacks") or {}).values(), cfg.model]
-    monitors = [str(c.get(key)) for c in sections if isinstance(c, DictConfig)
-                for key in ("monitor", "scheduler_monitor") if str(c.get(key, "")).startswith("val/")]
-    if monitors:
-        raise ConfigError(
-            f"data={cfg.get('data_name')} leaves no validation examples with these settings, so {monitors[0]} "
-            f"(which chooses the checkpoint that is tested) is undefined. Keep some validation data (e.g. "
-            f"data.val_frac=0.2 or data.val_size=5000), or train without selection: callbacks=none."
-        )
 
 
 def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
@@ -137,19 +86,20 @@ def tested_checkpoint(plan: RunPlan, callbacks: list[Any], trainer: L.Trainer, m
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit the model on the data, then test the best checkpoint; or resume a run, or (``train=false``) test one.
     Returns the metrics (``test/acc``, ``params``...) and the objects built (``cfg``, ``model``...)."""
-    _use_hydra_config(cfg)
+    if "hydra" in cfg and not HydraConfig.initialized():
+        HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
     silence_noise(cfg)  # extras.quiet
-    with run_dir_lock(cfg.paths.output_dir, cfg) as owner:  # admitted once; DDP ranks and SLURM tasks join
+    # Admitted once; DDP ranks and SLURM tasks join. The next run in this process starts clean (a sweep's next job).
+    with run_dir_lock(cfg.paths.output_dir, cfg) as owner, process_state_kept():
         # DDP children start from rank zero's checked config; each SLURM task checks the same command alike.
         plan = make_plan(cfg, check=owner or slurm_task())
         if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
             return plan.metrics, {"cfg": cfg, "plan": plan}
-        with process_state_kept():  # the next run in this process starts clean (a sweep's next job)
-            return _fit_and_test(*prepare(cfg, plan), plan)
+        return _fit_and_test(cfg, plan)
 
 
-def _fit_and_test(cfg: DictConfig, datamodule: L.LightningDataModule, plan: RunPlan
-                  ) -> tuple[dict[str, float], dict[str, Any]]:
+def _fit_and_test(cfg: DictConfig, plan: RunPlan) -> tuple[dict[str, float], dict[str, Any]]:
+    datamodule = plan.datamodule
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = plan.ckpt_path
