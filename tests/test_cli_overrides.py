@@ -18,6 +18,8 @@ TYPOS = [
     (["trainr.max_epochs=1"], "trainr: the config has no such key (did you mean trainer?"),
     (["model=mlp", "trainer.max_epoch=1"], "trainer.max_epoch: lightning.Trainer takes no argument max_epoch (did you "
                                            "mean trainer.max_epochs?)"),
+    (["data=mnist", "data/split=kfold"], "data/split: the chosen data config has no data/split to override; it is an "
+                                         "option of data=cora|nyc_zip only"),
     (["model=mlpp"], "model=mlpp: there is no such option in configs/model (did you mean model=mlp? options: appnp,"),
     (["data=mnistt"], "data=mnistt: there is no such option in configs/data (did you mean data=mnist?"),
     (["hydra/launcher=slurn"], "hydra/launcher=slurn: there is no such option in configs/hydra/launcher (did you mean "
@@ -31,7 +33,6 @@ TYPOS = [
                                             "you mean data/split=kfold?"),
     (["data=nyc_zip", "data.split.fold=3"], "data.split.fold: datamodules.splits.RandomSplit takes no argument fold "
                                             "(its arguments: train_frac, val_frac, seed, label_rate, labels_per_class)"),
-    (["data=mnist", "data/split=kfold"], "Could not override 'data/split'. No match in the defaults list."),
     (["seed=[1"], "Cannot read the overrides"),
 ]
 

@@ -46,6 +46,12 @@ def _raw(group: str, name: str) -> dict:
     return yaml.safe_load((CONFIG_DIR / group / f"{name}.yaml").read_text()) or {}
 
 
+def options_with(group: str) -> list[str]:
+    """The configs of ``group``'s parent group whose defaults list picks ``group`` (``data/split``: cora, nyc_zip)."""
+    parent, _, sub = group.rpartition("/")
+    return [n for n in names(parent) if any(isinstance(d, dict) and sub in d for d in _raw(parent, n).get("defaults") or [])]
+
+
 def models_of(net_target: str) -> str:
     """``model=<name>|... (<net_target>)``: the model configs whose network is ``net_target`` (for messages)."""
     found = [name for name in names("model") if (_raw("model", name).get("net") or {}).get("_target_") == net_target]

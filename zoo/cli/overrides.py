@@ -16,7 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigIndexError
 
 from zoo.errors import ConfigError, exit_with_message
-from zoo.registry import CONFIG_DIR, compose, names, parameters
+from zoo.registry import CONFIG_DIR, compose, names, options_with, parameters
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 SWEEP_PARAMS = "hydra.sweeper.params."
@@ -98,6 +98,11 @@ def _problem(config_name: str, args: list[str]) -> str | None:
         group, _, name = str(err.missing_cfg_file or "").rpartition("/")
         return _no_option(group, name, sorted(err.options or [])) if group else str(err).splitlines()[0]
     except ConfigCompositionException as err:
+        nested = re.match(r"Could not override '(\w+)/([\w/]+)'\. No match in the defaults list", str(err))
+        if nested:  # e.g. data/split with data=mnist
+            parent, group = nested[1], nested[0].split("'")[1]
+            return (f"{group}: the chosen {parent} config has no {group} to override; it is an option of "
+                    f"{parent}={'|'.join(options_with(group))} only: choose one of them, or leave {group} out")
         return _key_problem(config_name, pairs, err.__cause__) or str(err).splitlines()[0]
     for group, values in group_values.items():
         for value in values[1:]:
