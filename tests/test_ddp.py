@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import warnings
 
 import pytest
 import torch.distributed as dist
@@ -62,8 +63,9 @@ def test_image_data_keeps_its_devices(make_cfg):
 def test_a_ddp_run_leaves_the_process_as_it_found_it(tmp_path, data_dir, make_cfg):
     """No process group and none of the variables Lightning's launcher writes outlive the run: PyTorch asks every
     process to destroy its group, and the next run in the process (a sweep's next job) would take them for its own."""
-    before = dict(os.environ)
+    before, filters = dict(os.environ), list(warnings.filters)
     metrics, _ = train(make_cfg(*TINY, *COMMON, "trainer=ddp_cpu", "trainer.devices=1", output_dir=tmp_path / "r"))
     assert "test/acc" in metrics and not dist.is_initialized()
     assert dict(os.environ) == before
+    assert warnings.filters == filters  # extras.quiet's filters, and a resume's, end with the run
     assert metrics["threads"] == 1  # threads=1 held under DDP too (Lightning's CPU DDP gives each rank its share of the cores)

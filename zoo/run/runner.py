@@ -88,9 +88,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     Returns the metrics (``test/acc``, ``params``...) and the objects built (``cfg``, ``model``...)."""
     if "hydra" in cfg and not HydraConfig.initialized():
         HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
-    silence_noise(cfg)  # extras.quiet
     # Admitted once; DDP ranks and SLURM tasks join. The next run in this process starts clean (a sweep's next job).
     with run_dir_lock(cfg.paths.output_dir, cfg) as owner, process_state_kept():
+        silence_noise(cfg)  # extras.quiet: its warning filters end with the run
         # DDP children start from rank zero's checked config; each SLURM task checks the same command alike.
         plan = make_plan(cfg, check=owner or slurm_task())
         if plan.kind == "finished":  # resuming a finished run: nothing to do, nothing rewritten
