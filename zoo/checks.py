@@ -1,6 +1,5 @@
-"""Range checks of constructor arguments (pure Python): each returns the value when it is good, else raises
-``ValueError("<name>=<value>: must be ...")`` (the run layer puts the config path in front). Booleans are not
-numbers here."""
+"""Range checks of constructor arguments (pure Python; booleans are not numbers): each returns a good value or
+raises ``ValueError("<name>=<value>: must be ...")`` (the run layer puts the config path in front)."""
 
 import math
 from collections.abc import Sequence

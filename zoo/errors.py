@@ -1,6 +1,5 @@
-"""Every error Zoo reports to its users as one line (exit code 2, no traceback): the key or file at fault
-and what to do. :func:`reported_as_message` turns a :class:`ZooError`, a full disk or a broken PyTorch
-install into it."""
+"""The errors Zoo reports as one line (exit code 2, no traceback): the key or file at fault and what to do.
+:func:`reported_as_message` turns a :class:`ZooError`, a full disk or a broken PyTorch install into it."""
 
 import errno
 import importlib.metadata
@@ -28,8 +27,7 @@ class NonFiniteLossError(ZooError, FloatingPointError):
 
 
 class DataError(DataNotFoundError):
-    """The dataset's files are present but wrong (another dataset's, a broken header, counts that disagree,
-    labels out of range); the message names the file and how to get the right one."""
+    """The dataset's files are present but wrong: another dataset's, a broken header, bad counts or labels."""
 
 
 class DivergedError(ZooError, ArithmeticError):
@@ -85,13 +83,12 @@ def install_message(err: BaseException) -> str | None:
     if seen is None:
         return None
     torch = _version("torch")
-    variant = torch.partition("+")[2]  # cpu, cu126, ... (PyPI's default wheels have none)
-    index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
-    fallback = (" (where that index cannot be reached: pip install --force-reinstall torch torchvision, PyPI's "
-                "default wheels)") if variant else ""
+    version, _, variant = torch.partition("+")  # variant: cpu, cu126, ... (PyPI's default wheels: none)
+    index = (f" --index-url https://download.pytorch.org/whl/{variant} (where that index cannot be reached: "
+             "pip install --force-reinstall torch torchvision, PyPI's default wheels)") if variant else ""
     return (f"torch {torch} and torchvision {_version('torchvision')} do not work together "
             f"({str(seen).splitlines()[0]}): reinstall both from the same index, e.g. "
-            f"pip install --force-reinstall torch=={torch.partition('+')[0]} torchvision{index}{fallback}")
+            f"pip install --force-reinstall torch=={version} torchvision{index}")
 
 
 @contextmanager

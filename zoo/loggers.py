@@ -21,14 +21,19 @@ RUN_ID_FILE = "wandb_run_id.txt"
 
 
 def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
-    """A :class:`WandbLogger` that works with no account and no network.
-
-    ``mode=None``: ``WANDB_MODE`` when set, else ``online`` when logged in and not in a SLURM job, else
-    ``offline``. The jobs of a sweep form one group (the sweep folder's name). Without an ``id``, the run's
-    id is kept in ``<save_dir>/wandb_run_id.txt``, so a resumed run in the same run directory continues it.
-    """
+    """A :class:`WandbLogger` that works with no account and no network. ``mode=None``: ``WANDB_MODE`` when
+    set, else ``online`` if logged in and not in a SLURM job, else ``offline``. Without an ``id``, the id is
+    kept in ``<save_dir>/wandb_run_id.txt``, so a resumed run in the same run directory continues it."""
     if kwargs.get("id") is None and kwargs.get("save_dir"):
-        kwargs["id"], kwargs["resume"] = run_id(Path(kwargs["save_dir"])), "allow"
+        path = Path(kwargs["save_dir"]) / RUN_ID_FILE
+        if path.is_file():
+            kwargs["id"] = path.read_text().strip()
+        else:
+            kwargs["id"] = secrets.token_hex(4)  # W&B run ids: up to 64 letters/digits, unique in a project
+            if rank_zero_only.rank == 0:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(kwargs["id"] + "\n")
+        kwargs["resume"] = "allow"
     if mode is None:
         mode = wandb_mode()
         if mode == "offline":
@@ -39,18 +44,6 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
     logger = WandbLogger(mode=mode, **kwargs)
     logger._wandb_init.pop("anonymous", None)  # unset: W&B warns about any value (tests/test_lightning_internals.py)
     return logger
-
-
-def run_id(run_dir: Path) -> str:
-    """The W&B run id of ``run_dir``: read from its ``wandb_run_id.txt``, or drawn and written there (rank zero)."""
-    path = run_dir / RUN_ID_FILE
-    if path.is_file():
-        return path.read_text().strip()
-    new_id = secrets.token_hex(4)  # W&B run ids: up to 64 letters/digits, unique in the project
-    if rank_zero_only.rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_id + "\n")
-    return new_id
 
 
 class _HistoryWriter(ExperimentWriter):

@@ -74,8 +74,8 @@ def model_kinds(name: str) -> tuple[str, ...]:
 
 
 def _misfit(net_target: str, data_target: str) -> tuple[tuple[str, ...], str | None, list[str]]:
-    """The data kinds a network reads, the data's kind, and the graph attributes the network ``needs`` (e.g.
-    ``initial_feat``) that the data's ``graph_attributes`` lack."""
+    """The kinds a network reads, the data's kind, and the network's ``needs`` that the data's
+    ``graph_attributes`` lack (e.g. ``initial_feat``)."""
     net, data = get_class(net_target), get_class(data_target)
     missing = [a for a in getattr(net, "needs", ()) if a not in getattr(data, "graph_attributes", ())]
     return tuple(getattr(net, "input_kinds", ())), getattr(data, "kind", None), missing
@@ -97,10 +97,9 @@ def check_compatible(cfg: DictConfig) -> None:
     fitting_models = [m for m in names("model") if fits(m, data)] if data in names("data") else []
     needs = f" with attribute(s) {', '.join(missing)}" if missing else ""
     lacks = f" without {', '.join(missing)}" if missing else ""
-    raise ConfigError(
-        f"model={model} works on {' or '.join(kinds)} data{needs}, but data={data} is {kind} data{lacks}: "
-        f"use model={model} with data={'|'.join(fitting_data)}, or data={data} with model={'|'.join(fitting_models)}."
-    )
+    raise ConfigError(f"model={model} works on {' or '.join(kinds)} data{needs}, but data={data} is {kind} "
+                      f"data{lacks}: use model={model} with data={'|'.join(fitting_data)}, or data={data} "
+                      f"with model={'|'.join(fitting_models)}.")
 
 
 def parameters(target: object) -> list[str] | None:

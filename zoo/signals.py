@@ -1,9 +1,5 @@
-"""Stop signals: a run stopped by SIGTERM or Ctrl-C never exits 0, and a SLURM job told to leave is requeued.
-
-One handler per process: while Lightning runs a stage it stops at the next batch and exits 143 (SIGTERM) or 130
-(SIGINT), elsewhere at once, with one line saying how to go on. SIGUSR1 in a SLURM job requeues it (at most
-``max_requeues`` times). ``on_stop`` hooks let a sweep end its workers or cancel its SLURM jobs first.
-"""
+"""Stop signals: SIGTERM or Ctrl-C ends a run with 143 or 130 (never 0) and one line on how to go on, inside a
+Lightning stage at the next batch. SIGUSR1 requeues a SLURM job (at most ``max_requeues`` times)."""
 
 import logging
 import os
@@ -14,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from zoo.files import CHECKPOINT_DIR, LAST_CKPT
 
@@ -65,13 +61,10 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     if signum == signal.SIGUSR1:
         if first:
             _requeue_or_stop()
-        return
-    if _state["stage"] is not None:  # Lightning stops at the next batch; exit_code_on_signal says the rest
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        return
-    log.error("Stopped by %s. %s", NAMES[signum], _hint())
-    raise SystemExit(exit_code(signum))
+    elif _state["stage"] is None:
+        _stop(signum)
+    elif signum == signal.SIGINT:  # Lightning stops at the next batch; exit_code_on_signal says the rest
+        raise KeyboardInterrupt
 
 
 def _requeue_or_stop() -> None:
@@ -94,15 +87,17 @@ def _requeue_or_stop() -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # stop like SIGTERM: exit 143 with the resume hint
 
 
-def _hint() -> str:
-    return _state["hint"]() if _state["hint"] else "Run the same command again."
+def _stop(signum: int, where: str = "") -> NoReturn:
+    hint = _state["hint"]() if _state["hint"] else "Run the same command again."
+    log.error("Stopped by %s%s. %s", NAMES.get(signum, signum), where, hint)
+    raise SystemExit(exit_code(signum))
 
 
 def run_hint(run_dir: str | Path, trained: bool = True) -> str:
     """How to go on with the run in ``run_dir``, naming only files that exist."""
-    last = Path(run_dir) / CHECKPOINT_DIR / LAST_CKPT
     if not trained:
         return "No metrics.json was written. Run the same eval.py command again."
+    last = Path(run_dir) / CHECKPOINT_DIR / LAST_CKPT
     if last.is_file():
         return (f"{last} holds the last finished epoch: resume with the same command plus ckpt_path=last "
                 f"hydra.run.dir={run_dir} (or auto_resume=true).")
@@ -111,11 +106,9 @@ def run_hint(run_dir: str | Path, trained: bool = True) -> str:
 
 @contextmanager
 def exit_code_on_signal(trainer: "L.Trainer", stage: str) -> Iterator[None]:
-    """Around ``trainer.fit`` or ``trainer.test`` (``stage``): a stop signal ends the process with 143 or 130, never 0.
-
-    Lightning ends a stage on SIGTERM with ``SystemExit(0)``, on Ctrl-C with ``sys.exit(1)``, and finishes a stage
-    whose last batch the signal reached; a finished test's result is written first (:func:`exit_if_signalled`).
-    """
+    """Around ``trainer.fit`` or ``trainer.test`` (``stage``): a stop signal exits 143 or 130, never 0.
+    Lightning exits 0 on SIGTERM, 1 on Ctrl-C, and finishes a stage whose last batch the signal reached (a
+    finished test's result is written first: :func:`exit_if_signalled`)."""
     from lightning.pytorch.trainer.states import TrainerStatus
 
     _state["stage"] = trainer
@@ -138,9 +131,7 @@ def exit_if_signalled(trainer: "L.Trainer") -> None:
         _exit(trainer, "end")
 
 
-def _exit(trainer: "L.Trainer", stage: str) -> None:
+def _exit(trainer: "L.Trainer", stage: str) -> NoReturn:
     signum = _state["received"] or (signal.SIGTERM if trainer.received_sigterm else signal.SIGINT)
-    where = {"fit": f" during epoch {trainer.current_epoch}", "test": " while testing",
-             "end": " as the run ended (its metrics.json is complete)"}[stage]
-    log.error("Stopped by %s%s. %s", NAMES.get(signum, signum), where, _hint())
-    raise SystemExit(exit_code(signum))
+    _stop(signum, {"fit": f" during epoch {trainer.current_epoch}", "test": " while testing",
+                   "end": " as the run ended (its metrics.json is complete)"}[stage])

@@ -13,8 +13,7 @@ from zoo.run import rundir, sweep
 
 
 class PreflightChecks(Callback):
-    """Before the first job: the run or sweep folder is writable, a sweep's extra is installed,
-    ``hydra/launcher=slurm`` has ``sbatch``. A failure is one line and exit code 2."""
+    """Before the first job: a writable folder, a sweep's extra, slurm's ``sbatch`` (else exit 2)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
         self._check(config, "hydra.run.dir")
@@ -30,13 +29,12 @@ class PreflightChecks(Callback):
             if dir_key == "hydra.sweep.dir" and (missing := sweep.missing_extra(config)):
                 raise ConfigError(f"{missing} is not installed: install the sweeps extra, pip install 'zoo[sweeps]' "
                                   f"(in a checkout: pip install -e '.[sweeps]').")
-            launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+            launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
             if dir_key == "hydra.sweep.dir" and "SlurmLauncher" in launcher and shutil.which("sbatch") is None:
                 raise ConfigError(
                     "hydra/launcher=slurm submits each job with SLURM's sbatch, which is not on this machine's PATH: "
                     "run the sweep on a SLURM login node, or drop hydra/launcher=slurm (or use "
-                    "hydra/launcher=submitit_local) to run the jobs here."
-                )
+                    "hydra/launcher=submitit_local) to run the jobs here.")
             folder = Path(str(OmegaConf.select(config, dir_key)))
             if dir_key == "hydra.run.dir":
                 sweep.note_made(folder)
@@ -70,8 +68,7 @@ class SweepGuard(Callback):
 
 
 class FailedJobsReport(Callback):
-    """After a multirun, list the jobs that failed and exit 1 if any did (with ``SystemExit``: Hydra turns a
-    callback's ``Exception`` into a warning)."""
+    """List a multirun's failed jobs; exit 1 if any (SystemExit: Hydra makes an Exception a warning)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         sweep.report_failed_jobs(config)

@@ -1,14 +1,6 @@
-"""``hydra/sweeper=grid``: Hydra's basic sweeper, plus a settings grid for the jobs that carry an override::
-
-    hydra:
-      sweeper:
-        params: {experiment: "prior_nyc_zip,logreg_nyc_zip", data/split: kfold, data.split.fold: range(5)}
-        grid: {experiment=logreg_nyc_zip: {model.optimizer.weight_decay: "0.0,1e-3"}}
-
-runs ``prior_nyc_zip`` on 5 folds and ``logreg_nyc_zip`` on 5 folds at each of 2 weight decays. The grid's keys are
-recorded in each job's ``.hydra/hydra.yaml``: ``python -m zoo.report`` picks one point per model and split on
-validation accuracy alone (nested selection).
-"""
+"""``hydra/sweeper=grid``: Hydra's basic sweeper; ``grid: {<override>: {key: values}}`` also sweeps those keys
+in jobs with ``<override>``, e.g. ``{experiment=logreg_nyc_zip: {model.optimizer.weight_decay: "0.0,1e-3"}}``.
+``zoo.report`` picks a grid point per model and split on validation accuracy alone."""
 
 import itertools
 import logging
@@ -44,12 +36,10 @@ class GridSweeper(BasicSweeper):
     def _extra(self, job: list[str]) -> list[list[str]]:
         """The job's grid points: a list of extra overrides per point (``[[]]`` when no grid applies)."""
         axes: list[list[str]] = []
-        for trigger, sweeps in self.grid.items():
-            if trigger not in job:
-                continue
-            parser = OverridesParser.create(config_loader=self.hydra_context.config_loader if self.hydra_context
-                                            else None)
-            for override in parser.parse_overrides([f"{k}={v}" for k, v in sweeps.items()]):
+        loader = self.hydra_context.config_loader if self.hydra_context else None
+        parser = OverridesParser.create(config_loader=loader)
+        for trigger in (t for t in self.grid if t in job):
+            for override in parser.parse_overrides([f"{k}={v}" for k, v in self.grid[trigger].items()]):
                 key = override.get_key_element()
                 if any(o.split("=", 1)[0] == key for o in job):
                     raise GridError(f"hydra.sweeper.grid.{trigger} sweeps {key}, which the sweep already "

@@ -1,8 +1,6 @@
-"""``hydra/launcher=slurm``: hydra-submitit-launcher's ``SlurmLauncher`` (submitit pickles each job, ``srun``
-runs it), whose resources follow each job's trainer, whose arrays are checked with ``sbatch --test-only``
-before any is submitted, whose jobs are watched with squeue until each has a result or a recorded reason, and
-which cancels them when the sweep is stopped (docs/clusters.md). The SLURM calls are in :mod:`zoo.run.slurm`.
-"""
+"""``hydra/launcher=slurm``: hydra-submitit-launcher's ``SlurmLauncher``, sized by each job's trainer, its
+arrays checked by ``sbatch --test-only`` first, its jobs watched until each has a result or a reason,
+cancelled when the sweep is stopped (docs/clusters.md). The SLURM calls are in :mod:`zoo.run.slurm`."""
 
 import logging
 import shutil
@@ -41,15 +39,15 @@ class SlurmLauncher(_Base):
         done: list[slurm.SlurmJob] = []
         with reported_as_message():  # a value sbatch would refuse: one line, exit code 2, nothing submitted
             groups: dict[tuple, list[slurm.SlurmJob]] = {}
-            for idx, overrides in enumerate(job_overrides):
-                job, resources = self._plan(initial_job_idx + idx, list(overrides))
+            for num, overrides in enumerate(job_overrides, initial_job_idx):
+                job, resources = self._plan(num, list(overrides))
                 value = finished_value(job.job_dir, job.overrides, self.config.get("optimized_metric"))
                 if value is not None:  # a finished job of a sweep run again: not submitted, not touched
                     job.ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=value)
                     done.append(job)
                     continue
                 resumes(job.job_dir)
-                groups.setdefault(tuple(sorted(resources.items(), key=lambda kv: kv[0])), []).append(job)
+                groups.setdefault(tuple(resources.items()), []).append(job)
             executors = [(self._executor(dict(key)), jobs) for key, jobs in groups.items()]
             for executor, jobs in executors:  # every array is checked before any is submitted
                 self._check(executor, len(jobs))
@@ -106,8 +104,7 @@ class SlurmLauncher(_Base):
             raise ConfigError(
                 f"hydra.launcher.signal_delay_s={params['signal_delay_s']} is not shorter than the time limit "
                 f"(timeout_min={params['timeout_min']}): SLURM would warn the job before it starts. Give a "
-                f"signal_delay_s below {params['timeout_min'] * 60} s, or a longer timeout_min."
-            )
+                f"signal_delay_s below {params['timeout_min'] * 60} s, or a longer timeout_min.")
         executor = submitit.AutoExecutor(folder=params.pop("submitit_folder"), cluster="slurm",
                                          slurm_max_num_timeout=params.pop("max_num_timeout"))
         base = {"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",

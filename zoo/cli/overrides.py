@@ -1,9 +1,6 @@
-"""A command's overrides composed once, as Hydra is about to: a typo is one line, exit code 2, with a "did you mean".
-
-Every sweep is composed at its first value (a swept config group's other values are looked up among its
-options); a second compose only lists the keys for a "did you mean". The check never raises: what it cannot
-judge is left to Hydra.
-"""
+"""A command's overrides composed once, as Hydra is about to: a typo is one line, exit code 2, with a "did you
+mean". A sweep is composed at its first value (a swept group's other values are looked up among its options).
+The check never raises: what it cannot judge is left to Hydra."""
 
 import difflib
 import re
@@ -117,8 +114,7 @@ def _no_option(group: str, name: str, options: list[str]) -> str:
 
 
 def problem(config_name: str, args: list[str]) -> str | None:
-    """What composing ``args`` (overrides only) would refuse, as one line with a hint; ``None`` if it composes
-    (or if the check cannot tell: Hydra then answers itself)."""
+    """What composing ``args`` would refuse, as one line with a hint; else ``None`` (Hydra then answers)."""
     try:
         return _problem(config_name, args)
     except Exception:  # noqa: BLE001 - a pre-check must never be the crash

@@ -1,9 +1,6 @@
-"""The commands ``zoo-train`` (``python train.py``) and ``zoo-eval`` (``python eval.py``).
-
-``zoo-train model=<name> data=<name> [key=value ...]``; ``zoo-eval ckpt_path=<file.ckpt | run dir> [...as in the
-run]``. The overrides are composed first (a typo: one line, exit code 2, did you mean), then Hydra runs the job
-(:func:`zoo.run.sweep.run_job`): bad input ends it with its message and exit code 2, no traceback.
-"""
+"""``zoo-train model=<name> data=<name> [key=value ...]`` and ``zoo-eval ckpt_path=<file.ckpt | run dir>
+[...]`` (``python train.py``, ``python eval.py``): an override typo or bad input ends the command with one
+line and exit code 2, no traceback (:func:`zoo.run.sweep.run_job`)."""
 
 import zoo.signals as signals
 

@@ -35,9 +35,8 @@ def _list_items_dotted(node: DictConfig, key: str) -> str:
 
 def build(node: DictConfig, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(node)``; a constructor's refusal (Lightning's too) is a :class:`ConfigError`
-    naming its config key: ``hidden_sizes[1]=0: must be >= 1`` raised in ``model.net`` reads
-    ``model.net.hidden_sizes[1]=0: must be >= 1``. A :class:`ZooError` it raised (e.g. data files missing) is
-    raised as it is."""
+    naming its config key (``hidden_sizes[1]=0: must be >= 1`` raised in ``model.net`` reads
+    ``model.net.hidden_sizes[1]=0: must be >= 1``); a :class:`ZooError` it raised is raised as it is."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException  # torch: not for `--help`
 
     try:

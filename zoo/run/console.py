@@ -28,9 +28,7 @@ _NOISE_FILTER = _DropLightningNoise()
 
 
 def silence_noise(cfg: DictConfig) -> None:
-    """Print each Lightning log line once; with ``extras.quiet`` (default true) also drop Lightning's tips,
-    its overfit and logging-interval warnings (beside the point for Zoo's loaders and per-epoch metrics), and
-    libraries' deprecation/future warnings."""
+    """Print each Lightning log line once; ``extras.quiet`` also drops tips and beside-the-point warnings."""
     # `import lightning` gives its loggers a console handler of their own (`INFO: ...`) while their records
     # also reach the root logger's handlers: where Hydra configured those, Lightning's own handlers go.
     if logging.getLogger().handlers:
@@ -43,9 +41,7 @@ def silence_noise(cfg: DictConfig) -> None:
     if not cfg.get("extras", {}).get("quiet", False):
         return
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logger = logging.getLogger(name)
-        if _NOISE_FILTER not in logger.filters:
-            logger.addFilter(_NOISE_FILTER)
+        logging.getLogger(name).addFilter(_NOISE_FILTER)  # never twice: addFilter skips a known filter
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)
     # debug=overfit: Zoo's loaders stop shuffling themselves; Lightning only recognises torch's samplers.
@@ -60,8 +56,8 @@ def silence_noise(cfg: DictConfig) -> None:
 
 @rank_zero_only
 def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_to: Path | None = None) -> None:
-    """Say what the run is in one line, and write the resolved config as a rich tree (a branch per top-level
-    key) to ``save_to``; print it too with ``extras.print_config=true``, except in a job of a multirun."""
+    """Log what the run is in one line; write the resolved config tree to ``save_to``, and print it with
+    ``extras.print_config`` (not in a multirun's job)."""
     import rich
     from rich.syntax import Syntax
     from rich.tree import Tree

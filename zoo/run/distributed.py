@@ -1,9 +1,6 @@
-"""DDP with Hydra: every rank starts from rank zero's resolved config, in rank zero's run directory.
-
-Lightning's own child command (``_hydra_subprocess_cmd``, re-running ``sys.argv``) breaks in a multirun, for
-configs composed in-process and for settings decided after composition; Zoo replaces it (pinned and tested:
-tests/test_lightning_internals.py) with ``python -m zoo.cli.train`` on ``.hydra/config_resolved.yaml``.
-"""
+"""DDP with Hydra: every rank starts from rank zero's resolved config, in its run directory. Lightning's
+``_hydra_subprocess_cmd`` reruns ``sys.argv``: wrong in a multirun, for in-process configs and settings
+decided after composition (pinned: tests/test_lightning_internals.py)."""
 import logging
 import os
 import sys
@@ -42,16 +39,15 @@ def child_command(local_rank: int) -> tuple[Sequence[str], str]:
     config_dir = run_dir / HYDRA_DIR
     config_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, config_dir / f"{RESOLVED_NAME}.yaml")
-    cwd = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None
-    command = [
+    cwd = (HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None) or os.getcwd()
+    return [
         sys.executable, "-m", TRAIN_MODULE, "--config-path", str(config_dir), "--config-name", RESOLVED_NAME,
         f"hydra.run.dir={_quote(str(run_dir))}",
         "hydra.output_subdir=null",  # rank zero already wrote .hydra/
         f"hydra.job.name=train_ddp_process_{local_rank}",
         "hydra/job_logging=stdout",  # no <job>.log file from the child ranks
         "hydra/hydra_logging=none",
-    ]
-    return command, cwd or os.getcwd()
+    ], cwd
 
 
 def use_resolved_config_for_ddp_children(cfg: DictConfig) -> None:
@@ -85,8 +81,7 @@ def uses_ddp(trainer: DictConfig) -> bool:
 
 
 def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
-    """Full-batch graph data cannot be split across devices (every rank would compute the same step on the
-    whole graph): run it on one device, with a warning, and the run still completes."""
+    """Run full-batch graph data on one device, with a warning (each rank would compute the same step)."""
     if "trainer" not in cfg or kind_of_data(cfg.data._target_) != "graph":
         return cfg
     t = cfg.trainer
@@ -106,11 +101,10 @@ def keep_full_batch_on_one_device(cfg: DictConfig) -> DictConfig:
 
 @contextmanager
 def process_state_kept() -> Iterator[None]:
-    """Leave the process as the run found it, error or not: the default process group destroyed, as PyTorch asks of
-    every process (left to the interpreter's exit, gloo can abort a finished rank), and ``os.environ``, the torch
-    thread count and the warning filters restored. Lightning's DDP launcher writes MASTER_PORT, LOCAL_RANK,
-    WORLD_SIZE and OMP_NUM_THREADS there: the next run in this process (a sweep's next job) would take them for its
-    own, start none of its ranks and wait for them forever. The child command forgets this run's config too."""
+    """Leave the process as the run found it, error or not: the process group destroyed (left to the exit,
+    gloo can abort a finished rank); ``os.environ`` restored (Lightning's DDP launcher sets MASTER_PORT,
+    WORLD_SIZE...: a sweep's next job would wait forever for ranks it never started), and torch's thread
+    count, the warning filters and the child command's config."""
     global _run_cfg
     import torch
     import torch.distributed as dist

@@ -23,15 +23,12 @@ def load_data(cfg: DictConfig) -> L.LightningDataModule:
         datamodule.prepare_data()
     facts = datamodule.facts()
     given = cfg.get("facts") if not OmegaConf.is_missing(cfg, "facts") else None
-    if given:  # a DDP child gets rank zero's resolved config: the facts it carries must be the data's
-        wrong = {k: v for k, v in OmegaConf.to_container(given).items() if facts.get(k) != v}
-        if wrong:
-            given_text = ", ".join(f"facts.{k}={v}" for k, v in wrong.items())
-            data_text = ", ".join(f"{k}={facts.get(k)}" for k in wrong)
-            raise ConfigError(
-                f"{given_text}: facts come from the data ({cfg.get('data_name')} has {data_text}). Remove the "
-                f"facts.* overrides; change the data options instead."
-            )
+    wrong = {k: v for k, v in OmegaConf.to_container(given).items() if facts.get(k) != v} if given else {}
+    if wrong:  # a DDP child gets rank zero's resolved config: the facts it carries must be the data's
+        given_text = ", ".join(f"facts.{k}={v}" for k, v in wrong.items())
+        data_text = ", ".join(f"{k}={facts.get(k)}" for k in wrong)
+        raise ConfigError(f"{given_text}: facts come from the data ({cfg.get('data_name')} has {data_text}). "
+                          f"Remove the facts.* overrides; change the data options instead.")
     with open_dict(cfg):
         cfg.facts = facts
     return datamodule

@@ -1,10 +1,6 @@
-"""The run plan: what a run will do, decided once, before the model and trainer are built (:func:`make_plan`).
-
-The kind of run (``fresh``, ``resume``, ``finished``: a resume of a run that has its ``metrics.json``, or
-``eval``), the checkpoint, read once, the data, and the effective config: the checkpoint's settings plus the changes
-``resume_accept`` accepted (:func:`zoo.run.resume.reconcile`), the seed drawn, the devices a full graph runs on and
-the data's facts. The plan is the only writer of the config: once it is made, the config is read-only.
-"""
+"""The run plan (:func:`make_plan`): what a run will do, decided once, before the model and trainer are built:
+its kind, the checkpoint (read once), the effective config (the checkpoint's settings plus the changes
+resume_accept accepted), seed, devices, data facts. The plan is the config's only writer, then read-only."""
 
 import json
 import logging
@@ -69,12 +65,9 @@ def _best_in(run_dir: Path) -> Path:
 
 
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume (or to test); ``None`` to start fresh. A test's ``ckpt_path`` may also be a
-    run directory, or ``best`` or ``last`` of the run directory you are in (``best``: the one its fit tested).
-
-    Raises:
-        ConfigError: the checkpoint named does not exist, or ``train=false`` names none.
-    """
+    """The checkpoint to resume or test (``None``: start fresh); a test's ``ckpt_path`` may also be a run
+    directory, or ``best`` or ``last`` of the one you are in. :class:`ConfigError`: it does not exist, or
+    ``train=false`` names none."""
     ckpt, run_dir, train = cfg.get("ckpt_path"), Path(cfg.paths.output_dir), cfg.get("train", True)
     if ckpt is not None and not train:
         where = Path.cwd() if ckpt in ("best", "last") else Path(str(ckpt))
@@ -86,16 +79,14 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
             ckpt = str(where / CHECKPOINT_DIR / LAST_CKPT)
         elif where.is_dir():
             ckpt = str(_best_in(where))
-    elif continues_run(cfg) and ckpt == "last":
+    elif ckpt == "last":  # continues its own run
         ckpt = str(run_dir / CHECKPOINT_DIR / LAST_CKPT)
     elif continues_run(cfg):  # auto_resume: the newest of last.ckpt and Lightning's SLURM hpc_ckpt_<n>.ckpt
         found = [p for p in (run_dir / CHECKPOINT_DIR / LAST_CKPT, *run_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
         ckpt = str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     if ckpt is not None and not Path(ckpt).is_file():
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path} does not exist ({ckpt}). Give the path of a .ckpt file, or "
-            f"ckpt_path=last together with hydra.run.dir=<the run directory to resume>."
-        )
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist ({ckpt}). Give the path of a .ckpt file,"
+                          " or ckpt_path=last together with hydra.run.dir=<the run directory to resume>.")
     if ckpt is None and not train and cfg.get("test", True):
         raise ConfigError("train=false tests a trained model: give ckpt_path=<path to a .ckpt file, or a run "
                           "directory>.")
@@ -104,33 +95,22 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
 
 def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
     """Decide the run (see the module doc); ``cfg`` becomes the effective config, then read-only. ``check``:
-    reconcile it with the checkpoint (rank zero; DDP children start from rank zero's checked config). A finished
-    run's files are final: a ``resume_accept`` that would change them is refused."""
+    reconcile it with the checkpoint (rank zero; DDP children start from rank zero's checked config)."""
     ckpt_path = resolve_checkpoint(cfg)
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
     train, test = bool(cfg.get("train", True)), bool(cfg.get("test", True))
-    kind = "fresh" if ckpt_path is None else "resume" if train else "eval"
     changes = tuple(reconcile(cfg, ckpt_path, checkpoint)) if check else ()
     run_dir = Path(cfg.paths.output_dir)
-    if check and train and status(run_dir) == "finished":
+    if check and train and status(run_dir) == "finished":  # its files are final: a change to them is refused
         if changes:
-            raise ConfigError(
-                f"{run_dir} is a finished run ({METRICS_FILE}) and its files are final; resume_accept would "
-                f"change it. Continue it in a new run directory instead: "
-                f"ckpt_path={run_dir / CHECKPOINT_DIR / LAST_CKPT} hydra.run.dir=<new dir> (with the same "
-                f"resume_accept)."
-            )
+            raise ConfigError(f"{run_dir} is a finished run ({METRICS_FILE}) and its files are final; "
+                              f"resume_accept would change it. Continue it in a new run directory instead: "
+                              f"ckpt_path={run_dir / CHECKPOINT_DIR / LAST_CKPT} hydra.run.dir=<new dir> "
+                              f"(with the same resume_accept).")
         log.info("%s is finished: nothing to resume (its %s is kept as it is).", run_dir, METRICS_FILE)
         metrics = json.loads((run_dir / METRICS_FILE).read_text())
         return RunPlan("finished", train, test, ckpt_path, checkpoint, changes, metrics)
-    datamodule = _settle(cfg, train)
-    return RunPlan(kind, train, test, ckpt_path, checkpoint, changes, datamodule=datamodule)
-
-
-def _settle(cfg: DictConfig, train: bool) -> L.LightningDataModule:
-    """Check ``cfg``, draw its seed, fit its devices to the data, load the data (its facts fill ``cfg.facts``),
-    then make ``cfg`` read-only: what runs is what it says. :class:`ConfigError`: a setting unknown or invalid."""
-    check_compatible(cfg)
+    check_compatible(cfg)  # ConfigError: a setting unknown or invalid
     check_keys(cfg, ("data",))
     if cfg.get("seed") is None:  # drawn first: settings that follow it (split seed: ${seed}) are checked too
         with open_dict(cfg):
@@ -139,11 +119,12 @@ def _settle(cfg: DictConfig, train: bool) -> L.LightningDataModule:
     check_settings(cfg)  # the classes built below check their own arguments (build names the key)
     if cfg.get("threads") is not None:  # before anything is built: the intra-op threads of every operator below
         torch.set_num_threads(cfg.threads)  # one by default: parallel jobs on shared cores wait on each other
-    datamodule = load_data(cfg)
+    datamodule = load_data(cfg)  # its facts fill cfg.facts
     check_selection(cfg, train)
     check_keys(cfg)
-    OmegaConf.set_readonly(cfg, True)
-    return datamodule
+    OmegaConf.set_readonly(cfg, True)  # what runs is what it says
+    kind = "fresh" if ckpt_path is None else "resume" if train else "eval"
+    return RunPlan(kind, train, test, ckpt_path, checkpoint, changes, datamodule=datamodule)
 
 
 def check_selection(cfg: DictConfig, train: bool) -> None:
@@ -155,11 +136,10 @@ def check_selection(cfg: DictConfig, train: bool) -> None:
     monitors = [str(c.get(key)) for c in sections if isinstance(c, DictConfig)
                 for key in ("monitor", "scheduler_monitor") if str(c.get(key, "")).startswith("val/")]
     if monitors:
-        raise ConfigError(
-            f"data={cfg.get('data_name')} leaves no validation examples with these settings, so {monitors[0]} "
-            f"(which chooses the checkpoint that is tested) is undefined. Keep some validation data (e.g. "
-            f"data.split.val_frac=0.2 or data.val_size=5000), or train without selection: callbacks=none."
-        )
+        raise ConfigError(f"data={cfg.get('data_name')} leaves no validation examples with these settings, "
+                          f"so {monitors[0]} (which chooses the checkpoint that is tested) is undefined. "
+                          f"Keep some validation data (e.g. data.split.val_frac=0.2 or data.val_size=5000), "
+                          f"or train without selection: callbacks=none.")
 
 
 # What else ends training when trainer.max_epochs=-1 (model.max_rounds: the delineation model's rounds).
@@ -168,8 +148,7 @@ STOPPERS = ("trainer.max_steps", "trainer.max_time", "model.max_rounds")
 
 def check_settings(cfg: DictConfig) -> None:
     """Refuse (:class:`ConfigError`) the run-level settings no constructor checks (``seed``, ``threads``), and
-    the trainer settings Lightning takes yet that leave no result (train nothing or forever, test nothing, no
-    GPU)."""
+    the trainer settings Lightning takes that leave no result (train nothing or forever, test nothing, no GPU)."""
     t = cfg.get("trainer") or {}
     epochs, train_batches, test_batches = t.get("max_epochs"), t.get("limit_train_batches"), t.get("limit_test_batches")
     try:
@@ -189,8 +168,7 @@ def check_settings(cfg: DictConfig) -> None:
             raise ValueError(f"trainer.limit_test_batches={test_batches}: the run would test nothing and have no "
                              f"result: use test=false to skip testing, or a number of batches >= 1 (or a fraction)")
         if str(t.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
-            raise ValueError(f"trainer.accelerator={t.get('accelerator')}: no GPU is visible on this "
-                             f"machine: use trainer=cpu (or run where GPUs are visible; check "
-                             f"CUDA_VISIBLE_DEVICES)")
+            raise ValueError(f"trainer.accelerator={t.get('accelerator')}: no GPU is visible on this machine"
+                             f": use trainer=cpu (or run where GPUs are visible; check CUDA_VISIBLE_DEVICES)")
     except ValueError as err:
         raise ConfigError(str(err)) from None

@@ -1,10 +1,6 @@
-"""Resume or evaluate a checkpoint with the settings it was trained with (docs/reliability.md).
-
-:func:`reconcile` compares the command's config with the one the checkpoint records, key by key: a key
-the command did not set takes the saved value; a changed key that changes the result (not
-:func:`zoo.keys.neutral`) is refused unless ``resume_accept`` names it, and then reaches everything it touches
-or is refused too.
-"""
+"""Resume or evaluate a checkpoint with the settings it was trained with (docs/reliability.md): a key the
+command did not set takes the saved value; a changed key that changes the result (not zoo.keys.neutral) is
+refused unless ``resume_accept`` names it, and then reaches everything it touches or is refused too."""
 
 import logging
 from pathlib import Path
@@ -94,12 +90,9 @@ def _set(cfg: DictConfig, key: str, value: Any) -> None:
 
 
 def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Make ``cfg`` the checkpoint's config plus the accepted changes (see the module doc); return those changes.
-
-    Raises:
-        ConfigError: A changed key that changes the result is not accepted or cannot be honoured; or the
-            checkpoint has trained more epochs than ``trainer.max_epochs``.
-    """
+    """Make ``cfg`` the checkpoint's config plus the accepted changes, and return those. :class:`ConfigError`:
+    a change is not accepted or cannot be honoured, or the checkpoint has trained more epochs than
+    ``trainer.max_epochs``."""
     if ckpt_path is None:
         return []
     saved = saved_config(ckpt_path, checkpoint)
@@ -132,16 +125,14 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
     unreachable = None if evaluating else _unreachable(ckpt_path, chosen, saved)
     if refused:
         shown = "; ".join(f"{k}: {was[k]} -> {now[k]}" for k in refused[:6])
-        more = f"; and {len(refused) - 6} more" if len(refused) > 6 else ""
-        accept = refused if len(refused) <= 4 else sorted({GROUP_OF.get(k, k).split(".")[0] for k in refused})
+        shown += f"; and {len(refused) - 6} more" if len(refused) > 6 else ""
+        told = f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown})."
         if unreachable:  # accepting the others would not do: say why, and what does
-            raise ConfigError(f"ckpt_path={ckpt_path} was trained with other settings that change the result "
-                              f"({shown}{more}). {', '.join(unreachable[0])} cannot change on a resume: "
+            raise ConfigError(f"{told} {', '.join(unreachable[0])} cannot change on a resume: "
                               f"{unreachable[1]} Or leave them out to resume with the saved settings.")
-        raise ConfigError(
-            f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown}{more}). "
-            f"Leave them out to {'test' if evaluating else 'resume'} with the saved settings, or accept the "
-            f"change with resume_accept=[{','.join(accept)}].")
+        accept = refused if len(refused) <= 4 else sorted({GROUP_OF.get(k, k).split(".")[0] for k in refused})
+        raise ConfigError(f"{told} Leave them out to {'test' if evaluating else 'resume'} with the saved "
+                          f"settings, or accept the change with resume_accept=[{','.join(accept)}].")
     if unreachable:
         raise ConfigError(f"resume_accept cannot take {', '.join(unreachable[0])} on a resume: {unreachable[1]}")
     # What the command did not set is the run's; the classes a run builds take the run's settings whole, even
@@ -151,15 +142,14 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
         whole = under(key, ("data", "model")) and key.rsplit(".", 1)[-1] not in ("data_dir", "download")
         if not under(key, explicit) and (matters(key, evaluating) or whole):
             _set(cfg, key, was[key])
-    changes = [{"key": k, "from": was[k], "to": now[k]} for k in chosen]
-    for change in changes:
-        log.warning("Accepted change (resume_accept): %s %s -> %s", change["key"], change["from"], change["to"])
+    for k in chosen:
+        log.warning("Accepted change (resume_accept): %s %s -> %s", k, was[k], now[k])
     done = int(checkpoint.get("epoch", 0)) + 1
     max_epochs = cfg.get("trainer", {}).get("max_epochs")
     if not evaluating and max_epochs is not None and 0 <= max_epochs < done:
         raise ConfigError(f"ckpt_path={ckpt_path} has already trained {done} epochs, more than "
                           f"trainer.max_epochs={max_epochs}: give trainer.max_epochs >= {done}.")
-    return changes
+    return [{"key": k, "from": was[k], "to": now[k]} for k in chosen]
 
 
 def _unreachable(ckpt_path: str, keys: list[str], saved: dict[str, Any]) -> tuple[list[str], str] | None:

@@ -1,9 +1,6 @@
-"""The run directory: its status, its lock, its failure record and what may be written there (names: zoo.files).
-
-A fresh run refuses a directory that holds checkpoints or ``metrics.json``; only the run itself continues there, and a
-finished run is never written again. One run (or sweep) at a time per directory: an ``flock`` on ``.zoo.lock``,
-which names its holder; DDP ranks join by the token in ``ZOO_RUN_TOKEN``, the tasks of one SLURM step by its job id.
-"""
+"""The run directory: status, lock, failure record and admission (file names: zoo.files). A finished run is never
+written again; one run (or sweep) per directory at a time, by an ``flock`` on ``.zoo.lock`` naming its holder. DDP
+ranks join by the token in ``ZOO_RUN_TOKEN``, the tasks of one SLURM step by its job id."""
 
 import atexit
 import fcntl
@@ -65,8 +62,7 @@ def evals_dir(log_dir: str) -> str:
 
 
 def continues_run(cfg: DictConfig) -> bool:
-    """Whether ``cfg`` continues the run in its own directory: ``ckpt_path=last``, or ``auto_resume`` and no
-    ``ckpt_path``."""
+    """Whether ``cfg`` continues its own run: ``ckpt_path=last``, or ``auto_resume`` and no ``ckpt_path``."""
     ckpt = cfg.get("ckpt_path")
     return ckpt == "last" or (ckpt is None and bool(cfg.get("auto_resume")))
 
@@ -124,13 +120,16 @@ def set_aside_failure(run_dir: str | Path) -> None:
         error.rename(error.with_name(f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt"))
 
 
-# What Hydra writes into a run directory (the resolvers of hydra_plugins/zoo_hydra): nothing into a finished run,
-# nothing from the SLURM ranks after the first.
+# What Hydra writes into a run directory (resolvers): nothing into a finished run, nor from SLURM ranks after the first.
+
+
+def _silent(run_dir: str) -> bool:
+    return status(run_dir) == "finished" or slurm_rank() > 0
 
 
 def record_subdir(run_dir: str, subdir: str) -> str | None:
     """``hydra.output_subdir``: None, ``<subdir>/resumed_<time>`` when a record exists already, else ``subdir``."""
-    if status(run_dir) == "finished" or slurm_rank() > 0:
+    if _silent(run_dir):
         return None
     if (Path(run_dir) / subdir / "config.yaml").is_file():
         return f"{subdir}/resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
@@ -139,14 +138,11 @@ def record_subdir(run_dir: str, subdir: str) -> str | None:
 
 def log_file(run_dir: str, name: str) -> str:
     """The job's log file, or ``os.devnull``."""
-    if status(run_dir) == "finished" or slurm_rank() > 0:
-        return os.devnull
-    return str(Path(run_dir) / f"{name}.log")
+    return os.devnull if _silent(run_dir) else str(Path(run_dir) / f"{name}.log")
 
 
 def run_stamp(pattern: str) -> str:
-    """The time stamp in a run directory's name; ``slurm-<job id>`` for the tasks of one multi-task SLURM step,
-    which start at different moments but are one run."""
+    """The time stamp in a run directory's name; ``slurm-<job id>`` for the tasks of one SLURM step (one run)."""
     if slurm_task() is not None:
         array, index = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
         return f"slurm-{array}_{index}" if array else f"slurm-{os.environ['SLURM_JOB_ID']}"
@@ -213,8 +209,8 @@ def _join_slurm_job(path: Path, job: str, rank: int) -> bool:
 
 
 def acquire(run_dir: str | Path) -> bool:
-    """Take ``run_dir``'s lock until :func:`release` or the process ends (a :class:`ConfigError` if another live
-    process holds it); True when this process holds it, False for a DDP rank or SLURM task that joins its run."""
+    """Take ``run_dir``'s lock until :func:`release` (:class:`ConfigError`: another live process holds it); True
+    when this process holds it, False for a DDP rank or SLURM task that joins its run."""
     path = _lock_path(run_dir)
     token = os.environ.get(TOKEN_ENV)
     if path in _held:
@@ -274,8 +270,7 @@ def _release_all() -> None:
 
 
 def admit(cfg: DictConfig, run_dir: str | Path) -> bool:
-    """Take ``run_dir``'s lock, then :func:`check_run_dir` (SLURM tasks that join check it too); True when this
-    process holds the lock, False for a rank that joins its run."""
+    """:func:`acquire`, then :func:`check_run_dir` (SLURM tasks that join check it too)."""
     owner = acquire(run_dir)
     try:
         if owner or slurm_task():
@@ -288,8 +283,8 @@ def admit(cfg: DictConfig, run_dir: str | Path) -> bool:
 
 @contextmanager
 def run_dir_lock(run_dir: str | Path, cfg: DictConfig | None = None) -> Iterator[bool]:
-    """Hold ``run_dir``'s lock for the block (admitting ``cfg``), unless this process holds it already (``train.py``:
-    admitted before Hydra wrote there); yields False for a rank that joins its run."""
+    """Hold ``run_dir``'s lock for the block (admitting ``cfg``) unless this process holds it already; yields False
+    for a rank that joins its run."""
     held = _lock_path(run_dir) in _held
     owner = held or (admit(cfg, run_dir) if cfg is not None else acquire(run_dir))
     try:

@@ -99,10 +99,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def _fit_and_test(cfg: DictConfig, plan: RunPlan) -> tuple[dict[str, float], dict[str, Any]]:
-    datamodule = plan.datamodule
+    datamodule, ckpt_path = plan.datamodule, plan.ckpt_path
     use_resolved_config_for_ddp_children(cfg)  # DDP ranks 1..N-1 rerun this exact config, same run dir
     L.seed_everything(cfg.seed, workers=True)
-    ckpt_path = plan.ckpt_path
 
     model: L.LightningModule = build(cfg.model)
     if ckpt_path is not None:

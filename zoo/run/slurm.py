@@ -48,8 +48,7 @@ def trainer_resources(job_cfg: DictConfig) -> dict[str, int | None]:
         if devices is None:
             raise ConfigError(
                 f"trainer.devices={t.get('devices')} lets Lightning count the GPUs, but SLURM must be told how many "
-                f"to give: set trainer.devices=<GPUs per node> (or hydra.launcher.gpus_per_node=<n>)."
-            )
+                f"to give: set trainer.devices=<GPUs per node> (or hydra.launcher.gpus_per_node=<n>).")
         return {"nodes": nodes, "tasks_per_node": devices, "gpus_per_node": devices}
     tasks = (devices or 1) if uses_ddp(t) else 1
     return {"nodes": nodes, "tasks_per_node": tasks, "gpus_per_node": None}
@@ -78,12 +77,8 @@ def queue_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
     if not arrays:
         return {}
     done = run_command(["squeue", "-h", "-r", "-j", ",".join(arrays), "-o", "%i|%T|%N|%r"])
-    states = {}
-    for line in done.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 4:
-            states[parts[0]] = (parts[1], parts[2] or parts[3])
-    return states
+    rows = [line.strip().split("|") for line in done.stdout.splitlines()]
+    return {row[0]: (row[1], row[2] or row[3]) for row in rows if len(row) == 4}
 
 
 def final_state(job_id: str) -> tuple[str, str]:

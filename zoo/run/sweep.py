@@ -1,10 +1,6 @@
-"""Sweeps you can trust: a failed job is recorded and the sweep goes on; re-running a sweep finishes it.
-
-In a multirun :func:`run_job` turns a job's error into ``<job dir>/error.txt`` and the worst value of the optimised
-metric; the same ``-m`` command again into the same ``hydra.sweep.dir`` keeps the finished jobs, resumes the
-unfinished and re-runs the failed ones. :func:`admit_sweep` locks the sweep folder and refuses another command or
-changed config files. The story: docs/reliability.md and docs/clusters.md.
-"""
+"""Sweeps you can trust (docs/reliability.md): a failed job is recorded in its ``error.txt`` and scores the worst
+value; the same command again finishes the sweep (finished jobs kept, unfinished resumed, failed re-run).
+:func:`admit_sweep` locks the sweep folder and refuses another command or changed config files."""
 
 import contextlib
 import importlib.util
@@ -76,8 +72,7 @@ def _stored_overrides(job_dir: Path) -> list[str] | None:
 
 
 def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> float | None:
-    """The stored value of a finished sweep job (kept, not run again; a finished job of other settings scores the
-    worst value); None when it has to run."""
+    """The stored value of a finished sweep job (a finished job of other settings: the worst); None: it runs."""
     if rundir.status(job_dir) != "finished":
         return None
     stored = _stored_overrides(job_dir)
@@ -99,7 +94,7 @@ def resumes(job_dir: Path) -> bool:
 
 
 def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
-    """Run ``task(cfg)``; in a multirun, finish the job (see the module doc) and turn an error into the worst value."""
+    """Run ``task(cfg)``; in a multirun, finish the job (see the module doc), an error scoring the worst value."""
     install_signals(cfg)
     if not in_multirun():
         return _single_run(task, cfg)
@@ -136,8 +131,8 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
 
 
 def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
-    """A run without ``-m``: errors are raised. A refusal before training removes the folder this command made
-    (an evaluation's, or a timestamped one); a folder given with ``hydra.run.dir`` is kept, marked failed."""
+    """A run without ``-m``: a refusal before training removes the folder this command made (an evaluation's or a
+    timestamped one); a given ``hydra.run.dir`` is kept, marked failed."""
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
     if run_dir is not None and rundir.status(run_dir) == "failed":
         rundir.set_aside_failure(run_dir)
@@ -173,7 +168,7 @@ def remove_made(run_dir: Path) -> None:
 
 
 def _finish_wandb_run(exit_code: int) -> None:
-    """Close the W&B run of a job, so that the next job of the same process starts its own."""
+    """Close a job's W&B run: the next job of the same process starts its own."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
         wandb.finish(exit_code=exit_code)
@@ -222,8 +217,8 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 
 def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
-    """Refuse (naming the keys) to launch into ``sweep_dir`` when it holds another command's jobs, or jobs whose
-    overrides, composed again from today's config files, differ from their ``.hydra/config.yaml``."""
+    """Refuse (naming the keys) another command's sweep, or jobs whose overrides, composed again from today's config
+    files, differ from their ``.hydra/config.yaml``."""
     from hydra import compose
 
     record = sweep_dir / SWEEP_RECORD
@@ -266,8 +261,7 @@ _first_record: dict[Path, tuple[bytes, tuple[int, int]]] = {}  # multirun.yaml -
 
 
 def admit_sweep(config: DictConfig) -> None:
-    """Before any job: lock the sweep folder (one sweep at a time), :func:`check_same_sweep`, and say how to finish
-    the sweep when it was given no ``hydra.sweep.dir``."""
+    """Before any job: lock the sweep folder, :func:`check_same_sweep`, and say how to finish the sweep."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
@@ -295,8 +289,8 @@ def keep_sweep_record() -> None:
 
 
 def _stop_workers() -> None:
-    """End this process's worker processes (``hydra/launcher=joblib``'s loky workers), so that nothing runs or
-    writes after the sweep exits: SIGTERM (each stops its job like a run does), then SIGKILL after 30 s."""
+    """End this process's workers (``hydra/launcher=joblib``): SIGTERM (each stops its job as a run does), SIGKILL
+    after 30 s; nothing runs or writes after the sweep exits."""
     workers = multiprocessing.active_children()
     for worker in workers:
         worker.terminate()
