@@ -110,7 +110,8 @@ def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
         log.info("%s is finished: nothing to resume (its %s is kept as it is).", run_dir, METRICS_FILE)
         metrics = json.loads((run_dir / METRICS_FILE).read_text())
         return RunPlan("finished", train, test, ckpt_path, checkpoint, changes, metrics)
-    check_compatible(cfg)  # ConfigError: a setting unknown or invalid
+    # A run to do: its settings checked (ConfigError), its seed drawn, its data loaded, then the config read-only.
+    check_compatible(cfg)
     check_keys(cfg, ("data",))
     if cfg.get("seed") is None:  # drawn first: settings that follow it (split seed: ${seed}) are checked too
         with open_dict(cfg):
