@@ -23,6 +23,7 @@ from tests.faults import Crash
 from tests.runs import ROOT, TINY, output, run_train, wait_for_marker
 from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
+from zoo.registry import compose
 from zoo.run import rundir
 from zoo.run.runner import train
 
@@ -63,8 +64,9 @@ def _crashed(run_dir: Path, data_dir: Path, epoch: int = 2) -> Path:
 
 
 def _start(script: str, run_dir: Path, data_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / script), *RUN, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
-               *overrides]
+    run = [o for o in RUN if "~SEED" not in overrides or not o.startswith("seed=")]  # ~SEED: leave the seed out
+    command = [sys.executable, str(ROOT / script), *run, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
+               *(o for o in overrides if o != "~SEED")]
     # SIGINT as a terminal delivers it: a shell starts background jobs (`cmd &`, as some CI runners do) with SIGINT
     # ignored, which the child would inherit, and Python then installs no handler for it.
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -208,24 +210,31 @@ def test_eval_reads_the_run_of_another_dataset(tmp_path, data_dir):
     assert metrics["test/acc"] == _metrics(run_dir)["test/acc"]
 
 
-def test_eval_of_a_graph_run_takes_the_runs_data_and_model_whole(tmp_path, data_dir):
+def test_eval_of_a_graph_run_takes_the_runs_data_model_and_seed_whole(tmp_path, data_dir):
     """From the image defaults, eval of a Cora GCN checkpoint builds Cora and the GCN with the run's settings only
-    (no image batch_size left over as an unknown key)."""
+    (no image batch_size left over as an unknown key). Naming the data again (``data=cora``) without the seed
+    tests the run's split: ``data.split.seed: ${seed}`` follows the run's seed, not the default one."""
     run_dir = tmp_path / "cora"
-    train(compose_cfg(["model=gcn", "data=cora", "trainer.max_epochs=2", "trainer.accelerator=cpu", "logger=csv"],
-                      run_dir, data_dir))
+    train(compose_cfg(["model=gcn", "data=cora", "seed=5", "trainer.max_epochs=2", "trainer.accelerator=cpu",
+                       "logger=csv"], run_dir, data_dir))
     metrics, objects = train(compose_cfg(["train=false", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
                                           "trainer.accelerator=cpu"], tmp_path / "eval", data_dir))
     cfg = objects["cfg"]
     assert cfg.data_name == "cora" and cfg.model_name == "gcn" and "batch_size" not in cfg.data
     assert cfg.model.optimizer.lr == 0.01  # the run's optimizer settings, not the default mlp's
-    assert 0 <= metrics["test/acc"] <= 1
+    assert cfg.seed == 5 and 0 <= metrics["test/acc"] <= 1
+    again, objects = train(compose_cfg(["train=false", f"ckpt_path={run_dir}", "data=cora", "trainer.accelerator=cpu"],
+                                       tmp_path / "again", data_dir))
+    assert objects["cfg"].seed == 5 and objects["cfg"].data.split.seed == 5 and again["seed"] == 5
+    assert again["test/acc"] == _metrics(run_dir)["test/acc"]
 
 
 # ------------------------------------------------------------------ 5. a finished run is never rewritten
 RERUNS = {  # name: (script, overrides, environment, exit code)
     "auto_resume": ("train.py", ["auto_resume=true"], {}, 0),
     "ckpt_path=last": ("train.py", ["ckpt_path=last"], {}, 0),
+    # data=mnist named again, seed left out: data.seed (${seed}) follows the run's seed, so nothing changed
+    "ckpt_path=last-seed-left-out": ("train.py", ["ckpt_path=last", "~SEED"], {}, 0),
     "ckpt_path=last-more-epochs": ("train.py", ["ckpt_path=last", "trainer.max_epochs=5",
                                                 "resume_accept=[trainer.max_epochs]"], {}, 2),
     "fresh-with-LOCAL_RANK=1": ("train.py", [], {"LOCAL_RANK": "1"}, 2),
@@ -244,10 +253,37 @@ def test_finished_run_is_never_rewritten(data_dir, finished, case):
     assert _snapshot(finished) == before  # every file byte-identical, none added
 
 
+# A sweep into or inside a run, a run above other runs, a folder setting inside a run: refused before anything is
+# written there (a sweep's folder: tests/test_sweep_rerun.py).
+CLASHES = {  # name: (run_dir given to _start, overrides (<run>: the finished run), what the refusal says)
+    "sweep-into-the-run": ("<run>/unused", ["hydra.mode=MULTIRUN", "hydra.sweep.dir=<run>"], "is the run directory"),
+    "sweep-inside-the-run": ("<run>/unused", ["hydra.mode=MULTIRUN", "hydra.sweep.dir=<run>/sweep"], "lies inside the run"),
+    "run-above-the-run": ("<run>/..", [], "holds a sweep or other runs (run/metrics.json)"),
+    "data-in-the-run": ("<run>/../other", ["data.data_dir=<run>/data"], "data.data_dir=<run>/data lies inside"),
+    "checkpoints-in-the-run": ("<run>/../other", ["callbacks.model_checkpoint.dirpath=<run>/checkpoints"],
+                               "callbacks.model_checkpoint.dirpath=<run>/checkpoints lies inside"),
+}
+
+
+@pytest.mark.parametrize("case", CLASHES)
+def test_no_sweep_or_run_is_written_into_or_above_a_run(data_dir, finished, case):
+    run_dir, overrides, said = CLASHES[case]
+
+    def others() -> dict[str, str]:  # every file but the refused command's own folder
+        return {k: v for k, v in _snapshot(finished.parent).items() if not k.startswith("other/")}
+
+    before = others()
+    proc = _start("train.py", Path(run_dir.replace("<run>", str(finished))), data_dir,
+                  *(o.replace("<run>", str(finished)) for o in overrides))
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 2 and said.replace("<run>", str(finished)) in out, out[-3000:]
+    assert others() == before and "Launching" not in out
+
+
 def test_eval_started_inside_a_finished_run_writes_beside_it(data_dir, finished):
-    """``cd <run dir>; python eval.py ckpt_path=best``: the evaluation goes to the logs folder that holds the run
-    (here: beside it), the run is not touched; a refused evaluation leaves nothing anywhere."""
-    before, evals = _snapshot(finished), finished.parent / "evals"
+    """``cd <run dir>; python eval.py ckpt_path=best``: the evaluation goes to the logs folder beside the one that
+    holds the run (here: beside the run), the run is not touched; a refused evaluation leaves nothing anywhere."""
+    before, evals = _snapshot(finished), finished.parent / "logs" / "evals"
 
     def evaluate(*overrides: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(ROOT / "eval.py"), "ckpt_path=best", f"paths.data_dir={data_dir}",
@@ -265,6 +301,26 @@ def test_eval_started_inside_a_finished_run_writes_beside_it(data_dir, finished)
     inside = evaluate(f"hydra.run.dir={finished / 'evals' / 'mine'}")
     assert inside.returncode == 2 and "lies inside the run directory" in inside.stdout + inside.stderr
     assert _snapshot(finished) == before and not (finished / "evals").exists()
+
+
+@pytest.mark.parametrize("layout", ["run-in-logs", "custom-run-dir", "sweep-in-logs"])
+def test_started_inside_a_run_or_sweep_data_and_logs_go_outside_it(tmp_path, monkeypatch, layout):
+    """``paths.root_dir`` (``.``), read inside a run or a sweep folder, is the folder above the logs folder that
+    holds it (else the folder that holds it): a dataset download or a run's logs never go into a run."""
+    folder = {"run-in-logs": "project/logs/runs/x", "custom-run-dir": "somewhere/x",
+              "sweep-in-logs": "project/logs/multiruns/x"}[layout]
+    held = tmp_path / folder
+    (held / "checkpoints").mkdir(parents=True)
+    (held / ("multirun.yaml" if layout.startswith("sweep") else "metrics.json")).write_text("{}")
+    monkeypatch.delenv("ZOO_ROOT", raising=False)
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.chdir(held / "checkpoints")
+    root = tmp_path / ("somewhere" if layout == "custom-run-dir" else "project")
+    paths = compose(["model=logreg"]).paths
+    assert Path(paths.root_dir) == root.resolve() and Path(paths.log_dir) == root.resolve() / "logs"
+    assert Path(paths.data_dir) == root.resolve() / "data"
+    monkeypatch.chdir(tmp_path)  # elsewhere: the root is where the command starts
+    assert compose(["model=logreg"]).paths.root_dir == "."
 
 
 # ------------------------------------------------------------------ 9. a sweep with failed jobs exits non-zero

@@ -108,6 +108,25 @@ def test_another_command_into_a_sweep_folder_is_refused_before_any_job(tmp_path,
 
 
 @pytest.mark.slow
+def test_a_run_or_evaluation_into_a_sweeps_folder_is_refused(tmp_path, data_dir):
+    """A single run never writes into a sweep's folder, nor into a new folder in it (it would join its jobs)."""
+    sweep_dir = tmp_path / "sweep"
+    assert sweep(sweep_dir, data_dir).returncode == 0
+    before = snapshot(sweep_dir)
+    job = ["model=logreg", "data=mnist", *TINY]
+    for script, overrides, where, said in [
+        ("train.py", job, sweep_dir, "holds a sweep or other runs (multirun.yaml)"),
+        ("train.py", job, sweep_dir / "extra", "lies in the sweep folder"),
+        ("eval.py", [f"ckpt_path={sweep_dir / '0_logreg-mnist'}"], sweep_dir / "extra", "lies in the sweep folder"),
+    ]:
+        done = subprocess.run([sys.executable, str(ROOT / script), *overrides, f"paths.data_dir={data_dir}",
+                               "data.download=false", f"hydra.run.dir={where}"], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
+        assert done.returncode == 2 and said in text(done), text(done)[-3000:]
+        assert snapshot(sweep_dir) == before and not (sweep_dir / "extra").exists()
+
+
+@pytest.mark.slow
 def test_a_changed_config_file_is_refused_when_a_sweep_is_run_again(tmp_path, data_dir):
     """The guard composes each job's settings from today's config files: the command alone is not the sweep."""
     experiment = tmp_path / "configs" / "experiment" / "tuned.yaml"

@@ -13,7 +13,7 @@ from zoo.run import rundir, sweep
 
 
 class PreflightChecks(Callback):
-    """Before the first job: a writable folder, a sweep's extra, slurm's ``sbatch`` (else exit 2)."""
+    """Before the first job: a run's writable folder, a sweep's extra, slurm's ``sbatch`` (else exit 2)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
         self._check(config, "hydra.run.dir")
@@ -35,10 +35,10 @@ class PreflightChecks(Callback):
                     "hydra/launcher=slurm submits each job with SLURM's sbatch, which is not on this machine's PATH: "
                     "run the sweep on a SLURM login node, or drop hydra/launcher=slurm (or use "
                     "hydra/launcher=submitit_local) to run the jobs here.")
-            folder = Path(str(OmegaConf.select(config, dir_key)))
-            if dir_key == "hydra.run.dir":
+            if dir_key == "hydra.run.dir":  # a sweep's folder: sweep.admit_sweep
+                folder = Path(str(OmegaConf.select(config, dir_key)))
                 sweep.note_made(folder)
-            rundir.check_writable(folder)
+                rundir.check_writable(folder)
 
 
 class RunDirGuard(Callback):

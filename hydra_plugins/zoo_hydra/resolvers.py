@@ -9,4 +9,4 @@ from zoo.run import rundir
 OmegaConf.register_new_resolver("zoo_stamp", rundir.run_stamp, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("zoo_record", rundir.record_subdir, replace=True)
 OmegaConf.register_new_resolver("zoo_log_file", rundir.log_file, replace=True)
-OmegaConf.register_new_resolver("zoo_evals", rundir.evals_dir, replace=True)
+OmegaConf.register_new_resolver("zoo_root", rundir.root_dir, replace=True)

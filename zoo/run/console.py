@@ -6,10 +6,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from zoo.run.rundir import in_multirun
 
 # Lightning's info lines that say nothing about the run (``rank_zero_info`` messages, by their start).
 LIGHTNING_NOISE = (
@@ -68,7 +68,6 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig | ListConfig) else str(value)
         tree.add(key, style="dim", guide_style="dim").add(Syntax(text, "yaml"))
-    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)
         with save_to.open("w") as f:
@@ -76,5 +75,5 @@ def print_config_tree(cfg: DictConfig, order: Sequence[str] = PRINT_ORDER, save_
     what = f"{cfg.get('model_name') or '?'} on {cfg.get('data_name') or '?'} (seed {cfg.get('seed')})"
     where = f": run folder {save_to.parent} (config in {save_to.name})" if save_to is not None else ""
     logging.getLogger(__name__).info("%s%s", what, where)
-    if cfg.get("extras", {}).get("print_config", False) and not (multirun and save_to is not None):
+    if cfg.get("extras", {}).get("print_config", False) and not (in_multirun() and save_to is not None):
         rich.print(tree)

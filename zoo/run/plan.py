@@ -22,7 +22,7 @@ from zoo.run.checkpoints import read_checkpoint
 from zoo.run.distributed import keep_full_batch_on_one_device
 from zoo.run.facts import load_data
 from zoo.run.resume import reconcile
-from zoo.run.rundir import checkpoints, continues_run, status
+from zoo.run.rundir import check_paths, checkpoints, continues_run, status
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ def make_plan(cfg: DictConfig, check: bool = True) -> RunPlan:
             cfg.seed = random.SystemRandom().randrange(2**31)
     keep_full_batch_on_one_device(cfg)
     check_settings(cfg)  # the classes built below check their own arguments (build names the key)
+    check_paths(cfg)  # before the data is fetched: no folder setting points into another run
     if cfg.get("threads") is not None:  # before anything is built: the intra-op threads of every operator below
         torch.set_num_threads(cfg.threads)  # one by default: parallel jobs on shared cores wait on each other
     datamodule = load_data(cfg)  # its facts fill cfg.facts

@@ -104,21 +104,24 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
     if cfg.get("seed", 0) is None and saved.get("seed") is not None:
         _set(cfg, "seed", saved["seed"])  # seed=null draws a seed: the run already drew its own
     facts = {k.removeprefix("facts."): v for k, v in saved.items() if k.startswith("facts.")}
-    current = flatten(plain_config(cfg, facts))
-    keys = sorted(set(current) | set(saved))
-    was = {k: saved.get(k, _ABSENT) for k in keys}
-    now = {k: current.get(k, _ABSENT) for k in keys}
+    keys, was, now = _compared(cfg, saved, facts)
     explicit, accepted = explicit_keys(cfg), list(cfg.get("resume_accept") or [])
-    differ = [k for k in keys if was[k] != now[k]]
-    chosen = [k for k in differ if matters(k, evaluating) and under(k, explicit)]  # by the command line
-    refused = [k for k in chosen if not under(k, accepted)]
     if "seed" in explicit and was["seed"] not in (_ABSENT, now["seed"]):
         raise ConfigError(
             f"seed={now['seed']}: {ckpt_path} was trained with seed={was['seed']}, which drew its data split "
             f"and order; a {'test' if evaluating else 'resume'} keeps them. Leave seed out (what runs, and "
             f"its record, then say seed={was['seed']}), or train a new run with seed={now['seed']}.")
-    if evaluating and "seed" in saved:
-        _set(cfg, "seed", saved["seed"])  # what is tested is the run's split: the record says so
+    # What the command did not set is the run's (the seed too: what is tested is the run's split); the classes a
+    # run builds take the run's settings whole, even those that do not change the result (another dataset's
+    # batch_size would be an unknown key of this one); only where the data lies stays local. Then compared again:
+    # a key that follows another (data.split.seed: ${seed}) follows the run's value.
+    for key in (k for k in keys if was[k] != now[k] and not under(k, explicit)):
+        whole = under(key, ("data", "model")) and key.rsplit(".", 1)[-1] not in ("data_dir", "download")
+        if matters(key, evaluating) or whole or key == "seed":
+            _set(cfg, key, was[key])
+    keys, was, now = _compared(cfg, saved, facts)
+    chosen = [k for k in keys if was[k] != now[k] and matters(k, evaluating) and under(k, explicit)]
+    refused = [k for k in chosen if not under(k, accepted)]
     if "model.net._target_" in refused:  # another network altogether: say so in the model names
         target = "model.net._target_"
         raise other_model_error(ckpt_path, was[target], now[target], cfg.get("model_name"))
@@ -135,13 +138,6 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
                           f"settings, or accept the change with resume_accept=[{','.join(accept)}].")
     if unreachable:
         raise ConfigError(f"resume_accept cannot take {', '.join(unreachable[0])} on a resume: {unreachable[1]}")
-    # What the command did not set is the run's; the classes a run builds take the run's settings whole, even
-    # those that do not change the result (another dataset's batch_size would be an unknown key of this one);
-    # only where the data lies stays local.
-    for key in differ:
-        whole = under(key, ("data", "model")) and key.rsplit(".", 1)[-1] not in ("data_dir", "download")
-        if not under(key, explicit) and (matters(key, evaluating) or whole):
-            _set(cfg, key, was[key])
     for k in chosen:
         log.warning("Accepted change (resume_accept): %s %s -> %s", k, was[k], now[k])
     done = int(checkpoint.get("epoch", 0)) + 1
@@ -150,6 +146,13 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
         raise ConfigError(f"ckpt_path={ckpt_path} has already trained {done} epochs, more than "
                           f"trainer.max_epochs={max_epochs}: give trainer.max_epochs >= {done}.")
     return [{"key": k, "from": was[k], "to": now[k]} for k in chosen]
+
+
+def _compared(cfg: DictConfig, saved: dict[str, Any], facts: dict[str, Any]) -> tuple[list[str], dict, dict]:
+    """Every key of the run's (``saved``) and this command's config, with its value in each."""
+    current = flatten(plain_config(cfg, facts))
+    keys = sorted(set(current) | set(saved))
+    return keys, {k: saved.get(k, _ABSENT) for k in keys}, {k: current.get(k, _ABSENT) for k in keys}
 
 
 def _unreachable(ckpt_path: str, keys: list[str], saved: dict[str, Any]) -> tuple[list[str], str] | None:

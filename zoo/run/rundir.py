@@ -17,15 +17,23 @@ from pathlib import Path
 from typing import IO
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
+import zoo.files as files
 from zoo.errors import WHERE, ConfigError, StorageError, storage_message
-from zoo.files import CHECKPOINT_DIR, ERROR_FILE, HYDRA_DIR, LOCK_NAME, METRICS_FILE, atomic_write
+from zoo.files import CHECKPOINT_DIR, ERROR_FILE, HYDRA_DIR, LOCK_NAME, METRICS_FILE, SWEEP_RECORD
+from zoo.keys import flatten
 
 TOKEN_ENV = "ZOO_RUN_TOKEN"
 JOIN_WAIT_S = 120.0
 
 _held: dict[Path, IO[str]] = {}  # lock file -> its open file, for the locks this process took
+
+
+def in_multirun() -> bool:
+    """Whether this process runs a sweep's job (its run directory lies in the sweep folder)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def checkpoints(run_dir: str | Path) -> list[Path]:
@@ -44,21 +52,37 @@ def status(run_dir: str | Path) -> str:
     return "unfinished" if checkpoints(run_dir) else "fresh"
 
 
+def _is_run(folder: Path) -> bool:
+    return status(folder) == "finished" or ((folder / HYDRA_DIR).is_dir() and bool(checkpoints(folder)))
+
+
 def run_above(path: str | Path) -> Path | None:
     """The run directory that ``path`` is or lies in (finished, or with checkpoints and ``.hydra/``), else None."""
-    for folder in (Path(path).resolve(), *Path(path).resolve().parents):
-        if status(folder) == "finished" or ((folder / HYDRA_DIR).is_dir() and checkpoints(folder)):
-            return folder
-    return None
+    return next((f for f in (Path(path).resolve(), *Path(path).resolve().parents) if _is_run(f)), None)
 
 
-def evals_dir(log_dir: str) -> str:
-    """``<log_dir>/evals``; for a ``log_dir`` inside a run, the ``evals`` beside the logs folder that holds it."""
-    run = run_above(log_dir)
-    if run is None:
-        return str(Path(log_dir) / "evals")
-    logs = next((p for p in run.parents if p.name == Path(log_dir).name), run.parent)
-    return str(logs / "evals")
+def root_dir(root: str, logs: str) -> str:
+    """``paths.root_dir``: ``root``; started inside a run or a sweep (``cd`` into one), the folder above the
+    ``logs`` folder that holds it (else the folder that holds it): data and logs never go into a run."""
+    path = Path(root).resolve()
+    held = [f for f in (path, *path.parents) if _is_run(f) or (f / SWEEP_RECORD).is_file()]
+    if not held:
+        return root
+    return str(next((f.parent for f in held[-1].parents if f.name == logs), held[-1].parent))
+
+
+def check_paths(cfg: DictConfig) -> None:
+    """Refuse (:class:`ConfigError`) a folder setting (``data.data_dir``, ``*.dirpath``, ``*.save_dir``...) that
+    lies inside another run: Zoo never writes into another run."""
+    own = Path(cfg.paths.output_dir).resolve()
+    for key in flatten(OmegaConf.to_container(cfg, resolve=False)):
+        if key.startswith("hydra.") or not key.rsplit(".", 1)[-1].endswith(("dir", "dirpath")):
+            continue
+        value = OmegaConf.select(cfg, key)
+        outer = run_above(value) if isinstance(value, str) and value else None
+        if outer is not None and outer != own:
+            raise ConfigError(f"{key}={value} lies inside the run directory {outer}: Zoo never writes into "
+                              f"another run. Give a folder outside it.")
 
 
 def continues_run(cfg: DictConfig) -> bool:
@@ -67,13 +91,40 @@ def continues_run(cfg: DictConfig) -> bool:
     return ckpt == "last" or (ckpt is None and bool(cfg.get("auto_resume")))
 
 
-def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
-    """Refuse (:class:`ConfigError`) a run or evaluation in a directory that holds, or lies inside, another run."""
-    run_dir = Path(run_dir)
-    outer = run_above(run_dir.parent) if run_dir.parent != run_dir else None
+def held_below(folder: Path) -> Path | None:
+    """A sweep's record in ``folder``, or a run or a sweep up to three levels below it, else None."""
+    patterns = [SWEEP_RECORD, *(f"{'*/' * depth}{name}" for depth in (1, 2, 3)
+                                for name in (METRICS_FILE, HYDRA_DIR, SWEEP_RECORD))]
+    return next((p for pattern in patterns for p in folder.glob(pattern)), None)
+
+
+def sweep_above(path: Path) -> Path | None:
+    """The sweep folder (it holds ``multirun.yaml``) that ``path`` lies in, else None."""
+    return next((f for f in path.resolve().parents if (f / SWEEP_RECORD).is_file()), None)
+
+
+def check_outside_runs(key: str, folder: Path, start: Path) -> None:
+    """Refuse (:class:`ConfigError`) ``key=folder`` when ``start`` (the folder or its parent) is or lies in a run."""
+    outer = run_above(start)
     if outer is not None:
-        raise ConfigError(f"hydra.run.dir={run_dir} lies inside the run directory {outer}: Zoo never writes into "
-                          f"another run. Give a folder outside it (or leave hydra.run.dir out).")
+        where = "is" if outer == folder.resolve() else "lies inside"
+        raise ConfigError(f"{key}={folder} {where} the run directory {outer}: Zoo never writes into another run. "
+                          f"Give a folder outside it (or leave {key} out).")
+
+
+def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
+    """Refuse (:class:`ConfigError`) a run or evaluation in a directory that holds, or lies inside, another run;
+    that holds a sweep or runs below it; or that lies in a sweep's folder but is none of its jobs."""
+    run_dir = Path(run_dir)
+    check_outside_runs("hydra.run.dir", run_dir, run_dir.resolve().parent)
+    inner, sweep = held_below(run_dir), sweep_above(run_dir)
+    if inner is not None:
+        raise ConfigError(f"hydra.run.dir={run_dir} holds a sweep or other runs ({inner.relative_to(run_dir)}): "
+                          f"Zoo never writes a run into a sweep's folder or above other runs. Give a new folder "
+                          f"(or leave hydra.run.dir out).")
+    if sweep is not None and not (run_dir / HYDRA_DIR).is_dir() and not in_multirun():
+        raise ConfigError(f"hydra.run.dir={run_dir} lies in the sweep folder {sweep} but is none of its jobs: Zoo "
+                          f"never mixes a run into a sweep. Give a folder outside it (or leave hydra.run.dir out).")
     held = checkpoints(run_dir)
     if not held and status(run_dir) != "finished":
         return
@@ -110,7 +161,7 @@ def record_failure(run_dir: str | Path, err: BaseException | str) -> Path:
         text = f"error: {type(err).__name__}: {err}\n\n{trace}"
     else:
         text = f"error: {err}\n"
-    return atomic_write(Path(run_dir) / ERROR_FILE, lambda f: f.write(f"overrides: {overrides}\n{text}".encode()))
+    return files.atomic_write(Path(run_dir) / ERROR_FILE, lambda f: f.write(f"overrides: {overrides}\n{text}".encode()))
 
 
 def set_aside_failure(run_dir: str | Path) -> None:

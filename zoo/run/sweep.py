@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import zoo.signals as signals
@@ -29,10 +28,6 @@ from zoo.run import rundir
 from zoo.run.rundir import record_failure
 
 log = logging.getLogger("zoo.sweep")
-
-
-def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def worst_value() -> float:
@@ -61,7 +56,7 @@ def install_signals(cfg: DictConfig) -> None:
     """Stop signals in a process that runs a job: the hint finishes the sweep, or resumes the run."""
     launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
     bound = launcher.get("max_num_timeout") if "SlurmLauncher" in str(launcher.get("_target_", "")) else None
-    signals.install(lambda: finish_hint(HydraConfig.get().sweep.dir) if in_multirun()
+    signals.install(lambda: finish_hint(HydraConfig.get().sweep.dir) if rundir.in_multirun()
                     else signals.run_hint(cfg.paths.output_dir, trained=cfg.get("train", True)),
                     max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
 
@@ -96,7 +91,7 @@ def resumes(job_dir: Path) -> bool:
 def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
     """Run ``task(cfg)``; in a multirun, finish the job (see the module doc), an error scoring the worst value."""
     install_signals(cfg)
-    if not in_multirun():
+    if not rundir.in_multirun():
         return _single_run(task, cfg)
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
@@ -223,9 +218,10 @@ def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
 
     record = sweep_dir / SWEEP_RECORD
     if not record.is_file():
-        if any(sweep_dir.glob(f"*/{METRICS_FILE}")):
-            raise ConfigError(f"{sweep_dir} holds finished runs but no {SWEEP_RECORD}: it is not a Zoo sweep. "
-                              f"Give another hydra.sweep.dir.")
+        inner = rundir.held_below(sweep_dir)
+        if inner is not None:
+            raise ConfigError(f"{sweep_dir} holds runs or sweeps ({inner.relative_to(sweep_dir)}) but no "
+                              f"{SWEEP_RECORD}: it is not a Zoo sweep. Give another hydra.sweep.dir.")
         return
     try:
         stored = _sweep_keys(OmegaConf.load(record))
@@ -261,8 +257,15 @@ _first_record: dict[Path, tuple[bytes, tuple[int, int]]] = {}  # multirun.yaml -
 
 
 def admit_sweep(config: DictConfig) -> None:
-    """Before any job: lock the sweep folder, :func:`check_same_sweep`, and say how to finish the sweep."""
+    """Before any job: a writable sweep folder outside any run, locked; :func:`check_same_sweep`; and say how to
+    finish the sweep."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
+    rundir.check_outside_runs("hydra.sweep.dir", sweep_dir, sweep_dir)  # before anything is written
+    outer = rundir.sweep_above(sweep_dir)
+    if outer is not None:
+        raise ConfigError(f"hydra.sweep.dir={sweep_dir} lies in the sweep folder {outer}: Zoo never mixes two "
+                          f"sweeps' jobs. Give a folder outside it (or leave hydra.sweep.dir out).")
+    rundir.check_writable(sweep_dir)
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
     done = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
