@@ -318,3 +318,16 @@ def test_a_torch_mismatch_names_a_reinstall_that_also_works_without_the_wheel_in
     assert f"pip install --force-reinstall torch==2.5.1 torchvision{' ' + index if index else ''}" in line
     assert ("where that index cannot be reached: pip install --force-reinstall torch torchvision," in line) == fallback
     assert errors.install_message(RuntimeError("something else")) is None
+
+
+@pytest.mark.parametrize("error", [ConfigError("bad key"), RuntimeError("a bug"), KeyError("missing")])
+def test_a_guard_that_fails_stops_the_command(error, caplog):
+    """Hydra turns a callback's error (an ``Exception``) into a warning and runs on without the guard: Zoo's
+    callbacks end the command instead (``SystemExit`` passes Hydra), a ZooError with its one line (exit 2),
+    anything else with its traceback (exit 1)."""
+    from zoo.errors import stops_the_command
+
+    with pytest.raises(SystemExit) as stopped, stops_the_command():
+        raise error
+    assert stopped.value.code == (2 if isinstance(error, ConfigError) else 1)
+    assert str(error).strip("'") in caplog.text and not isinstance(stopped.value, Exception)

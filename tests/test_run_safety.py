@@ -324,15 +324,16 @@ def test_started_inside_a_run_or_sweep_data_and_logs_go_outside_it(tmp_path, mon
 
 
 # ------------------------------------------------------------------ 9. a sweep with failed jobs exits non-zero
-@pytest.mark.parametrize(("models", "datasets", "failed"), [
-    ("logreg", "mnist,fashion_mnist", ["1_logreg-fashion_mnist"]),
-    ("logreg,mlp", "fashion_mnist", ["0_logreg-fashion_mnist", "1_mlp-fashion_mnist"]),
-], ids=["one-of-two-fails", "all-fail"])
-def test_sweep_with_failed_jobs_exits_non_zero(tmp_path, data_dir, models, datasets, failed):
+@pytest.mark.parametrize(("models", "datasets", "failed", "extra"), [
+    ("logreg", "mnist,fashion_mnist", ["1_logreg-fashion_mnist"], []),
+    ("logreg,mlp", "fashion_mnist", ["0_logreg-fashion_mnist", "1_mlp-fashion_mnist"], []),
+    ("logreg", "mnist,fashion_mnist", ["fashion_mnist/1"], ["hydra.sweep.subdir=${data_name}/${hydra.job.num}"]),
+], ids=["one-of-two-fails", "all-fail", "nested-job-folders"])
+def test_sweep_with_failed_jobs_exits_non_zero(tmp_path, data_dir, models, datasets, failed, extra):
     mnist_only = tmp_path / "data"
     mnist_only.mkdir()
     (mnist_only / "MNIST").symlink_to(data_dir / "MNIST", target_is_directory=True)
-    proc = run_train("-m", f"model={models}", f"data={datasets}", *TINY, data_dir=mnist_only,
+    proc = run_train("-m", f"model={models}", f"data={datasets}", *TINY, *extra, data_dir=mnist_only,
                      log_dir=tmp_path / "logs")
     text = output(proc)
     assert proc.returncode == 1, text[-3000:]

@@ -122,6 +122,18 @@ def reported_as_message() -> Iterator[None]:
         exit_with_message(err)
 
 
+@contextmanager
+def stops_the_command() -> Iterator[None]:
+    """Around a Hydra callback (Hydra turns its errors into a warning and goes on unguarded): a :class:`ZooError`
+    ends the command as :func:`reported_as_message` does, any other error with its traceback and exit code 1."""
+    try:
+        with reported_as_message():
+            yield
+    except Exception:
+        logging.getLogger("zoo").exception("A check that guards this command failed; the command stops.")
+        raise SystemExit(1) from None
+
+
 def exit_with_message(err: ZooError) -> NoReturn:
     """End the process with ``err``'s message alone and exit code 2."""
     logging.getLogger("zoo").error("%s: %s", type(err).__name__, err)

@@ -1,4 +1,5 @@
-"""Zoo's Hydra callbacks (``configs/hydra/default.yaml``); what they do lives in :mod:`zoo.run`."""
+"""Zoo's Hydra callbacks (``configs/hydra/default.yaml``); what they do lives in :mod:`zoo.run`. Hydra turns a
+callback's error into a warning and goes on: each stops the command instead (:func:`zoo.errors.stops_the_command`)."""
 
 import shutil
 from pathlib import Path
@@ -8,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from zoo.errors import ConfigError, ZooError, exit_with_message, reported_as_message
+from zoo.errors import ConfigError, ZooError, stops_the_command
 from zoo.run import rundir, sweep
 
 
@@ -23,7 +24,7 @@ class PreflightChecks(Callback):
 
     @staticmethod
     def _check(config: DictConfig, dir_key: str) -> None:
-        with reported_as_message():
+        with stops_the_command():
             if not HydraConfig.initialized():
                 HydraConfig.instance().set_config(config)  # the run dir reads ${hydra:runtime.choices...}
             if dir_key == "hydra.sweep.dir" and (missing := sweep.missing_extra(config)):
@@ -45,25 +46,27 @@ class RunDirGuard(Callback):
     """Admit a single run to its run directory (checked, then locked) before Hydra writes there."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        HydraConfig.instance().set_config(config)
-        run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
-        with read_write(config.hydra), open_dict(config.hydra):
-            config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
-        try:
-            rundir.admit(config, run_dir)  # the lock first: a directory in use is refused as such, whatever it holds
-        except ZooError as err:
-            sweep.remove_made(run_dir)
-            exit_with_message(err)
+        with stops_the_command():
+            HydraConfig.instance().set_config(config)
+            run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
+            with read_write(config.hydra), open_dict(config.hydra):
+                config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
+            try:
+                rundir.admit(config, run_dir)  # the lock first: a directory in use is refused as such, whatever it holds
+            except ZooError:
+                sweep.remove_made(run_dir)
+                raise
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        rundir.release(str(config.hydra.run.dir))
+        with stops_the_command():
+            rundir.release(str(config.hydra.run.dir))
 
 
 class SweepGuard(Callback):
     """Before any job, lock the sweep folder and refuse another sweep's (see :func:`sweep.admit_sweep`)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
-        with reported_as_message():
+        with stops_the_command():
             sweep.admit_sweep(config)
 
 
@@ -71,4 +74,5 @@ class FailedJobsReport(Callback):
     """List a multirun's failed jobs; exit 1 if any (SystemExit: Hydra makes an Exception a warning)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
-        sweep.report_failed_jobs(config)
+        with stops_the_command():
+            sweep.report_failed_jobs(config)

@@ -14,6 +14,7 @@ from zoo.errors import ConfigError
 from zoo.files import CHECKPOINT_DIR, HYDRA_DIR, RECORD_KEY
 from zoo.keys import GROUP_OF, flatten, neutral, under
 from zoo.run.checkpoints import other_model_error
+from zoo.run.rundir import as_typed
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def explicit_keys(cfg: DictConfig) -> list[str]:
     if overrides is None:
         return [""]
     keys = []
-    for override in overrides:
+    for override in as_typed(overrides):
         key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0].replace("/", ".")  # model/scheduler=...
         if not under(key, ("hydra",)):
             keys.append(key if OmegaConf.select(cfg, key, default=_ABSENT) != _ABSENT else "")

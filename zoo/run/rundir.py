@@ -153,9 +153,17 @@ def check_writable(folder: Path) -> None:
         raise StorageError(storage_message(err) or f"Cannot write into {folder} ({err}): {WHERE}.") from err
 
 
+def as_typed(overrides: object) -> list[str]:
+    """Hydra's record of a command's overrides (``hydra.overrides.task``), as typed: an interpolation in one
+    (``hydra.sweep.subdir=${hydra.job.num}``) is never resolved."""
+    if overrides is None:
+        return []
+    return [str(o) for o in (OmegaConf.to_container(overrides) if OmegaConf.is_config(overrides) else overrides)]
+
+
 def record_failure(run_dir: str | Path, err: BaseException | str) -> Path:
     """Write ``<run_dir>/error.txt``: the job's overrides, then ``error: ...`` and the traceback (or a text)."""
-    overrides = " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
+    overrides = " ".join(as_typed(HydraConfig.get().overrides.task)) if HydraConfig.initialized() else ""
     if isinstance(err, BaseException):
         trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
         text = f"error: {type(err).__name__}: {err}\n\n{trace}"

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from zoo.errors import ConfigError
 from zoo.run.distributed import device_count, keep_full_batch_on_one_device, uses_ddp
+from zoo.run.sweep import job_name
 
 AUTO = "auto"
 RESOURCES = ("nodes", "tasks_per_node", "gpus_per_node")
@@ -35,7 +36,7 @@ class SlurmJob:
 
     @property
     def name(self) -> str:
-        return self.job_dir.name
+        return job_name(self.job_dir)
 
 
 def trainer_resources(job_cfg: DictConfig) -> dict[str, int | None]:

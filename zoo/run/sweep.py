@@ -61,9 +61,14 @@ def install_signals(cfg: DictConfig) -> None:
                     max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
 
 
+def job_name(job_dir: Path) -> str:
+    """A job's folder within its sweep's (``hydra.sweep.subdir``, which may hold a ``/``)."""
+    return os.path.relpath(job_dir, HydraConfig.get().sweep.dir) if HydraConfig.initialized() else job_dir.name
+
+
 def _stored_overrides(job_dir: Path) -> list[str] | None:
     path = job_dir / HYDRA_DIR / "overrides.yaml"
-    return list(OmegaConf.load(path)) if path.is_file() else None
+    return rundir.as_typed(OmegaConf.load(path)) if path.is_file() else None
 
 
 def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> float | None:
@@ -72,10 +77,10 @@ def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> f
         return None
     stored = _stored_overrides(job_dir)
     if stored is not None and sorted(stored) != sorted(overrides):
-        log.error("Sweep job %s: %s holds a finished job of other settings (%s); left as it is.", job_dir.name,
+        log.error("Sweep job %s: %s holds a finished job of other settings (%s); left as it is.", job_name(job_dir),
                   job_dir, " ".join(stored))
         return worst_value()
-    log.info("Sweep job %s is done (%s): kept as it is.", job_dir.name, job_dir / METRICS_FILE)
+    log.info("Sweep job %s is done (%s): kept as it is.", job_name(job_dir), job_dir / METRICS_FILE)
     value = json.loads((job_dir / METRICS_FILE).read_text()).get(metric)
     return worst_value() if value is None else float(value)
 
@@ -84,7 +89,7 @@ def resumes(job_dir: Path) -> bool:
     """Whether a sweep job continues from its checkpoint (stopped, requeued, or its sweep re-run); logs it."""
     if not rundir.checkpoints(job_dir):
         return False
-    log.info("Sweep job %s resumes from its checkpoint in %s.", job_dir.name, job_dir)
+    log.info("Sweep job %s resumes from its checkpoint in %s.", job_name(job_dir), job_dir)
     return True
 
 
@@ -96,7 +101,7 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
-    finished = finished_value(job_dir, list(hc.overrides.task), cfg.get("optimized_metric"))
+    finished = finished_value(job_dir, rundir.as_typed(hc.overrides.task), cfg.get("optimized_metric"))
     if finished is not None:
         return finished
     rundir.set_aside_failure(job_dir)
@@ -116,11 +121,11 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
         path = record_failure(job_dir, err) if rundir.slurm_rank() == 0 else job_dir / ERROR_FILE
         _finish_wandb_run(exit_code=1)
         log.error("Sweep job %s FAILED: %s: %s -- traceback in %s; the sweep goes on.",
-                  job_dir.name, type(err).__name__, err, path)
+                  job_name(job_dir), type(err).__name__, err, path)
         return worst_value()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         log.warning("Sweep job %s returned no value for optimized_metric=%s; scoring it as the worst.",
-                    job_dir.name, cfg.get("optimized_metric"))
+                    job_name(job_dir), cfg.get("optimized_metric"))
         return worst_value()
     return value
 
@@ -135,7 +140,7 @@ def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> 
         return task(cfg)
     except ZooError as err:
         if run_dir is not None and rundir.slurm_rank() == 0 and rundir.status(run_dir) == "fresh":
-            given = any(str(o).startswith("hydra.run.dir=") for o in HydraConfig.get().overrides.hydra)
+            given = any(o.startswith("hydra.run.dir=") for o in rundir.as_typed(HydraConfig.get().overrides.hydra))
             if run_dir.absolute() in made_here and (not cfg.get("train", True) or not given):
                 remove_made(run_dir)
             else:
@@ -191,8 +196,8 @@ def missing_extra(config: DictConfig) -> str | None:
 def _sweep_keys(config: DictConfig) -> dict[str, str]:
     """What defines a sweep: its task overrides (``key=value``) and the sweeper's own parameters."""
     keys = {}
-    for override in config.hydra.overrides.task:
-        key, _, value = str(override).partition("=")
+    for override in rundir.as_typed(config.hydra.overrides.task):
+        key, _, value = override.partition("=")
         if not neutral(key.lstrip("+~")):  # where files go, what is shown: free to differ
             keys[key] = value
     for part in ("params", "grid"):  # grid: hydra/sweeper=grid
@@ -233,21 +238,21 @@ def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
             f"hydra.sweep.dir={sweep_dir} holds another sweep ({'; '.join(differ)}). Re-run its own command to finish "
             f"it, or give a new hydra.sweep.dir for this one; Zoo never mixes two sweeps' jobs."
         )
-    searchpath = [str(o) for o in config.hydra.overrides.hydra if str(o).startswith("hydra.searchpath=")]
+    searchpath = [o for o in rundir.as_typed(config.hydra.overrides.hydra) if o.startswith("hydra.searchpath=")]
     for job in job_dirs(sweep_dir):
-        overrides, recorded = _stored_overrides(job), job / HYDRA_DIR / "config.yaml"
+        overrides, recorded, name = _stored_overrides(job), job / HYDRA_DIR / "config.yaml", job.relative_to(sweep_dir)
         if overrides is None or not recorded.is_file():
             continue
         try:
             now = compose(str(config.hydra.job.config_name), overrides=[*searchpath, *overrides])
         except Exception as err:  # noqa: BLE001 - a config file removed or broken since: refuse, naming it
-            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: job {job.name} can no longer be composed from the config "
+            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: job {name} can no longer be composed from the config "
                               f"files ({str(err).splitlines()[0]}). Put them back to finish this sweep, or give a new "
                               f"hydra.sweep.dir.") from err
         differ = _differences(_settings(OmegaConf.load(recorded)), _settings(now))
         if differ:
             raise ConfigError(
-                f"hydra.sweep.dir={sweep_dir}: the config files changed since its jobs ran; job {job.name} would now "
+                f"hydra.sweep.dir={sweep_dir}: the config files changed since its jobs ran; job {name} would now "
                 f"run with {'; '.join(differ[:6])}{'; ...' if len(differ) > 6 else ''}. Put the config files back "
                 f"to finish this sweep, or give a new hydra.sweep.dir to sweep the new settings."
             )
@@ -271,7 +276,7 @@ def admit_sweep(config: DictConfig) -> None:
     done = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
     if done:
         log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
-    if not any(str(o).startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra):
+    if not any(o.startswith("hydra.sweep.dir=") for o in rundir.as_typed(config.hydra.overrides.hydra)):
         log.info("Sweep folder: %s. If the sweep stops or a job fails: %s", sweep_dir, finish_hint(sweep_dir))
     signals.install(lambda: finish_hint(sweep_dir))
     signals.on_stop(_stop_workers)
@@ -307,8 +312,9 @@ def _stop_workers() -> None:
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The job folders of a sweep: each holds ``.hydra/`` or (a job that died before Hydra ran) ``error.txt``."""
-    return sorted({p.parent for p in (*sweep_dir.glob(f"*/{HYDRA_DIR}"), *sweep_dir.glob(f"*/{ERROR_FILE}"))})
+    """The job folders of a sweep, at any depth: each holds ``.hydra/`` or (a job that died before Hydra ran)
+    ``error.txt``."""
+    return sorted({p.parent for name in (HYDRA_DIR, ERROR_FILE) for p in sweep_dir.rglob(name)})
 
 
 def report_failed_jobs(config: DictConfig) -> None:
@@ -320,7 +326,7 @@ def report_failed_jobs(config: DictConfig) -> None:
     if not failed:
         log.info("Sweep finished: %d jobs recorded in %s.", len(jobs), sweep_dir)
         return
-    lines = "\n".join(f"  {job.name}: {_reason(job)}" for job in failed)
+    lines = "\n".join(f"  {job.relative_to(sweep_dir)}: {_reason(job)}" for job in failed)
     log.error("Sweep finished with %d FAILED job(s) of %d (the others are recorded in %s):\n%s\n%s",
               len(failed), len(jobs), sweep_dir, lines, finish_hint(sweep_dir))
     raise SystemExit(1)
