@@ -303,6 +303,22 @@ def test_eval_started_inside_a_finished_run_writes_beside_it(data_dir, finished)
     assert _snapshot(finished) == before and not (finished / "evals").exists()
 
 
+@pytest.mark.parametrize("recorded", ["train", "eval"])
+def test_a_training_run_and_an_evaluation_never_share_a_folder(tmp_path, data_dir, finished, recorded):
+    """An evaluation into a failed training run's folder would turn it into a finished run (and the reverse)."""
+    folder = tmp_path / "failed"
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(f"train: {str(recorded == 'train').lower()}\n")
+    (folder / "error.txt").write_text("overrides: \nerror: DataNotFoundError: ...\n")
+    before = _snapshot(folder)
+    script, overrides = ("eval.py", [f"ckpt_path={finished}"]) if recorded == "train" else ("train.py", [])
+    proc = _start(script, folder, data_dir, *overrides)
+    out = proc.communicate(timeout=300)[0]
+    said = "holds a training run" if recorded == "train" else "holds an evaluation"
+    assert proc.returncode == 2 and said in out, out[-3000:]
+    assert _snapshot(folder) == before
+
+
 @pytest.mark.parametrize("layout", ["run-in-logs", "custom-run-dir", "sweep-in-logs"])
 def test_started_inside_a_run_or_sweep_data_and_logs_go_outside_it(tmp_path, monkeypatch, layout):
     """``paths.root_dir`` (``.``), read inside a run or a sweep folder, is the folder above the logs folder that

@@ -125,6 +125,15 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
     if sweep is not None and not (run_dir / HYDRA_DIR).is_dir() and not in_multirun():
         raise ConfigError(f"hydra.run.dir={run_dir} lies in the sweep folder {sweep} but is none of its jobs: Zoo "
                           f"never mixes a run into a sweep. Give a folder outside it (or leave hydra.run.dir out).")
+    recorded = run_dir / HYDRA_DIR / "config.yaml"
+    try:
+        trained = bool(OmegaConf.load(recorded).get("train", True)) if recorded.is_file() else None
+    except Exception:  # noqa: BLE001 - a damaged record: the checks below still hold
+        trained = None
+    if trained is not None and trained != bool(cfg.get("train", True)):
+        kind = "a training run" if trained else "an evaluation"
+        raise ConfigError(f"hydra.run.dir={run_dir} holds {kind} ({HYDRA_DIR}/config.yaml): a training run and an "
+                          f"evaluation never share a folder. Give a new folder (or leave hydra.run.dir out).")
     held = checkpoints(run_dir)
     if not held and status(run_dir) != "finished":
         return
