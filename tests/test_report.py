@@ -559,3 +559,14 @@ def test_random_splits_are_read_as_crossed_and_holm_adjusts_each_table(tmp_path)
     for r in pairs.itertuples():
         separable = r.p_holm < 0.05 and not r.ci_low <= 0 <= r.ci_high
         assert r.verdict.startswith(stats.NOT_SEPARABLE) != separable
+
+
+def test_a_report_is_never_written_into_a_run(tmp_path):
+    """``python -m zoo.report <one run dir>``: refused (exit 2), nothing written into the run; --out elsewhere works."""
+    run = fake_run(tmp_path, "0_logreg-cora", acc=0.8)
+    files = sorted(p.relative_to(run) for p in run.rglob("*"))
+    with pytest.raises(SystemExit) as refused:
+        main([str(run), "--n-boot", "200"])
+    assert refused.value.code == 2 and sorted(p.relative_to(run) for p in run.rglob("*")) == files
+    main([str(run), "--out", str(tmp_path / "report"), "--n-boot", "200"])
+    assert (tmp_path / "report" / "leaderboard.md").is_file()

@@ -37,6 +37,8 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.errors import ConfigError, ZooError
+from zoo.files import HYDRA_DIR
 from zoo.report import plots, tables
 from zoo.report.curves import curves_markdown, curves_plot, rate_curves, rate_pairs
 from zoo.report.runs import NothingToCompare, collect
@@ -105,12 +107,15 @@ def report(root: Path, out_dir: Path | None = None, *, n_boot: int = 10_000, lev
     Raises:
         NothingToCompare: no run directory under ``root``, or no finished run.
     """
-    root = Path(root)
+    root, out = Path(root), Path(out_dir or root)
+    run = next((p for p in (out.resolve(), *out.resolve().parents) if (p / HYDRA_DIR).is_dir()), None)
+    if run is not None:  # a single run given as the folder, or --out inside one
+        raise ConfigError(f"The report would be written into the run directory {run}: Zoo never writes into a "
+                          f"run. Give --out <folder> (e.g. the folder that holds the run).")
     records = collect(root)
     runs = tables.frame(records)
     if not (runs.status == "done").any():
         raise _nothing_to_compare(root, runs)
-    out = Path(out_dir or root)
     out.mkdir(parents=True, exist_ok=True)
     selection = tables.select(runs)
     table = tables.leaderboard(runs)
@@ -170,7 +175,7 @@ class ReportCallback(Callback):
         try:
             result = report(sweep_dir, n_boot=self.n_boot, level=self.level, wandb=settings is not None,
                             wandb_settings=settings)
-        except (NothingToCompare, OSError) as err:
+        except (ZooError, OSError) as err:
             log.error("No comparison written: %s", err)
             return
         log.info("Comparison written to %s (leaderboard.md, paired.md):\n%s", sweep_dir, result.text)
@@ -189,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     try:
         result = report(args.dir, args.out, n_boot=args.n_boot, level=args.level, wandb=args.wandb)
-    except NothingToCompare as err:
+    except ZooError as err:
         print(f"zoo.report: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     print(result.text, end="")
