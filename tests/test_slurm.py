@@ -93,7 +93,8 @@ def test_a_sweep_is_one_job_array_with_one_line_per_state_change(tmp_path, data_
     (["hydra.launcher.nodes=3"], "SLURM would refuse"),
     (["hydra.launcher.timeout_min=1"], "signal_delay_s=60 is not shorter than the time limit"),
     (["hydra.launcher.cpus_per_task=0"], "hydra.launcher.cpus_per_task=0: give a whole number"),
-], ids=["partition", "gpus", "nodes", "signal-delay", "cpus"])
+    (["hydra.sweep.subdir=${model_name}"], "gives jobs 0 and 1 the same folder"),
+], ids=["partition", "gpus", "nodes", "signal-delay", "cpus", "one-folder-for-two-jobs"])
 def test_a_value_sbatch_would_refuse_is_one_line_before_anything_is_submitted(tmp_path, data_dir, overrides, said):
     sweep = tmp_path / "sweep"
     proc = train_py("-m", *SLURM, *RUN, *overrides, "seed=1,2", f"hydra.sweep.dir={sweep}", data_dir=data_dir,

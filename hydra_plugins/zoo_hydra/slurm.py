@@ -39,8 +39,12 @@ class SlurmLauncher(_Base):
         done: list[slurm.SlurmJob] = []
         with reported_as_message():  # a value sbatch would refuse: one line, exit code 2, nothing submitted
             groups: dict[tuple, list[slurm.SlurmJob]] = {}
+            folders: dict[Path, int] = {}
             for num, overrides in enumerate(job_overrides, initial_job_idx):
                 job, resources = self._plan(num, list(overrides))
+                if folders.setdefault(job.job_dir, num) != num:  # one folder each: never one job over another
+                    raise ConfigError(f"hydra.sweep.subdir gives jobs {folders[job.job_dir]} and {num} the same folder "
+                                      f"{job.job_dir}: include ${{hydra.job.num}} (or every swept key) in it.")
                 value = finished_value(job.job_dir, job.overrides, self.config.get("optimized_metric"))
                 if value is not None:  # a finished job of a sweep run again: not submitted, not touched
                     job.ret = JobReturn(overrides=job.overrides, status=JobStatus.COMPLETED, _return_value=value)
