@@ -127,6 +127,22 @@ def test_a_run_or_evaluation_into_a_sweeps_folder_is_refused(tmp_path, data_dir)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])  # slurm: refused before submitting (tests/test_slurm.py)
+def test_two_jobs_that_would_share_a_folder_stop_the_sweep(tmp_path, data_dir, launcher):
+    """``hydra.sweep.subdir=${model_name}`` with ``seed=1,2``: the second job never writes over the first's."""
+    sweep_dir = tmp_path / "sweep"
+    done = sweep(sweep_dir, data_dir, "hydra.sweep.subdir=${model_name}", launcher=launcher)
+    out = text(done)
+    assert done.returncode == 2, out[-3000:]
+    assert f"gives jobs 0 and 1 the same folder {sweep_dir / 'logreg'}" in out
+    assert not list(sweep_dir.rglob("error.txt"))  # no failure recorded into the other job's folder
+    if launcher == "basic":  # the first job ran whole, and its folder is its own (joblib: Hydra's record of the
+        # second job, .hydra/resumed_<time>/, is written before any job code runs)
+        assert json.loads((sweep_dir / "logreg" / "metrics.json").read_text())["seed"] == 1
+        assert not list((sweep_dir / "logreg" / ".hydra").glob("resumed_*"))
+
+
+@pytest.mark.slow
 def test_a_changed_config_file_is_refused_when_a_sweep_is_run_again(tmp_path, data_dir):
     """The guard composes each job's settings from today's config files: the command alone is not the sweep."""
     experiment = tmp_path / "configs" / "experiment" / "tuned.yaml"

@@ -255,8 +255,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class InUseError(ConfigError):
+    """Another live process holds the run directory's lock."""
+
+
 def _refuse(path: Path, holder: dict) -> ConfigError:
-    return ConfigError(
+    return InUseError(
         f"{path.parent} is in use by another run (pid {holder.get('pid')} on {holder.get('host')}, started "
         f"{holder.get('started')}): one run (or sweep) at a time per directory. Wait for it, or pick another "
         f"hydra.run.dir (hydra.sweep.dir). If no such run exists, delete {path}."

@@ -101,6 +101,13 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
+    record = job_dir / HYDRA_DIR / "hydra.yaml"
+    try:
+        owner = OmegaConf.select(OmegaConf.load(record), "hydra.job.num") if record.is_file() else None
+    except Exception:  # noqa: BLE001 - a damaged record names no other job
+        owner = None
+    if owner not in (None, hc.job.num):  # outside the job's try: the sweep stops (no job writes over another's)
+        raise shared_folder(job_dir, owner, hc.job.num)
     finished = finished_value(job_dir, rundir.as_typed(hc.overrides.task), cfg.get("optimized_metric"))
     if finished is not None:
         return finished
@@ -112,6 +119,8 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
         raise SystemExit(signals.exit_code(signals.received()))
     try:
         value = task(cfg)
+    except rundir.InUseError:  # its folder is another job's, running: record nothing there, stop the sweep
+        raise
     except SystemExit as stop:
         if signals.received() and multiprocessing.current_process().name != "MainProcess":
             logging.shutdown()  # a pool worker (hydra/launcher=joblib) leaves the pool: it would take the next job
@@ -128,6 +137,12 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
                     job_name(job_dir), cfg.get("optimized_metric"))
         return worst_value()
     return value
+
+
+def shared_folder(job_dir: Path, first: int, second: int) -> ConfigError:
+    """The refusal of a sweep whose jobs ``first`` and ``second`` would share the folder ``job_dir``."""
+    return ConfigError(f"hydra.sweep.subdir gives jobs {first} and {second} the same folder {job_dir}: include "
+                       f"${{hydra.job.num}} (or every swept key) in it. The sweep stops: no job writes over another's.")
 
 
 def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
