@@ -61,9 +61,10 @@ def install_signals(cfg: DictConfig) -> None:
                     max_requeues=int(cfg.get("max_requeues") or 0 if bound is None else bound))
 
 
-def job_name(job_dir: Path) -> str:
+def job_name(job_dir: Path, sweep_dir: str | Path | None = None) -> str:
     """A job's folder within its sweep's (``hydra.sweep.subdir``, which may hold a ``/``)."""
-    return os.path.relpath(job_dir, HydraConfig.get().sweep.dir) if HydraConfig.initialized() else job_dir.name
+    sweep_dir = sweep_dir or (HydraConfig.get().sweep.dir if HydraConfig.initialized() else None)
+    return os.path.relpath(job_dir, sweep_dir) if sweep_dir else job_dir.name
 
 
 def _stored_overrides(job_dir: Path) -> list[str] | None:
@@ -101,13 +102,7 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     _finish_wandb_run(exit_code=0)  # a run left open by an earlier job of this process
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
-    record = job_dir / HYDRA_DIR / "hydra.yaml"
-    try:
-        owner = OmegaConf.select(OmegaConf.load(record), "hydra.job.num") if record.is_file() else None
-    except Exception:  # noqa: BLE001 - a damaged record names no other job
-        owner = None
-    if owner not in (None, hc.job.num):  # outside the job's try: the sweep stops (no job writes over another's)
-        raise shared_folder(job_dir, owner, hc.job.num)
+    _check_own_folder(job_dir, hc.job.num)  # outside the job's try: the sweep stops
     finished = finished_value(job_dir, rundir.as_typed(hc.overrides.task), cfg.get("optimized_metric"))
     if finished is not None:
         return finished
@@ -137,6 +132,17 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
                     job_name(job_dir), cfg.get("optimized_metric"))
         return worst_value()
     return value
+
+
+def _check_own_folder(job_dir: Path, num: int) -> None:
+    """Refuse a job whose folder Hydra recorded for another job of the sweep (``.hydra/hydra.yaml``)."""
+    record = job_dir / HYDRA_DIR / "hydra.yaml"
+    try:
+        owner = OmegaConf.select(OmegaConf.load(record), "hydra.job.num") if record.is_file() else None
+    except Exception:  # noqa: BLE001 - a damaged record names no other job
+        owner = None
+    if owner not in (None, num):
+        raise shared_folder(job_dir, owner, num)
 
 
 def shared_folder(job_dir: Path, first: int, second: int) -> ConfigError:
@@ -255,7 +261,7 @@ def check_same_sweep(config: DictConfig, sweep_dir: Path) -> None:
         )
     searchpath = [o for o in rundir.as_typed(config.hydra.overrides.hydra) if o.startswith("hydra.searchpath=")]
     for job in job_dirs(sweep_dir):
-        overrides, recorded, name = _stored_overrides(job), job / HYDRA_DIR / "config.yaml", job.relative_to(sweep_dir)
+        overrides, recorded, name = _stored_overrides(job), job / HYDRA_DIR / "config.yaml", job_name(job, sweep_dir)
         if overrides is None or not recorded.is_file():
             continue
         try:
@@ -288,7 +294,7 @@ def admit_sweep(config: DictConfig) -> None:
     rundir.check_writable(sweep_dir)
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
-    done = sum(1 for _ in sweep_dir.glob(f"*/{METRICS_FILE}"))
+    done = sum(rundir.status(job) == "finished" for job in job_dirs(sweep_dir))
     if done:
         log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
     if not any(o.startswith("hydra.sweep.dir=") for o in rundir.as_typed(config.hydra.overrides.hydra)):
@@ -341,7 +347,7 @@ def report_failed_jobs(config: DictConfig) -> None:
     if not failed:
         log.info("Sweep finished: %d jobs recorded in %s.", len(jobs), sweep_dir)
         return
-    lines = "\n".join(f"  {job.relative_to(sweep_dir)}: {_reason(job)}" for job in failed)
+    lines = "\n".join(f"  {job_name(job, sweep_dir)}: {_reason(job)}" for job in failed)
     log.error("Sweep finished with %d FAILED job(s) of %d (the others are recorded in %s):\n%s\n%s",
               len(failed), len(jobs), sweep_dir, lines, finish_hint(sweep_dir))
     raise SystemExit(1)
