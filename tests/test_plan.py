@@ -120,6 +120,7 @@ def test_best_outside_a_run_directory_says_where_to_run_it(tmp_path, data_dir, m
     ("callbacks.model_checkpoint.dirpath", True), ("logger.wandb.project", True), ("threads", True),
     ("callbacks.model_checkpoint.monitor", False), ("callbacks.early_stopping.patience", False),
     ("model.optimizer.lr", False), ("data.split.val_frac", False), ("trainer.max_epochs", False), ("seed", False),
+    ("logger", True), ("callbacks", False), ("callbacks.model_checkpoint", False),  # callbacks=early_stopping
 ])
 def test_one_table_says_which_keys_never_change_a_result(key, expected):
     assert neutral(key) is expected

@@ -96,7 +96,8 @@ def test_rerunning_a_sweep_finishes_it_and_touches_no_finished_job(tmp_path, dat
     (["trainer.max_epochs=4"], "trainer.max_epochs: 3 -> 4"),
     (["model.optimizer.lr=0.5"], "model.optimizer.lr: <unset> -> 0.5"),
     (["seed=1,2,3"], "seed: 1,2 -> 1,2,3"),
-], ids=["other-value", "new-key", "other-grid"])
+    (["callbacks=early_stopping"], "callbacks: <unset> -> early_stopping"),  # a group that selects and stops
+], ids=["other-value", "new-key", "other-grid", "other-callbacks"])
 def test_another_command_into_a_sweep_folder_is_refused_before_any_job(tmp_path, data_dir, change, named):
     sweep_dir = tmp_path / "sweep"
     assert sweep(sweep_dir, data_dir).returncode == 0
@@ -106,6 +107,18 @@ def test_another_command_into_a_sweep_folder_is_refused_before_any_job(tmp_path,
     assert other.returncode == 2, out[-3000:]
     assert "holds another sweep" in out and named in out
     assert "Launching" not in out and snapshot(sweep_dir) == before
+
+
+@pytest.mark.slow
+def test_a_rerun_that_changes_only_what_is_shown_keeps_the_finished_jobs(tmp_path, data_dir):
+    sweep_dir = tmp_path / "sweep"
+    assert sweep(sweep_dir, data_dir).returncode == 0
+    jobs = {name: snapshot(sweep_dir / name) for name in ("0_logreg-mnist", "1_logreg-mnist")}
+    again = sweep(sweep_dir, data_dir, "extras.quiet=true", "logger=csv")
+    out = text(again)
+    assert again.returncode == 0, out[-3000:]
+    assert all(f"Sweep job {name} is done" in out for name in jobs) and "other settings" not in out
+    assert {name: snapshot(sweep_dir / name) for name in jobs} == jobs
 
 
 @pytest.mark.slow

@@ -79,6 +79,25 @@ def test_optuna_search_two_trials(tmp_path, data_dir):
     assert results["best_value"] == pytest.approx(best)  # train() handed optimized_metric to Optuna
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.optimizer.weight_decay", "data.batch_size"}
 
+    # Optuna's sweeper writes no multirun.yaml: Zoo does, so the same command finishes or extends the search.
+    assert (sweep / "multirun.yaml").is_file()
+    kept = {t: (sweep / t / "metrics.json").read_bytes() for t in trials}
+    again = run_train("hparams_search=logreg", "hydra.sweeper.n_trials=3", "data=mnist", *TINY, "extras.quiet=true",
+                      f"hydra.sweep.dir={sweep}", data_dir=data_dir, log_dir=log_dir)  # what is shown may differ
+    text = output(again)
+    assert again.returncode == 0, text[-3000:]
+    assert all(f"Sweep job {t} is done" in text for t in trials)
+    assert {t: (sweep / t / "metrics.json").read_bytes() for t in trials} == kept
+    values = [json.loads((sweep / f"{n}_logreg-mnist" / "metrics.json").read_text())["val/acc_best"] for n in range(3)]
+    assert yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"] == pytest.approx(max(values))
+
+    # Another sampler proposes other values for a finished trial's folder: the sweep stops, nothing is scored.
+    other = run_train("hparams_search=logreg", "hydra.sweeper.n_trials=3", "data=mnist", *TINY,
+                      "hydra.sweeper.sampler.seed=99", f"hydra.sweep.dir={sweep}", data_dir=data_dir, log_dir=log_dir)
+    text = output(other)
+    assert other.returncode == 2, text[-3000:]
+    assert "0_logreg-mnist holds a finished job of other settings (model.optimizer.lr: " in text
+
 
 @pytest.mark.parametrize(("overrides", "needs"), [
     ([], {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": None}),

@@ -33,8 +33,10 @@ def _matches(key: str, patterns: tuple[str, ...]) -> bool:
 
 
 def neutral(key: str) -> bool:
-    """Whether the dotted ``key`` (e.g. ``callbacks.progress_bar.refresh_rate``) never changes a result."""
-    return _matches(key, NEUTRAL) and not _matches(key, SELECTING)
+    """Whether the dotted ``key`` (e.g. ``callbacks.progress_bar.refresh_rate``) never changes a result; a key
+    that holds one that does (``callbacks=early_stopping``) may change it."""
+    return _matches(key, NEUTRAL) and not _matches(key, SELECTING) and not any(
+        fnmatch.fnmatchcase(selecting, key + ".*") for selecting in SELECTING)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

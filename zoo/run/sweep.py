@@ -2,6 +2,7 @@
 value; the same command again finishes the sweep (finished jobs kept, unfinished resumed, failed re-run).
 :func:`admit_sweep` locks the sweep folder and refuses another command or changed config files."""
 
+import atexit
 import contextlib
 import importlib.util
 import json
@@ -72,15 +73,24 @@ def _stored_overrides(job_dir: Path) -> list[str] | None:
     return rundir.as_typed(OmegaConf.load(path)) if path.is_file() else None
 
 
+def defining(overrides: list[str]) -> dict[str, str]:
+    """``{key: value}`` of the overrides that can change a result: a re-run may change the others (where files go,
+    what is shown) freely."""
+    pairs = (override.partition("=") for override in overrides)
+    return {key: value for key, _, value in pairs if not neutral(key.lstrip("+~"))}
+
+
 def finished_value(job_dir: Path, overrides: list[str], metric: str | None) -> float | None:
-    """The stored value of a finished sweep job (a finished job of other settings: the worst); None: it runs."""
+    """The stored value of a finished sweep job; None: it runs. :class:`ConfigError` (the sweep stops): its folder
+    holds a finished job of other settings (a sweeper that proposes other values when run again, as Optuna may)."""
     if rundir.status(job_dir) != "finished":
         return None
     stored = _stored_overrides(job_dir)
-    if stored is not None and sorted(stored) != sorted(overrides):
-        log.error("Sweep job %s: %s holds a finished job of other settings (%s); left as it is.", job_name(job_dir),
-                  job_dir, " ".join(stored))
-        return worst_value()
+    if stored is not None and defining(stored) != defining(overrides):
+        differ = "; ".join(_differences(defining(stored), defining(overrides)))
+        raise ConfigError(f"Sweep job {job_name(job_dir)}: {job_dir} holds a finished job of other settings "
+                          f"({differ}); the sweeper now proposes other values for it than when it ran. The sweep "
+                          f"stops: its finished jobs are kept as they are. Give a new hydra.sweep.dir to run it.")
     log.info("Sweep job %s is done (%s): kept as it is.", job_name(job_dir), job_dir / METRICS_FILE)
     value = json.loads((job_dir / METRICS_FILE).read_text()).get(metric)
     return worst_value() if value is None else float(value)
@@ -216,11 +226,7 @@ def missing_extra(config: DictConfig) -> str | None:
 
 def _sweep_keys(config: DictConfig) -> dict[str, str]:
     """What defines a sweep: its task overrides (``key=value``) and the sweeper's own parameters."""
-    keys = {}
-    for override in rundir.as_typed(config.hydra.overrides.task):
-        key, _, value = override.partition("=")
-        if not neutral(key.lstrip("+~")):  # where files go, what is shown: free to differ
-            keys[key] = value
+    keys = defining(rundir.as_typed(config.hydra.overrides.task))
     for part in ("params", "grid"):  # grid: hydra/sweeper=grid
         found = OmegaConf.select(config, f"hydra.sweeper.{part}", default=None) or {}
         keys.update({f"hydra.sweeper.{part}.{k}": str(v) for k, v in flatten(found).items()})
@@ -305,7 +311,9 @@ def admit_sweep(config: DictConfig) -> None:
     if record.is_file():  # Hydra writes it again at launch: the sweep's first record is put back at its end
         times = record.stat()
         _first_record[record] = record.read_bytes(), (times.st_atime_ns, times.st_mtime_ns)
-        signals.on_stop(keep_sweep_record)
+        atexit.register(keep_sweep_record)  # however the sweep ends
+    else:  # Hydra's basic sweeper writes it, other sweepers (Optuna) do not: every sweep has its record
+        atomic_write(record, lambda f: f.write(OmegaConf.to_yaml(config).encode()))
 
 
 def keep_sweep_record() -> None:
