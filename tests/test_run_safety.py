@@ -413,6 +413,22 @@ def test_one_run_at_a_time_per_run_dir(tmp_path, data_dir, case):
             assert alone.returncode != 0 and "is in use by another run" in alone.stderr
 
 
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, data_dir):
+    """A time-stamped run folder (the default one) is new for every run: three runs that start together, each
+    with the same stamp (``${zoo_stamp:same}``), all finish, each in a folder of its own; a refused one leaves none."""
+    stamped = tmp_path / "runs" / "${zoo_stamp:same}_logreg"
+    runs = [_start("train.py", stamped, data_dir, "~SEED", f"seed={seed}") for seed in (1, 2, 3)]
+    outs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(out[-2000:] for out in outs)
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert [f.name for f in folders] == ["same_logreg", "same_logreg_2", "same_logreg_3"]
+    assert sorted(json.loads((f / "metrics.json").read_text())["seed"] for f in folders) == [1, 2, 3]
+    before = {f.name: _snapshot(f) for f in folders}
+    refused = _start("train.py", stamped, data_dir, "model.optimizer.lr=-1")
+    assert refused.wait(timeout=300) == 2
+    assert {f.name: _snapshot(f) for f in sorted((tmp_path / "runs").iterdir())} == before  # and no 4th folder
+
+
 def _slurm_task(job: str, rank: int, restarts: int = 0) -> dict[str, str]:
     """The environment srun gives task ``rank`` of a two-task step of SLURM job ``job``."""
     return {"SLURM_JOB_ID": job, "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),

@@ -391,24 +391,27 @@ def test_what_hydra_would_fail_on_is_checked_first(tmp_path, data_dir, monkeypat
     overrides, dir_key = setup(tmp_path, monkeypatch)
     cfg = compose_cfg(overrides, tmp_path / "unused", data_dir)
     with pytest.raises(SystemExit) as exit_info:
-        PreflightChecks()._check(cfg, dir_key)
+        if dir_key == "hydra.sweep.dir":
+            PreflightChecks().on_multirun_start(cfg)
+        else:
+            RunDirGuard().on_run_start(cfg)
     assert exit_info.value.code == 2
     assert any(__import__("re").search(message, r.getMessage()) for r in caplog.records), caplog.text
 
 
 def test_preflight_passes_a_writable_run_dir(tmp_path, data_dir):
     cfg = compose_cfg([f"hydra.run.dir={tmp_path / 'run'}"], tmp_path / "unused", data_dir)
-    PreflightChecks()._check(cfg, "hydra.run.dir")
-    assert (tmp_path / "run").is_dir() and not os.listdir(tmp_path / "run")  # the probe file is gone
+    RunDirGuard().on_run_start(cfg)
+    rundir.release(tmp_path / "run")
+    assert (tmp_path / "run").is_dir() and not os.listdir(tmp_path / "run")  # the probe file and the lock are gone
 
 
 def test_the_run_directory_is_named_once(tmp_path, data_dir, monkeypatch):
-    """The preflight check creates the run directory, then the guard locks it: a clock that ticks between the two
-    (here: every call) must not leave an empty second run directory beside the run."""
+    """The guard creates the run directory, checks it and locks it: a clock that ticks between two reads of
+    ``hydra.run.dir`` (here: every call) must not leave an empty second run directory beside the run."""
     ticks = iter(range(100))
     monkeypatch.setattr(time, "strftime", lambda pattern, *args: f"2026-01-01_00-00-{next(ticks):02d}")
     cfg = compose_cfg([], tmp_path, data_dir)  # logs in tmp_path/logs
-    PreflightChecks()._check(cfg, "hydra.run.dir")
     RunDirGuard().on_run_start(cfg)
     try:
         (run,) = (tmp_path / "logs" / "runs").iterdir()

@@ -2,7 +2,6 @@
 callback's error into a warning and goes on: each stops the command instead (:func:`zoo.errors.stops_the_command`)."""
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -14,44 +13,35 @@ from zoo.run import rundir, sweep
 
 
 class PreflightChecks(Callback):
-    """Before the first job: a run's writable folder, a sweep's extra, slurm's ``sbatch`` (else exit 2)."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
-        self._check(config, "hydra.run.dir")
+    """Before a sweep's first job: its launcher's or sweeper's extra, slurm's ``sbatch`` (else exit 2)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
-        self._check(config, "hydra.sweep.dir")
-
-    @staticmethod
-    def _check(config: DictConfig, dir_key: str) -> None:
         with stops_the_command():
             if not HydraConfig.initialized():
-                HydraConfig.instance().set_config(config)  # the run dir reads ${hydra:runtime.choices...}
-            if dir_key == "hydra.sweep.dir" and (missing := sweep.missing_extra(config)):
+                HydraConfig.instance().set_config(config)  # the sweep dir reads ${hydra:runtime.choices...}
+            if missing := sweep.missing_extra(config):
                 raise ConfigError(f"{missing} is not installed: install the sweeps extra, pip install 'zoo[sweeps]' "
                                   f"(in a checkout: pip install -e '.[sweeps]').")
             launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
-            if dir_key == "hydra.sweep.dir" and "SlurmLauncher" in launcher and shutil.which("sbatch") is None:
+            if "SlurmLauncher" in launcher and shutil.which("sbatch") is None:
                 raise ConfigError(
                     "hydra/launcher=slurm submits each job with SLURM's sbatch, which is not on this machine's PATH: "
                     "run the sweep on a SLURM login node, or drop hydra/launcher=slurm (or use "
                     "hydra/launcher=submitit_local) to run the jobs here.")
-            if dir_key == "hydra.run.dir":  # a sweep's folder: sweep.admit_sweep
-                folder = Path(str(OmegaConf.select(config, dir_key)))
-                sweep.note_made(folder)
-                rundir.check_writable(folder)
 
 
 class RunDirGuard(Callback):
-    """Admit a single run to its run directory (checked, then locked) before Hydra writes there."""
+    """Give a single run its folder (a time-stamped one of its own), writable, checked and locked, before Hydra
+    writes there."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with stops_the_command():
-            HydraConfig.instance().set_config(config)
-            run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
+            HydraConfig.instance().set_config(config)  # the run dir reads ${hydra:runtime.choices...}
+            run_dir = sweep.run_folder(config)
             with read_write(config.hydra), open_dict(config.hydra):
                 config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
             try:
+                rundir.check_writable(run_dir)
                 rundir.admit(config, run_dir)  # the lock first: a directory in use is refused as such, whatever it holds
             except ZooError:
                 sweep.remove_made(run_dir)

@@ -163,7 +163,7 @@ def shared_folder(job_dir: Path, first: int, second: int) -> ConfigError:
 
 def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
     """A run without ``-m``: a refusal before training removes the folder this command made (an evaluation's or a
-    timestamped one); a given ``hydra.run.dir`` is kept, marked failed."""
+    time-stamped one); another given ``hydra.run.dir`` is kept, marked failed."""
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
     if run_dir is not None and rundir.status(run_dir) == "failed":
         rundir.set_aside_failure(run_dir)
@@ -171,7 +171,8 @@ def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> 
         return task(cfg)
     except ZooError as err:
         if run_dir is not None and rundir.slurm_rank() == 0 and rundir.status(run_dir) == "fresh":
-            given = any(o.startswith("hydra.run.dir=") for o in rundir.as_typed(HydraConfig.get().overrides.hydra))
+            given = any(o.startswith("hydra.run.dir=") and STAMP not in o  # a time-stamped one: new each time
+                        for o in rundir.as_typed(HydraConfig.get().overrides.hydra))
             if run_dir.absolute() in made_here and (not cfg.get("train", True) or not given):
                 remove_made(run_dir)
             else:
@@ -179,6 +180,7 @@ def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> 
         raise
 
 
+STAMP = "${zoo_stamp:"  # in hydra.run.dir: a new folder for every run (the default)
 made_here: dict[Path, Path] = {}  # run folder this command creates -> the first folder of its path it creates
 
 
@@ -189,6 +191,31 @@ def note_made(run_dir: Path) -> None:
         top = top.parent
     if not top.exists():
         made_here[run_dir.absolute()] = top
+
+
+def run_folder(config: DictConfig) -> Path:
+    """A single run's folder: ``hydra.run.dir``, resolved once; a time-stamped one (the default) of its own."""
+    folder = Path(str(config.hydra.run.dir))
+    if STAMP in str(OmegaConf.to_container(config.hydra.run)["dir"]) and rundir.slurm_task() is None:
+        return claim(folder)  # runs started in the same second never meet (SLURM's tasks of one step do)
+    note_made(folder)
+    return folder
+
+
+def claim(run_dir: Path) -> Path:
+    """A time-stamped run folder of this command's own: ``run_dir``, else ``run_dir_2``, ``_3``... where runs
+    started in the same second made it first (each folder is made by one command only)."""
+    folder, n = run_dir, 1
+    while True:
+        note_made(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            made_here.pop(folder.absolute(), None)
+            n += 1
+            folder = run_dir.with_name(f"{run_dir.name}_{n}")
 
 
 def remove_made(run_dir: Path) -> None:
