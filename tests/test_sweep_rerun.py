@@ -122,6 +122,26 @@ def test_a_rerun_that_changes_only_what_is_shown_keeps_the_finished_jobs(tmp_pat
 
 
 @pytest.mark.slow
+def test_an_evaluation_sweep_names_no_model_it_did_not_test_and_finishes_on_a_rerun(tmp_path, data_dir):
+    """``eval.py -m ckpt_path=a,b``: a job folder named after the command's default model (mlp) would mislabel the
+    logreg checkpoint it tested."""
+    assert sweep(tmp_path / "trained", data_dir).returncode == 0  # logreg, seeds 1 and 2
+    runs = ",".join(str(tmp_path / "trained" / name) for name in ("0_logreg-mnist", "1_logreg-mnist"))
+    command = [sys.executable, str(ROOT / "eval.py"), "-m", f"ckpt_path={runs}", f"paths.data_dir={data_dir}",
+               f"paths.log_dir={tmp_path / 'logs'}", "data.download=false", f"hydra.sweep.dir={tmp_path / 'evals'}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, text(first)[-3000:]
+    assert sorted(p.name for p in (tmp_path / "evals").iterdir()) == ["0", "1", "multirun.yaml"]
+    assert "logreg on mnist (seed 1)" in text(first) and "logreg on mnist (seed 2)" in text(first)
+    before = snapshot(tmp_path / "evals")
+    again = subprocess.run([*command, "extras.quiet=true"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and "Sweep job 1 is done" in text(again), text(again)[-3000:]
+    assert snapshot(tmp_path / "evals") == before
+
+
+@pytest.mark.slow
 def test_a_run_or_evaluation_into_a_sweeps_folder_is_refused(tmp_path, data_dir):
     """A single run never writes into a sweep's folder, nor into a new folder in it (it would join its jobs)."""
     sweep_dir = tmp_path / "sweep"
