@@ -339,6 +339,27 @@ def test_started_inside_a_run_or_sweep_data_and_logs_go_outside_it(tmp_path, mon
     assert compose(["model=logreg"]).paths.root_dir == "."
 
 
+def test_a_job_run_in_its_own_folder_keeps_data_and_logs_where_the_command_started(tmp_path, monkeypatch):
+    """``hydra.job.chdir=true``: the job runs in its run folder, yet ``paths.*`` are read from where the command
+    started (a dataset is never downloaded into the run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    monkeypatch.delenv("ZOO_ROOT", raising=False)
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    cfg = compose(["model=logreg", "hydra.job.chdir=true"])
+    run_dir = tmp_path / "logs" / "runs" / "x"
+    run_dir.mkdir(parents=True)
+    before = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(cfg)
+    try:
+        monkeypatch.chdir(run_dir)  # as Hydra does before the job
+        assert Path(cfg.paths.data_dir) == tmp_path.resolve() / "data"
+        assert Path(cfg.paths.log_dir) == tmp_path.resolve() / "logs"
+    finally:
+        HydraConfig.instance().cfg = before
+
+
 # ------------------------------------------------------------------ 9. a sweep with failed jobs exits non-zero
 @pytest.mark.parametrize(("models", "datasets", "failed", "extra"), [
     ("logreg", "mnist,fashion_mnist", ["1_logreg-fashion_mnist"], []),

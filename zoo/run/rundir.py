@@ -63,7 +63,10 @@ def run_above(path: str | Path) -> Path | None:
 
 def root_dir(root: str, logs: str) -> str:
     """``paths.root_dir``: ``root``; started inside a run or a sweep (``cd`` into one), the folder above the
-    ``logs`` folder that holds it (else the folder that holds it): data and logs never go into a run."""
+    ``logs`` folder that holds it (else the folder that holds it): data and logs never go into a run. With
+    ``hydra.job.chdir=true`` (the job runs in its run folder), a relative ``root`` is where the command started."""
+    if HydraConfig.initialized() and HydraConfig.get().job.get("chdir") and not Path(root).is_absolute():
+        root = os.path.join(HydraConfig.get().runtime.cwd, root)
     path = Path(root).resolve()
     held = [f for f in (path, *path.parents) if _is_run(f) or (f / SWEEP_RECORD).is_file()]
     if not held:
