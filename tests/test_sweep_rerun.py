@@ -220,6 +220,26 @@ def test_a_second_sweep_into_a_running_sweeps_folder_is_refused_before_any_job(t
     assert not list(sweep_dir.glob("*/error.txt"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, data_dir, launcher):
+    """A time-stamped sweep folder (the default one, ``${now:...}``) is new for every sweep: two sweeps that start
+    together with the same stamp both finish, each in a folder of its own that its re-run finishes."""
+    stamped = tmp_path / "multiruns" / "${now:same}"
+    started = [sweep(stamped, data_dir, launcher=launcher, background=True) for _ in range(2)]
+    outs = [proc.communicate(timeout=600)[0] for proc in started]
+    assert [proc.returncode for proc in started] == [0, 0], "\n".join(out[-3000:] for out in outs)
+    folders = sorted(p.parent for p in (tmp_path / "multiruns").glob("*/multirun.yaml"))
+    assert [f.name for f in folders] == ["same", "same_2"]
+    for folder in folders:
+        assert sorted(p.parent.name for p in folder.glob("*/metrics.json")) == ["0_logreg-mnist", "1_logreg-mnist"]
+    hinted = {re.search(r"Sweep folder: (\S+)\. If the sweep stops", out)[1] for out in outs}
+    assert hinted == {str(f) for f in folders}  # each sweep names its own folder
+    before = snapshot(tmp_path / "multiruns")
+    again = sweep(folders[1], data_dir, launcher=launcher)  # the command it printed: nothing left to do
+    assert again.returncode == 0 and snapshot(tmp_path / "multiruns") == before, text(again)[-3000:]
+
+
 # Pause every job at the first batch of its second epoch (or of its test), until a signal arrives.
 def _pause(marker: Path, stage: str) -> list[str]:
     where = ["+callbacks.pause.stage=train", "+callbacks.pause.epoch=1"] if stage == "fit" else \

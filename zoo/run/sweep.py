@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 import zoo.signals as signals
 from zoo.errors import ConfigError, ZooError
@@ -203,8 +203,8 @@ def run_folder(config: DictConfig) -> Path:
 
 
 def claim(run_dir: Path) -> Path:
-    """A time-stamped run folder of this command's own: ``run_dir``, else ``run_dir_2``, ``_3``... where runs
-    started in the same second made it first (each folder is made by one command only)."""
+    """A time-stamped run or sweep folder of this command's own: ``run_dir``, else ``run_dir_2``, ``_3``... where
+    commands started in the same second made it first (each folder is made by one command only)."""
     folder, n = run_dir, 1
     while True:
         note_made(folder)
@@ -324,13 +324,21 @@ def admit_sweep(config: DictConfig) -> None:
     if outer is not None:
         raise ConfigError(f"hydra.sweep.dir={sweep_dir} lies in the sweep folder {outer}: Zoo never mixes two "
                           f"sweeps' jobs. Give a folder outside it (or leave hydra.sweep.dir out).")
+    given = any(o.startswith("hydra.sweep.dir=") for o in rundir.as_typed(config.hydra.overrides.hydra))
+    stamped = any(stamp in str(OmegaConf.to_container(config.hydra.sweep)["dir"]) for stamp in (STAMP, "${now:"))
+    if stamped:
+        sweep_dir = claim(sweep_dir)  # sweeps started in the same second never meet: each job's config reads it
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.sweep.dir = str(sweep_dir)
+            config.hydra.overrides.hydra = [*(o for o in rundir.as_typed(config.hydra.overrides.hydra)
+                                              if not o.startswith("hydra.sweep.dir=")), f"hydra.sweep.dir={sweep_dir}"]
     rundir.check_writable(sweep_dir)
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
     done = sum(rundir.status(job) == "finished" for job in job_dirs(sweep_dir))
     if done:
         log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
-    if not any(o.startswith("hydra.sweep.dir=") for o in rundir.as_typed(config.hydra.overrides.hydra)):
+    if stamped or not given:  # a folder the command did not name
         log.info("Sweep folder: %s. If the sweep stops or a job fails: %s", sweep_dir, finish_hint(sweep_dir))
     signals.install(lambda: finish_hint(sweep_dir))
     signals.on_stop(_stop_workers)
