@@ -97,7 +97,9 @@ def test_rerunning_a_sweep_finishes_it_and_touches_no_finished_job(tmp_path, dat
     (["model.optimizer.lr=0.5"], "model.optimizer.lr: <unset> -> 0.5"),
     (["seed=1,2,3"], "seed: 1,2 -> 1,2,3"),
     (["callbacks=early_stopping"], "callbacks: <unset> -> early_stopping"),  # a group that selects and stops
-], ids=["other-value", "new-key", "other-grid", "other-callbacks"])
+    (["hydra.sweep.subdir=${hydra.job.num}"],  # the same jobs into other folders: each would run twice
+     "hydra.sweep.subdir: ${hydra.job.num}_${model_name}-${data_name} -> ${hydra.job.num}"),
+], ids=["other-value", "new-key", "other-grid", "other-callbacks", "other-job-folders"])
 def test_another_command_into_a_sweep_folder_is_refused_before_any_job(tmp_path, data_dir, change, named):
     sweep_dir = tmp_path / "sweep"
     assert sweep(sweep_dir, data_dir).returncode == 0

@@ -252,8 +252,10 @@ def missing_extra(config: DictConfig) -> str | None:
 
 
 def _sweep_keys(config: DictConfig) -> dict[str, str]:
-    """What defines a sweep: its task overrides (``key=value``) and the sweeper's own parameters."""
+    """What defines a sweep: its task overrides (``key=value``), the sweeper's own parameters and where its jobs go
+    (``hydra.sweep.subdir``, as written)."""
     keys = defining(rundir.as_typed(config.hydra.overrides.task))
+    keys["hydra.sweep.subdir"] = str(OmegaConf.to_container(config.hydra.sweep)["subdir"])
     for part in ("params", "grid"):  # grid: hydra/sweeper=grid
         found = OmegaConf.select(config, f"hydra.sweeper.{part}", default=None) or {}
         keys.update({f"hydra.sweeper.{part}.{k}": str(v) for k, v in flatten(found).items()})
