@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests.conftest import compose_cfg
 from tests.faults import Crash
@@ -24,6 +25,7 @@ from tests.runs import ROOT, TINY, output, run_train, wait_for_marker
 from zoo.callbacks.run_record import RunRecord
 from zoo.errors import ConfigError
 from zoo.registry import compose
+from zoo.report.runs import collect
 from zoo.run import rundir
 from zoo.run.runner import train
 
@@ -448,6 +450,28 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, data
     refused = _start("train.py", stamped, data_dir, "model.optimizer.lr=-1")
     assert refused.wait(timeout=300) == 2
     assert {f.name: _snapshot(f) for f in sorted((tmp_path / "runs").iterdir())} == before  # and no 4th folder
+
+
+@pytest.mark.parametrize("first", ["refused", "killed"])
+def test_a_run_started_again_where_an_attempt_left_no_checkpoint_records_what_it_runs(tmp_path, data_dir, first):
+    """The same ``hydra.run.dir`` again, with other settings, after an attempt that left no checkpoint (refused,
+    or killed before its first epoch ended): ``.hydra/`` and the report say what ran; the attempt's record is kept
+    beside, as ``.hydra_<time>/``."""
+    run_dir = tmp_path / "runs" / "run"
+    if first == "refused":
+        assert _start("train.py", run_dir, data_dir, "model.optimizer.lr=-1").wait(timeout=300) == 2
+    else:
+        attempt = _start("train.py", run_dir, data_dir, "model.optimizer.lr=-1", *_crash_at(0))
+        attempt.communicate(timeout=300)
+        assert attempt.returncode != 0 and not rundir.checkpoints(run_dir)
+    again = _start("train.py", run_dir, data_dir, "model.optimizer.lr=0.2")
+    out = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, out[-3000:]
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").model.optimizer.lr == 0.2
+    (earlier,) = run_dir.glob(".hydra_*")
+    assert OmegaConf.load(earlier / "config.yaml").model.optimizer.lr == -1
+    (record,) = collect(tmp_path / "runs")
+    assert record.status == "done" and record.config["model.optimizer.lr"] == "0.2"
 
 
 def _slurm_task(job: str, rank: int, restarts: int = 0) -> dict[str, str]:

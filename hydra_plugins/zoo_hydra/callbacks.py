@@ -32,7 +32,7 @@ class PreflightChecks(Callback):
 
 class RunDirGuard(Callback):
     """Give a single run its folder (a time-stamped one of its own), writable, checked and locked, before Hydra
-    writes there."""
+    writes its record there."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         with stops_the_command():
@@ -42,7 +42,8 @@ class RunDirGuard(Callback):
                 config.hydra.run.dir = str(run_dir)  # resolved once: `${now:...}` must name the directory locked here
             try:
                 rundir.check_writable(run_dir)
-                rundir.admit(config, run_dir)  # the lock first: a directory in use is refused as such, whatever it holds
+                if rundir.admit(config, run_dir):  # the lock first: a directory in use is refused as such
+                    rundir.set_aside_attempt(run_dir)  # a fresh start's record is .hydra/ (DDP ranks join the run)
             except ZooError:
                 sweep.remove_made(run_dir)
                 raise

@@ -191,6 +191,14 @@ def set_aside_failure(run_dir: str | Path) -> None:
         error.rename(error.with_name(f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt"))
 
 
+def set_aside_attempt(run_dir: str | Path) -> None:
+    """A run that starts afresh where an earlier attempt left no checkpoint and no result: that attempt's record is
+    kept beside, as ``.hydra_<time>/``, so ``.hydra/`` says what this attempt runs (before Hydra writes it)."""
+    record = Path(run_dir) / HYDRA_DIR
+    if record.is_dir() and status(run_dir) != "finished" and not checkpoints(run_dir):
+        record.rename(record.with_name(f"{HYDRA_DIR}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"))
+
+
 # What Hydra writes into a run directory (resolvers): nothing into a finished run, nor from SLURM ranks after the first.
 
 
