@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,12 +149,17 @@ def test_a_run_or_evaluation_into_a_sweeps_folder_is_refused(tmp_path, data_dir)
     """A single run never writes into a sweep's folder, nor into a new folder in it (it would join its jobs)."""
     sweep_dir = tmp_path / "sweep"
     assert sweep(sweep_dir, data_dir).returncode == 0
+    failed = sweep_dir / "1_logreg-mnist"  # as a job refused before training leaves it
+    for kept in ("checkpoints", "metrics.json"):
+        (shutil.rmtree if kept == "checkpoints" else Path.unlink)(failed / kept)
+    (failed / "error.txt").write_text("overrides: seed=2\nerror: ConfigError: ...\n")
     before = snapshot(sweep_dir)
     job = ["model=logreg", "data=mnist", *TINY]
     for script, overrides, where, said in [
         ("train.py", job, sweep_dir, "holds a sweep or other runs (multirun.yaml)"),
         ("train.py", job, sweep_dir / "extra", "lies in the sweep folder"),
         ("eval.py", [f"ckpt_path={sweep_dir / '0_logreg-mnist'}"], sweep_dir / "extra", "lies in the sweep folder"),
+        ("train.py", [*job, "seed=5"], failed, "is one of its jobs with nothing to resume"),  # its record: seed=2
     ]:
         done = subprocess.run([sys.executable, str(ROOT / script), *overrides, f"paths.data_dir={data_dir}",
                                "data.download=false", f"hydra.run.dir={where}"], cwd=ROOT, capture_output=True,

@@ -125,9 +125,12 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
         raise ConfigError(f"hydra.run.dir={run_dir} holds a sweep or other runs ({inner.relative_to(run_dir)}): "
                           f"Zoo never writes a run into a sweep's folder or above other runs. Give a new folder "
                           f"(or leave hydra.run.dir out).")
-    if sweep is not None and not (run_dir / HYDRA_DIR).is_dir() and not in_multirun():
-        raise ConfigError(f"hydra.run.dir={run_dir} lies in the sweep folder {sweep} but is none of its jobs: Zoo "
-                          f"never mixes a run into a sweep. Give a folder outside it (or leave hydra.run.dir out).")
+    if sweep is not None and not in_multirun() and not (
+            (run_dir / HYDRA_DIR).is_dir() and (checkpoints(run_dir) or status(run_dir) == "finished")):
+        what = "one of its jobs with nothing to resume" if (run_dir / HYDRA_DIR).is_dir() else "none of its jobs"
+        raise ConfigError(f"hydra.run.dir={run_dir} lies in the sweep folder {sweep} but is {what}: Zoo never "
+                          f"mixes a run into a sweep (the sweep's own command runs its jobs again). Give a folder "
+                          f"outside it (or leave hydra.run.dir out).")
     recorded = run_dir / HYDRA_DIR / "config.yaml"
     try:
         trained = bool(OmegaConf.load(recorded).get("train", True)) if recorded.is_file() else None
