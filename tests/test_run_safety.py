@@ -200,6 +200,22 @@ def test_changed_settings_are_refused_unless_accepted(tmp_path, data_dir, refere
         assert {k: metrics[k] for k in tested} == tested
 
 
+def test_a_run_that_continues_a_checkpoint_in_a_folder_of_its_own_says_what_it_runs(tmp_path, data_dir):
+    """Its folder's record (``.hydra/``) is its command, so a saved setting the command leaves out is refused, with
+    the override that gives it (in its own folder, a resume takes the saved settings: the run's record says them)."""
+    first = tmp_path / "first"
+    train(compose_cfg([*RUN, "model.optimizer.lr=0.05", "trainer.max_epochs=1"], first, data_dir))
+    before = _snapshot(first)
+    more = [*RUN, f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}", "resume_accept=[trainer.max_epochs]"]
+    with pytest.raises(ConfigError, match=r"model.optimizer.lr: 0.05 -> 0.1.*Give the saved values "
+                                          r"\(model.optimizer.lr=0.05\): this run's own folder records its command"):
+        train(compose_cfg(more, tmp_path / "more", data_dir))
+    metrics, objects = train(compose_cfg([*more, "model.optimizer.lr=0.05"], tmp_path / "more", data_dir))
+    assert objects["trainer"].optimizers[0].param_groups[0]["lr"] == 0.05 and metrics["epochs"] == 3
+    tested = next(c.best_model_path for c in objects["callbacks"] if getattr(c, "monitor", None) == "val/acc")
+    assert Path(tested).parent == tmp_path / "more" / "checkpoints" and _snapshot(first) == before
+
+
 def test_eval_reads_the_run_of_another_dataset(tmp_path, data_dir):
     """eval.py ckpt_path=<fashion run> model=logreg: the data comes from the run, not from the defaults."""
     run_dir = tmp_path / "fashion"

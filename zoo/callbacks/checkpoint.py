@@ -44,8 +44,11 @@ class RunCheckpoint(ModelCheckpoint):
                     return path
                 return os.path.join(self.dirpath, os.path.relpath(path, old))
 
-            state_dict = {**state_dict, "dirpath": self.dirpath,
-                          **{k: moved(state_dict.get(k)) for k in ("best_model_path", "kth_best_model_path",
-                                                                   "last_model_path") if k in state_dict},
-                          "best_k_models": {moved(p): s for p, s in (state_dict.get("best_k_models") or {}).items()}}
+            best = moved(state_dict.get("best_model_path"))
+            if isinstance(best, str) and os.path.isfile(best):  # else a new run continues another's checkpoint:
+                state_dict = {  # Lightning then ranks this run's files only, and never removes one of that run's
+                    **state_dict, "dirpath": self.dirpath,
+                    **{k: moved(state_dict.get(k)) for k in ("best_model_path", "kth_best_model_path",
+                                                             "last_model_path") if k in state_dict},
+                    "best_k_models": {moved(p): s for p, s in (state_dict.get("best_k_models") or {}).items()}}
         super().load_state_dict(state_dict)

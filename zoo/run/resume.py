@@ -102,16 +102,21 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
                     "training settings.", ckpt_path)
         return []
     evaluating = not cfg.get("train", True)
+    # A training run that continues a checkpoint in a folder of its own: its record (.hydra/) is its command, so
+    # the command must say what runs: every key counts as set.
+    elsewhere = not evaluating and Path(cfg.paths.output_dir).resolve() not in Path(ckpt_path).resolve().parents
     if cfg.get("seed", 0) is None and saved.get("seed") is not None:
         _set(cfg, "seed", saved["seed"])  # seed=null draws a seed: the run already drew its own
     facts = {k.removeprefix("facts."): v for k, v in saved.items() if k.startswith("facts.")}
     keys, was, now = _compared(cfg, saved, facts)
-    explicit, accepted = explicit_keys(cfg), list(cfg.get("resume_accept") or [])
-    if "seed" in explicit and was["seed"] not in (_ABSENT, now["seed"]):
+    explicit, accepted = [""] if elsewhere else explicit_keys(cfg), list(cfg.get("resume_accept") or [])
+    if under("seed", explicit) and was["seed"] not in (_ABSENT, now["seed"]):
+        keep = (f"Give seed={was['seed']} (this run's own folder records its command)" if elsewhere else
+                f"Leave seed out (what runs, and its record, then say seed={was['seed']})")
         raise ConfigError(
             f"seed={now['seed']}: {ckpt_path} was trained with seed={was['seed']}, which drew its data split "
-            f"and order; a {'test' if evaluating else 'resume'} keeps them. Leave seed out (what runs, and "
-            f"its record, then say seed={was['seed']}), or train a new run with seed={now['seed']}.")
+            f"and order; a {'test' if evaluating else 'resume'} keeps them. {keep}, or train a new run with "
+            f"seed={now['seed']}.")
     # What the command did not set is the run's (the seed too: what is tested is the run's split); the classes a
     # run builds take the run's settings whole, even those that do not change the result (another dataset's
     # batch_size would be an unknown key of this one); only where the data lies stays local. Then compared again:
@@ -131,12 +136,15 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
         shown = "; ".join(f"{k}: {was[k]} -> {now[k]}" for k in refused[:6])
         shown += f"; and {len(refused) - 6} more" if len(refused) > 6 else ""
         told = f"ckpt_path={ckpt_path} was trained with other settings that change the result ({shown})."
+        keep = (f"give the saved values ({_saved_overrides(refused, was)}): this run's own folder records its "
+                f"command" if elsewhere else f"leave them out to {'test' if evaluating else 'resume'} with the "
+                f"saved settings")
         if unreachable:  # accepting the others would not do: say why, and what does
             raise ConfigError(f"{told} {', '.join(unreachable[0])} cannot change on a resume: "
-                              f"{unreachable[1]} Or leave them out to resume with the saved settings.")
+                              f"{unreachable[1]} Or {keep}.")
         accept = refused if len(refused) <= 4 else sorted({GROUP_OF.get(k, k).split(".")[0] for k in refused})
-        raise ConfigError(f"{told} Leave them out to {'test' if evaluating else 'resume'} with the saved "
-                          f"settings, or accept the change with resume_accept=[{','.join(accept)}].")
+        raise ConfigError(f"{told} {keep[0].upper()}{keep[1:]}, or accept the change with "
+                          f"resume_accept=[{','.join(accept)}].")
     if unreachable:
         raise ConfigError(f"resume_accept cannot take {', '.join(unreachable[0])} on a resume: {unreachable[1]}")
     for k in chosen:
@@ -147,6 +155,18 @@ def reconcile(cfg: DictConfig, ckpt_path: str | None, checkpoint: dict[str, Any]
         raise ConfigError(f"ckpt_path={ckpt_path} has already trained {done} epochs, more than "
                           f"trainer.max_epochs={max_epochs}: give trainer.max_epochs >= {done}.")
     return [{"key": k, "from": was[k], "to": now[k]} for k in chosen]
+
+
+def _saved_overrides(keys: list[str], was: dict[str, Any]) -> str:
+    """The overrides that give ``keys`` their saved values (a config group by its name, ``~key``: no such key)."""
+    groups = [GROUP_OF[k] for k in keys if k in GROUP_OF]
+
+    def override(key: str) -> str:
+        value = was[key]
+        text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        return f"~{key}" if value == _ABSENT else f"{GROUP_OF.get(key, key)}={text}"
+
+    return " ".join(override(k) for k in keys if k in GROUP_OF or not under(k, groups))
 
 
 def _compared(cfg: DictConfig, saved: dict[str, Any], facts: dict[str, Any]) -> tuple[list[str], dict, dict]:
