@@ -18,7 +18,7 @@ from zoo.errors import ConfigError, reported_as_message
 from zoo.files import ERROR_FILE
 from zoo.run import rundir, slurm
 from zoo.run.rundir import record_failure
-from zoo.run.sweep import finished_value, resumes, shared_folder, worst_value
+from zoo.run.sweep import check_job_folder, finished_value, resumes, shared_folder, worst_value
 
 # The sweeps extra. Without it Hydra still imports this module at start-up, silently; PreflightChecks then says
 # what to install when hydra/launcher=slurm is asked for.
@@ -42,6 +42,7 @@ class SlurmLauncher(_Base):
             folders: dict[Path, int] = {}
             for num, overrides in enumerate(job_overrides, initial_job_idx):
                 job, resources = self._plan(num, list(overrides))
+                check_job_folder(job.job_dir, self.config.hydra.sweep.dir)
                 if folders.setdefault(job.job_dir, num) != num:  # one folder each: nothing is submitted
                     raise shared_folder(job.job_dir, folders[job.job_dir], num)
                 value = finished_value(job.job_dir, job.overrides, self.config.get("optimized_metric"))

@@ -144,8 +144,18 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     return value
 
 
+def check_job_folder(job_dir: Path, sweep_dir: str | Path) -> None:
+    """Refuse a job folder that is not a folder of its own inside the sweep folder (``hydra.sweep.subdir``)."""
+    if Path(sweep_dir).resolve() not in job_dir.resolve().parents:
+        raise ConfigError(f"hydra.sweep.subdir gives a job the folder {job_dir}, which is not a folder of its own in "
+                          f"the sweep folder {sweep_dir}: give a relative one, e.g. ${{hydra.job.num}}. The sweep "
+                          f"stops before the job: a sweep's jobs are all in its folder, and never the folder itself.")
+
+
 def _check_own_folder(job_dir: Path, num: int) -> None:
-    """Refuse a job whose folder Hydra recorded for another job of the sweep (``.hydra/hydra.yaml``)."""
+    """Refuse a job whose folder is not its own in the sweep folder, or that Hydra recorded for another job of the
+    sweep (``.hydra/hydra.yaml``)."""
+    check_job_folder(job_dir, HydraConfig.get().sweep.dir)
     record = job_dir / HYDRA_DIR / "hydra.yaml"
     try:
         owner = OmegaConf.select(OmegaConf.load(record), "hydra.job.num") if record.is_file() else None
@@ -334,6 +344,8 @@ def admit_sweep(config: DictConfig) -> None:
             config.hydra.sweep.dir = str(sweep_dir)
             config.hydra.overrides.hydra = [*(o for o in rundir.as_typed(config.hydra.overrides.hydra)
                                               if not o.startswith("hydra.sweep.dir=")), f"hydra.sweep.dir={sweep_dir}"]
+    subdir = str(OmegaConf.to_container(config.hydra.sweep)["subdir"] or "")  # as written; resolved: at each job
+    check_job_folder(sweep_dir / subdir, sweep_dir)  # before anything is written
     rundir.check_writable(sweep_dir)
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
