@@ -490,6 +490,27 @@ def test_a_run_started_again_where_an_attempt_left_no_checkpoint_records_what_it
     assert record.status == "done" and record.config["model.optimizer.lr"] == "0.2"
 
 
+@pytest.mark.parametrize("left", ["a record only", "checkpoints", "a result"])
+def test_only_an_attempt_that_left_nothing_to_resume_is_set_aside(tmp_path, left):
+    """A fresh start keeps the earlier attempt's record and W&B id beside it (its own W&B run, not the attempt's);
+    a run with checkpoints or a result keeps them: it resumes, or is final."""
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (tmp_path / "wandb_run_id.txt").write_text("abc\n")
+    if left != "a record only":
+        (tmp_path / ("checkpoints" if left == "checkpoints" else "")).mkdir(exist_ok=True)
+        (tmp_path / ("checkpoints/last.ckpt" if left == "checkpoints" else "metrics.json")).write_text("{}")
+    before = _snapshot(tmp_path)
+    rundir.set_aside_attempt(tmp_path)
+    if left != "a record only":
+        assert _snapshot(tmp_path) == before
+        return
+    assert not (tmp_path / ".hydra").exists() and not (tmp_path / "wandb_run_id.txt").exists()
+    (kept,) = tmp_path.glob(".hydra_*")
+    (kept_id,) = tmp_path.glob("wandb_run_id_*.txt")
+    assert (kept / "config.yaml").read_text() == "seed: 1\n" and kept_id.read_text() == "abc\n"
+
+
 def _slurm_task(job: str, rank: int, restarts: int = 0) -> dict[str, str]:
     """The environment srun gives task ``rank`` of a two-task step of SLURM job ``job``."""
     return {"SLURM_JOB_ID": job, "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),

@@ -16,6 +16,7 @@ LOCK_NAME = ".zoo.lock"
 SWEEP_RECORD = "multirun.yaml"  # the sweep's config: by Hydra's basic sweeper, else zoo.run.sweep.admit_sweep
 HYDRA_DIR = ".hydra"  # Hydra's record of a job: config.yaml, overrides.yaml, hydra.yaml
 CONFIG_TREE = "config_tree.log"
+WANDB_ID_FILE = "wandb_run_id.txt"  # the run's W&B id: a resumed run continues its W&B run (zoo.loggers)
 RECORD_KEY = "zoo.RunRecord"  # a checkpoint's run record (zoo.callbacks.run_record.RunRecord)
 
 

@@ -13,11 +13,10 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from zoo.files import WANDB_ID_FILE
 from zoo.report.to_wandb import mode as wandb_mode
 
 log = logging.getLogger(__name__)
-
-RUN_ID_FILE = "wandb_run_id.txt"
 
 
 def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
@@ -25,7 +24,7 @@ def wandb_logger(mode: str | None = None, **kwargs: Any) -> WandbLogger:
     set, else ``online`` if logged in and not in a SLURM job, else ``offline``. Without an ``id``, the id is
     kept in ``<save_dir>/wandb_run_id.txt``, so a resumed run in the same run directory continues it."""
     if kwargs.get("id") is None and kwargs.get("save_dir"):
-        path = Path(kwargs["save_dir"]) / RUN_ID_FILE
+        path = Path(kwargs["save_dir"]) / WANDB_ID_FILE
         if path.is_file():
             kwargs["id"] = path.read_text().strip()
         else:

@@ -187,19 +187,27 @@ def record_failure(run_dir: str | Path, err: BaseException | str) -> Path:
     return files.atomic_write(Path(run_dir) / ERROR_FILE, lambda f: f.write(f"overrides: {overrides}\n{text}".encode()))
 
 
+def _keep_beside(path: Path) -> None:
+    """Rename ``path`` to ``<name>_<time><suffix>`` in its folder (``error_<time>.txt``, ``.hydra_<time>``)."""
+    path.rename(path.with_name(f"{Path(path.name).stem}_{time.strftime('%Y-%m-%d_%H-%M-%S')}{path.suffix}"))
+
+
 def set_aside_failure(run_dir: str | Path) -> None:
     """An earlier attempt failed and this one runs again: its ``error.txt`` is kept beside, as ``error_<time>.txt``."""
     error = Path(run_dir) / ERROR_FILE
     if slurm_rank() == 0 and error.is_file():
-        error.rename(error.with_name(f"error_{time.strftime('%Y-%m-%d_%H-%M-%S')}.txt"))
+        _keep_beside(error)
 
 
 def set_aside_attempt(run_dir: str | Path) -> None:
-    """A run that starts afresh where an earlier attempt left no checkpoint and no result: that attempt's record is
-    kept beside, as ``.hydra_<time>/``, so ``.hydra/`` says what this attempt runs (before Hydra writes it)."""
-    record = Path(run_dir) / HYDRA_DIR
-    if record.is_dir() and status(run_dir) != "finished" and not checkpoints(run_dir):
-        record.rename(record.with_name(f"{HYDRA_DIR}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"))
+    """A run that starts afresh where an earlier attempt left no checkpoint and no result: that attempt's record and
+    W&B id are kept beside (``.hydra_<time>/``, ``wandb_run_id_<time>.txt``), so ``.hydra/`` says what this attempt
+    runs and it logs a W&B run of its own (before Hydra writes)."""
+    run_dir = Path(run_dir)
+    if (run_dir / HYDRA_DIR).is_dir() and status(run_dir) != "finished" and not checkpoints(run_dir):
+        for name in (HYDRA_DIR, files.WANDB_ID_FILE):
+            if (run_dir / name).exists():
+                _keep_beside(run_dir / name)
 
 
 # What Hydra writes into a run directory (resolvers): nothing into a finished run, nor from SLURM ranks after the first.
