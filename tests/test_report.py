@@ -180,6 +180,22 @@ def test_a_resumed_run_with_an_accepted_change_is_grouped_by_what_ran(tmp_path):
     assert "| logreg (model.optimizer.lr=0.01 -> 1e-05 (resumed)) | cora | 0.7500 |" in text
 
 
+def test_a_run_that_continued_another_runs_checkpoint_with_an_accepted_change_is_grouped_by_what_ran(tmp_path):
+    """``ckpt_path=<plain>/checkpoints/last.ckpt resume_accept=[model.optimizer.lr]`` in a folder of its own: its
+    ``.hydra/`` says 1e-05 only, yet its first epochs ran at the checkpoint's 0.01. Not a fresh 1e-05 run."""
+    plain = fake_run(tmp_path, "plain", acc=0.8, seed=2)
+    (plain / "checkpoints").mkdir()
+    (plain / "checkpoints" / "last.ckpt").write_bytes(b"")  # no record in it: the run's own .hydra/ tells
+    fresh = fake_run(tmp_path, "fresh", acc=0.7, seed=2, **{"model.optimizer.lr": 1e-5})
+    continued = fake_run(tmp_path, "continued", acc=0.75, seed=2, **{
+        "model.optimizer.lr": 1e-5, "resume_accept": ["model.optimizer.lr"],
+        "ckpt_path": str(plain / "checkpoints" / "last.ckpt")})
+    assert read_run(continued).config["model.optimizer.lr"] == "0.01 -> 1e-05 (resumed)"
+    assert read_run(fresh).config["model.optimizer.lr"] == "1e-05"
+    shutil.rmtree(plain)  # its source gone: the run is still read, by its own record
+    assert read_run(continued).config["model.optimizer.lr"] == "1e-05"
+
+
 @pytest.mark.parametrize(("damage", "reason"), [
     (lambda run: (run / "metrics.json").write_text('{"test/acc": 0.9, "se'), "metrics.json is not valid JSON"),
     (lambda run: (run / ".hydra" / "hydra.yaml").write_text(""), "hydra.yaml records no config choices"),

@@ -7,7 +7,8 @@ A run directory is a folder holding ``.hydra/`` (as ``train.py`` and ``eval.py``
   (``zoo.RunRecord``), else the training run's own ``.hydra/`` (the checkpoint's run directory).
 * **effective config**: ``.hydra/config.yaml`` as written (interpolations kept, so ``data.split.seed: ${seed}`` follows
   the seed), with the history of the changes later sessions accepted (``resume_accept`` in
-  ``.hydra/resumed_<time>/``: ``0.1 -> 0.05 (resumed)``, so a resumed run never groups with a fresh one), minus the
+  ``.hydra/resumed_<time>/``, or of a run that continued another run's checkpoint in a folder of its own:
+  ``0.1 -> 0.05 (resumed)``, so a resumed run never groups with a fresh one), minus the
   keys that never change a result (:data:`NEUTRAL`), the keys that pick the split (:data:`SPLIT_KEYS`) and the keys
   that follow from the data's facts (``${facts.*}``: the data's name already says them).
 * **split**: the seed, the split seed, and the k-fold fold and repeat (:data:`SPLIT_KEYS`, recorded as
@@ -154,17 +155,32 @@ def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, An
         accepted = [str(k) for k in (OmegaConf.select(cfg, "resume_accept") or [])]
         if not accepted:
             continue
-        new = flatten(OmegaConf.to_container(cfg, resolve=False))
-        for key in sorted({k for k in (*flat, *new) if under(k, accepted)}):
-            before, after = flat.get(key, ABSENT), new.get(key, ABSENT)
-            if as_text(before) != as_text(after):  # the run trained with one, then the other: its own history
-                flat[key] = f"{as_text(before)} -> {as_text(after)} (resumed)"
+        _mark_changes(flat, flatten(OmegaConf.to_container(cfg, resolve=False)), accepted)
         if any(a in ("data", "model") for a in accepted):
             try:
                 new_choices = _choices(record)
             except Damaged:
                 continue
             choices.update({g: new_choices.get(g) for g in ("data", "model") if g in accepted})
+
+
+def _mark_changes(flat: dict[str, Any], new: dict[str, Any], accepted: list[str]) -> None:
+    """``flat[key] = "<before> -> <after> (resumed)"`` for each accepted key whose value ``new`` changed: the run
+    trained with one, then the other (its own history, never grouped with a run of either value)."""
+    for key in sorted({k for k in (*flat, *new) if under(k, accepted)}):
+        before, after = flat.get(key, ABSENT), new.get(key, ABSENT)
+        if as_text(before) != as_text(after):
+            flat[key] = f"{as_text(before)} -> {as_text(after)} (resumed)"
+
+
+def _continued_elsewhere(run_dir: Path, cfg: DictConfig, node: DictConfig) -> bool:
+    """Whether a training run continued a checkpoint of another run (``ckpt_path`` outside its own folder)."""
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt or ckpt == "last" or cfg.get("train", True) is False:
+        return False
+    cwd = OmegaConf.select(node, "hydra.runtime.cwd", throw_on_resolution_failure=False)
+    candidates = _checkpoint_paths(str(ckpt), run_dir, Path(cwd) if isinstance(cwd, str) and cwd else None)
+    return not any(run_dir.resolve() in p.resolve().parents for p in candidates)
 
 
 def _checkpoint_paths(ckpt: str, run_dir: Path, started_in: Path | None) -> list[Path]:
@@ -287,6 +303,15 @@ def read_run(run_dir: Path) -> Run:
     else:
         flat = flatten(OmegaConf.to_container(cfg, resolve=False))
         names = dict(choices)
+        accepted = [str(k) for k in (cfg.get("resume_accept") or [])]
+        if accepted and _continued_elsewhere(run_dir, cfg, node):  # its first epochs ran with the source's values
+            try:
+                source = _trained_source(run_dir, cfg, node)[0]
+            except Damaged:  # the source is gone: its own record, as a fresh run's
+                source = None
+            if source is not None:
+                _mark_changes(source, flat, accepted)
+                flat.update({k: v for k, v in source.items() if under(k, accepted)})
         _accepted_changes(run_dir, flat, names)
         split = _split(cfg, metrics)
     config = {k: as_text(v) for k, v in flat.items()
