@@ -33,7 +33,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # zoo.callbacks, the callbacks read the tasks.
     "zoo.tasks": ("zoo.nets", "zoo.tasks", "zoo.errors", "zoo.checks"),
     "zoo.callbacks": ("zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.errors", "zoo.files", "zoo.checks"),
-    "zoo.loggers": ("zoo.report",),  # Lightning loggers of configs/logger/
+    "zoo.loggers": ("zoo.report", "zoo.files"),  # Lightning loggers of configs/logger/
     "datamodules": ("datamodules", "zoo.errors", "zoo.transforms", "zoo.checks"),
     "zoo.run": ("zoo.run", "zoo.errors", "zoo.signals", "zoo.files", "zoo.keys", "zoo.checks", "zoo.registry", "zoo.transforms",
                 "zoo.nets", "zoo.tasks", "zoo.callbacks", "zoo.loggers", "zoo.report", "datamodules"),
