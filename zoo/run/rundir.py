@@ -125,8 +125,7 @@ def check_run_dir(cfg: DictConfig, run_dir: str | Path) -> None:
         raise ConfigError(f"hydra.run.dir={run_dir} holds a sweep or other runs ({inner.relative_to(run_dir)}): "
                           f"Zoo never writes a run into a sweep's folder or above other runs. Give a new folder "
                           f"(or leave hydra.run.dir out).")
-    if sweep is not None and not in_multirun() and not (
-            (run_dir / HYDRA_DIR).is_dir() and (checkpoints(run_dir) or status(run_dir) == "finished")):
+    if sweep is not None and not in_multirun() and not _is_run(run_dir):
         what = "one of its jobs with nothing to resume" if (run_dir / HYDRA_DIR).is_dir() else "none of its jobs"
         raise ConfigError(f"hydra.run.dir={run_dir} lies in the sweep folder {sweep} but is {what}: Zoo never "
                           f"mixes a run into a sweep (the sweep's own command runs its jobs again). Give a folder "
@@ -204,7 +203,7 @@ def set_aside_attempt(run_dir: str | Path) -> None:
     W&B id are kept beside (``.hydra_<time>/``, ``wandb_run_id_<time>.txt``), so ``.hydra/`` says what this attempt
     runs and it logs a W&B run of its own (before Hydra writes)."""
     run_dir = Path(run_dir)
-    if (run_dir / HYDRA_DIR).is_dir() and status(run_dir) != "finished" and not checkpoints(run_dir):
+    if (run_dir / HYDRA_DIR).is_dir() and not _is_run(run_dir):
         for name in (HYDRA_DIR, files.WANDB_ID_FILE):
             if (run_dir / name).exists():
                 _keep_beside(run_dir / name)
