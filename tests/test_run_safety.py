@@ -452,10 +452,11 @@ def test_one_run_at_a_time_per_run_dir(tmp_path, data_dir, case):
             assert alone.returncode != 0 and "is in use by another run" in alone.stderr
 
 
-def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, data_dir):
-    """A time-stamped run folder (the default one) is new for every run: three runs that start together, each
-    with the same stamp (``${zoo_stamp:same}``), all finish, each in a folder of its own; a refused one leaves none."""
-    stamped = tmp_path / "runs" / "${zoo_stamp:same}_logreg"
+@pytest.mark.parametrize("stamp", ["${zoo_stamp:same}", "${now:same}"])
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, data_dir, stamp):
+    """A time-stamped run folder (the default one, or Hydra's ``${now:...}``) is new for every run: three runs that
+    start together, each with the same stamp, all finish, each in a folder of its own; a refused one leaves none."""
+    stamped = tmp_path / "runs" / f"{stamp}_logreg"
     runs = [_start("train.py", stamped, data_dir, "~SEED", f"seed={seed}") for seed in (1, 2, 3)]
     outs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(out[-2000:] for out in outs)

@@ -192,7 +192,8 @@ def test_two_jobs_that_would_share_a_folder_stop_the_sweep(tmp_path, data_dir, l
                          ids=["empty", "the-sweep-folder", "outside", "absolute"])
 def test_a_job_folder_not_of_its_own_in_the_sweep_folder_is_refused_before_anything_is_written(tmp_path, data_dir,
                                                                                               subdir):
-    done = sweep(tmp_path / "sweep", data_dir, f"hydra.sweep.subdir={subdir.replace('<tmp>', str(tmp_path))}")
+    stamped = tmp_path / "multiruns" / "${now:same}"  # a time-stamped folder (the default): not even it is made
+    done = sweep(stamped, data_dir, f"hydra.sweep.subdir={subdir.replace('<tmp>', str(tmp_path))}")
     assert done.returncode == 2 and "is not a folder of its own in the sweep folder" in text(done), text(done)[-3000:]
     assert not list(tmp_path.iterdir())
 

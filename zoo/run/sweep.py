@@ -181,7 +181,7 @@ def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> 
         return task(cfg)
     except ZooError as err:
         if run_dir is not None and rundir.slurm_rank() == 0 and rundir.status(run_dir) == "fresh":
-            given = any(o.startswith("hydra.run.dir=") and STAMP not in o  # a time-stamped one: new each time
+            given = any(o.startswith("hydra.run.dir=") and not stamped(o)  # a time-stamped one: new each time
                         for o in rundir.as_typed(HydraConfig.get().overrides.hydra))
             if run_dir.absolute() in made_here and (not cfg.get("train", True) or not given):
                 remove_made(run_dir)
@@ -190,8 +190,13 @@ def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> 
         raise
 
 
-STAMP = "${zoo_stamp:"  # in hydra.run.dir: a new folder for every run (the default)
+STAMPS = ("${zoo_stamp:", "${now:")  # in hydra.run.dir or hydra.sweep.dir: a new folder each time (the defaults)
 made_here: dict[Path, Path] = {}  # run folder this command creates -> the first folder of its path it creates
+
+
+def stamped(folder: object) -> bool:
+    """Whether a run or sweep folder setting, as written, is time-stamped (new for every command)."""
+    return any(stamp in str(folder) for stamp in STAMPS)
 
 
 def note_made(run_dir: Path) -> None:
@@ -206,7 +211,7 @@ def note_made(run_dir: Path) -> None:
 def run_folder(config: DictConfig) -> Path:
     """A single run's folder: ``hydra.run.dir``, resolved once; a time-stamped one (the default) of its own."""
     folder = Path(str(config.hydra.run.dir))
-    if STAMP in str(OmegaConf.to_container(config.hydra.run)["dir"]) and rundir.slurm_task() is None:
+    if stamped(OmegaConf.to_container(config.hydra.run)["dir"]) and rundir.slurm_task() is None:
         return claim(folder)  # runs started in the same second never meet (SLURM's tasks of one step do)
     note_made(folder)
     return folder
@@ -337,22 +342,21 @@ def admit_sweep(config: DictConfig) -> None:
         raise ConfigError(f"hydra.sweep.dir={sweep_dir} lies in the sweep folder {outer}: Zoo never mixes two "
                           f"sweeps' jobs. Give a folder outside it (or leave hydra.sweep.dir out).")
     given = any(o.startswith("hydra.sweep.dir=") for o in rundir.as_typed(config.hydra.overrides.hydra))
-    stamped = any(stamp in str(OmegaConf.to_container(config.hydra.sweep)["dir"]) for stamp in (STAMP, "${now:"))
-    if stamped:
+    written = OmegaConf.to_container(config.hydra.sweep)  # as written; the subdir is resolved at each job
+    check_job_folder(sweep_dir / str(written["subdir"] or ""), sweep_dir)  # before anything is written
+    if stamped(written["dir"]):
         sweep_dir = claim(sweep_dir)  # sweeps started in the same second never meet: each job's config reads it
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra.sweep.dir = str(sweep_dir)
             config.hydra.overrides.hydra = [*(o for o in rundir.as_typed(config.hydra.overrides.hydra)
                                               if not o.startswith("hydra.sweep.dir=")), f"hydra.sweep.dir={sweep_dir}"]
-    subdir = str(OmegaConf.to_container(config.hydra.sweep)["subdir"] or "")  # as written; resolved: at each job
-    check_job_folder(sweep_dir / subdir, sweep_dir)  # before anything is written
     rundir.check_writable(sweep_dir)
     rundir.acquire(sweep_dir)  # held until this process ends
     check_same_sweep(config, sweep_dir)
     done = sum(rundir.status(job) == "finished" for job in job_dirs(sweep_dir))
     if done:
         log.info("Finishing the sweep in %s: %d finished job(s) are kept as they are.", sweep_dir, done)
-    if stamped or not given:  # a folder the command did not name
+    if stamped(written["dir"]) or not given:  # a folder the command did not name
         log.info("Sweep folder: %s. If the sweep stops or a job fails: %s", sweep_dir, finish_hint(sweep_dir))
     signals.install(lambda: finish_hint(sweep_dir))
     signals.on_stop(_stop_workers)
