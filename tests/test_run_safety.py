@@ -280,6 +280,15 @@ CLASHES = {  # name: (run_dir given to _start, overrides (<run>: the finished ru
     "data-in-the-run": ("<run>/../other", ["data.data_dir=<run>/data"], "data.data_dir=<run>/data lies inside"),
     "checkpoints-in-the-run": ("<run>/../other", ["callbacks.model_checkpoint.dirpath=<run>/checkpoints"],
                                "callbacks.model_checkpoint.dirpath=<run>/checkpoints lies inside"),
+    # A run's own files outside its folder: another run given the same setting would write over them.
+    "checkpoints-beside-the-run": ("<run>/../other", ["callbacks.model_checkpoint.dirpath=<run>/../shared"],
+                                   "callbacks.model_checkpoint.dirpath=<run>/../shared lies outside the run"),
+    "csv-history-beside-the-run": ("<run>/../other", ["logger=csv", "logger.csv.save_dir=<run>/../shared"],
+                                   "logger.csv.save_dir=<run>/../shared lies outside the run"),
+    "trainer-root-beside-the-run": ("<run>/../other", ["trainer.default_root_dir=<run>/../shared"],
+                                    "trainer.default_root_dir=<run>/../shared lies outside the run"),
+    "output-dir-beside-the-run": ("<run>/../other", ["paths.output_dir=<run>/../shared"],
+                                  "paths.output_dir=<run>/../shared is not the folder Hydra records this run in"),
 }
 
 

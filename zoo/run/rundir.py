@@ -74,18 +74,41 @@ def root_dir(root: str, logs: str) -> str:
     return str(next((f.parent for f in held[-1].parents if f.name == logs), held[-1].parent))
 
 
+OUTPUT_SECTIONS = ("callbacks", "logger", "trainer")  # what they write is the run's: it goes into the run's folder
+
+
+def own_folder(cfg: DictConfig) -> Path:
+    """The run's folder, ``paths.output_dir``: refused (:class:`ConfigError`) unless it is the folder Hydra records
+    the run in (``hydra.run.dir``, or a sweep job's folder). One run, one folder."""
+    folder = Path(cfg.paths.output_dir)
+    hydra_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
+    if hydra_dir and folder.resolve() != Path(hydra_dir).resolve():
+        raise ConfigError(f"paths.output_dir={folder} is not the folder Hydra records this run in ({hydra_dir}): "
+                          f"a run's files all go into its one folder. Leave paths.output_dir out and give "
+                          f"hydra.run.dir={folder} instead (in a sweep: hydra.sweep.dir).")
+    return folder
+
+
 def check_paths(cfg: DictConfig) -> None:
     """Refuse (:class:`ConfigError`) a folder setting (``data.data_dir``, ``*.dirpath``, ``*.save_dir``...) that
-    lies inside another run: Zoo never writes into another run."""
+    lies inside another run, or one of the callbacks, loggers or trainer outside this run's folder: Zoo never
+    writes into another run, and a run's files are all in its own folder (another run never writes over them)."""
     own = Path(cfg.paths.output_dir).resolve()
     for key in flatten(OmegaConf.to_container(cfg, resolve=False)):
         if key.startswith("hydra.") or not key.rsplit(".", 1)[-1].endswith(("dir", "dirpath")):
             continue
         value = OmegaConf.select(cfg, key)
-        outer = run_above(value) if isinstance(value, str) and value else None
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).resolve()
+        outer = run_above(path)
         if outer is not None and outer != own:
             raise ConfigError(f"{key}={value} lies inside the run directory {outer}: Zoo never writes into "
                               f"another run. Give a folder outside it.")
+        if key.split(".")[0] in OUTPUT_SECTIONS and own != path and own not in path.parents:
+            raise ConfigError(f"{key}={value} lies outside the run directory {own}: a run writes only into its own "
+                              f"folder (another run given the same {key} would write over its files). Leave {key} "
+                              f"out, or give hydra.run.dir (in a sweep: hydra.sweep.dir) to put the whole run elsewhere.")
 
 
 def continues_run(cfg: DictConfig) -> bool:

@@ -24,7 +24,7 @@ from zoo.run.console import print_config_tree, silence_noise
 from zoo.run.distributed import process_state_kept, use_resolved_config_for_ddp_children
 from zoo.run.plan import RunPlan, make_plan
 from zoo.run.resume import plain_config
-from zoo.run.rundir import run_dir_lock, slurm_task
+from zoo.run.rundir import own_folder, run_dir_lock, slurm_task
 from zoo.signals import exit_code_on_signal, exit_if_signalled
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if "hydra" in cfg and not HydraConfig.initialized():
         HydraConfig.instance().set_config(cfg)  # composed configs (tests, notebooks) resolve ${hydra:...}
     # Admitted once; DDP ranks and SLURM tasks join. The next run in this process starts clean (a sweep's next job).
-    with run_dir_lock(cfg.paths.output_dir, cfg) as owner, process_state_kept():
+    with run_dir_lock(own_folder(cfg), cfg) as owner, process_state_kept():
         silence_noise(cfg)  # extras.quiet: its warning filters end with the run
         # DDP children start from rank zero's checked config; each SLURM task checks the same command alike.
         plan = make_plan(cfg, check=owner or slurm_task())
