@@ -552,3 +552,26 @@ def test_the_ranks_of_one_slurm_job_share_its_lock(tmp_path, monkeypatch, case):
 
 
 # 12. what reproducibility depends on: the thread count is set and recorded (tests/test_speed.py).
+
+
+@pytest.mark.parametrize("session", ["refused", "crashed"])
+def test_a_session_that_ran_nothing_leaves_no_record_of_what_it_would_have_run(tmp_path, data_dir, session):
+    """A resume that accepted a change (``resume_accept``) but was refused, or stopped before it saved anything:
+    its record is kept beside as ``.hydra/ran_nothing_<time>/``, and the report groups the run by what ran."""
+    run_dir = tmp_path / "runs" / "run"
+    stopped = _start("train.py", run_dir, data_dir, *_crash_at(2))
+    assert stopped.wait(timeout=300) != 0 and rundir.status(run_dir) == "unfinished"
+    accept = ["ckpt_path=last", "resume_accept=[trainer.max_epochs]"]
+    if session == "refused":  # two epochs are trained already
+        attempt = _start("train.py", run_dir, data_dir, *accept, "trainer.max_epochs=1")
+        assert attempt.wait(timeout=300) == 2
+    else:
+        attempt = _start("train.py", run_dir, data_dir, *accept, "trainer.max_epochs=4", *_crash_at(2))
+        assert attempt.wait(timeout=300) == 1
+    assert len(list((run_dir / ".hydra").glob("ran_nothing_*"))) == 1
+    resumed = _start("train.py", run_dir, data_dir, "ckpt_path=last")
+    out = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, out[-3000:]
+    assert len(list((run_dir / ".hydra").glob("resumed_*"))) == 1  # the session that ran
+    (record,) = collect(tmp_path / "runs")
+    assert record.status == "done" and record.config["trainer.max_epochs"] == "3"

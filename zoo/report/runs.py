@@ -146,7 +146,8 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def _accepted_changes(run_dir: Path, flat: dict[str, Any], choices: dict[str, Any]) -> None:
-    """Apply, in time order, the changes later sessions accepted (``.hydra/resumed_<time>/``, ``resume_accept``)."""
+    """Apply, in time order, the changes later sessions accepted (``.hydra/resumed_<time>/``, ``resume_accept``;
+    a session that ran nothing is ``ran_nothing_<time>/``: zoo.run.rundir.session)."""
     for record in sorted((run_dir / HYDRA_DIR).glob("resumed_*")):
         try:
             cfg = _config(record)

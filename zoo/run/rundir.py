@@ -232,6 +232,32 @@ def set_aside_attempt(run_dir: str | Path) -> None:
                 _keep_beside(run_dir / name)
 
 
+_STARTED = time.time()  # before Hydra writes this process's records (it imports this module first)
+
+
+@contextmanager
+def session(run_dir: str | Path | None) -> Iterator[None]:
+    """Around one session of a run: a session that ends in an error leaving the run's checkpoints and result as
+    they were ran nothing, and the record Hydra wrote for it (``.hydra/resumed_<time>/``) is kept beside as
+    ``ran_nothing_<time>/``: no record says that settings ran which never did (zoo.report reads ``resumed_*``)."""
+    before = _persisted(run_dir)
+    try:
+        yield
+    except InUseError:  # another process's folder: nothing here is this session's
+        raise
+    except BaseException:
+        if run_dir is not None and slurm_rank() == 0 and _persisted(run_dir) == before:
+            for record in Path(run_dir, HYDRA_DIR).glob("resumed_*"):
+                if record.stat().st_mtime >= _STARTED:  # this session's (the folder is locked)
+                    record.rename(record.with_name("ran_nothing_" + record.name.removeprefix("resumed_")))
+        raise
+
+
+def _persisted(run_dir: str | Path | None) -> dict[str, int]:
+    files = [*checkpoints(run_dir), Path(run_dir, METRICS_FILE)] if run_dir is not None else []
+    return {str(p): p.stat().st_mtime_ns for p in files if p.is_file()}
+
+
 # What Hydra writes into a run directory (resolvers): nothing into a finished run, nor from SLURM ranks after the first.
 
 

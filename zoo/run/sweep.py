@@ -123,7 +123,8 @@ def run_job(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> floa
     if signals.received():  # this process was told to stop: start no other job
         raise SystemExit(signals.exit_code(signals.received()))
     try:
-        value = task(cfg)
+        with rundir.session(job_dir):
+            value = task(cfg)
     except rundir.InUseError:  # its folder is another job's, running: record nothing there, stop the sweep
         raise
     except SystemExit as stop:
@@ -178,7 +179,8 @@ def _single_run(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> 
     if run_dir is not None and rundir.status(run_dir) == "failed":
         rundir.set_aside_failure(run_dir)
     try:
-        return task(cfg)
+        with rundir.session(run_dir):
+            return task(cfg)
     except ZooError as err:
         if run_dir is not None and rundir.slurm_rank() == 0 and rundir.status(run_dir) == "fresh":
             given = any(o.startswith("hydra.run.dir=") and not stamped(o)  # a time-stamped one: new each time
