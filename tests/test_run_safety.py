@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -280,15 +281,10 @@ CLASHES = {  # name: (run_dir given to _start, overrides (<run>: the finished ru
     "data-in-the-run": ("<run>/../other", ["data.data_dir=<run>/data"], "data.data_dir=<run>/data lies inside"),
     "checkpoints-in-the-run": ("<run>/../other", ["callbacks.model_checkpoint.dirpath=<run>/checkpoints"],
                                "callbacks.model_checkpoint.dirpath=<run>/checkpoints lies inside"),
-    # A run's own files outside its folder: another run given the same setting would write over them.
+    # A run's own files outside its folder: another run given the same setting would write over them (the other
+    # settings of this kind: test_a_run_writes_nothing_outside_its_folder).
     "checkpoints-beside-the-run": ("<run>/../other", ["callbacks.model_checkpoint.dirpath=<run>/../shared"],
                                    "callbacks.model_checkpoint.dirpath=<run>/../shared lies outside the run"),
-    "csv-history-beside-the-run": ("<run>/../other", ["logger=csv", "logger.csv.save_dir=<run>/../shared"],
-                                   "logger.csv.save_dir=<run>/../shared lies outside the run"),
-    "trainer-root-beside-the-run": ("<run>/../other", ["trainer.default_root_dir=<run>/../shared"],
-                                    "trainer.default_root_dir=<run>/../shared lies outside the run"),
-    "output-dir-beside-the-run": ("<run>/../other", ["paths.output_dir=<run>/../shared"],
-                                  "paths.output_dir=<run>/../shared is not the folder Hydra records this run in"),
 }
 
 
@@ -305,6 +301,22 @@ def test_no_sweep_or_run_is_written_into_or_above_a_run(data_dir, finished, case
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 2 and said.replace("<run>", str(finished)) in out, out[-3000:]
     assert others() == before and "Launching" not in out
+
+
+OUTSIDE = {  # name: (overrides (<out>: a folder beside the run), what the refusal says)
+    "csv-history": (["logger=csv", "logger.csv.save_dir=<out>"], "logger.csv.save_dir=<out> lies outside the run"),
+    "trainer-root": (["trainer.default_root_dir=<out>"], "trainer.default_root_dir=<out> lies outside the run"),
+    "output-dir": (["paths.output_dir=<out>"], "paths.output_dir=<out> is not the folder Hydra records this run in"),
+}
+
+
+@pytest.mark.parametrize("case", OUTSIDE)
+def test_a_run_writes_nothing_outside_its_folder(tmp_path, data_dir, case):
+    overrides, said = OUTSIDE[case]
+    out = str(tmp_path / "shared")
+    with pytest.raises(ConfigError, match=re.escape(said.replace("<out>", out))):
+        train(compose_cfg([*RUN, *(o.replace("<out>", out) for o in overrides)], tmp_path / "run", data_dir))
+    assert not (tmp_path / "shared").exists()
 
 
 def test_eval_started_inside_a_finished_run_writes_beside_it(data_dir, finished):
@@ -554,20 +566,15 @@ def test_the_ranks_of_one_slurm_job_share_its_lock(tmp_path, monkeypatch, case):
 # 12. what reproducibility depends on: the thread count is set and recorded (tests/test_speed.py).
 
 
-@pytest.mark.parametrize("session", ["refused", "crashed"])
-def test_a_session_that_ran_nothing_leaves_no_record_of_what_it_would_have_run(tmp_path, data_dir, session):
-    """A resume that accepted a change (``resume_accept``) but was refused, or stopped before it saved anything:
-    its record is kept beside as ``.hydra/ran_nothing_<time>/``, and the report groups the run by what ran."""
+def test_a_session_that_ran_nothing_leaves_no_record_of_what_it_would_have_run(tmp_path, data_dir):
+    """A resume that accepted a change (``resume_accept``) but was refused: its record is kept beside as
+    ``.hydra/ran_nothing_<time>/``, and the report groups the run by what ran (the rule: the test below)."""
     run_dir = tmp_path / "runs" / "run"
     stopped = _start("train.py", run_dir, data_dir, *_crash_at(2))
     assert stopped.wait(timeout=300) != 0 and rundir.status(run_dir) == "unfinished"
-    accept = ["ckpt_path=last", "resume_accept=[trainer.max_epochs]"]
-    if session == "refused":  # two epochs are trained already
-        attempt = _start("train.py", run_dir, data_dir, *accept, "trainer.max_epochs=1")
-        assert attempt.wait(timeout=300) == 2
-    else:
-        attempt = _start("train.py", run_dir, data_dir, *accept, "trainer.max_epochs=4", *_crash_at(2))
-        assert attempt.wait(timeout=300) == 1
+    attempt = _start("train.py", run_dir, data_dir, "ckpt_path=last", "resume_accept=[trainer.max_epochs]",
+                     "trainer.max_epochs=1")  # two epochs are trained already: refused
+    assert attempt.wait(timeout=300) == 2
     assert len(list((run_dir / ".hydra").glob("ran_nothing_*"))) == 1
     resumed = _start("train.py", run_dir, data_dir, "ckpt_path=last")
     out = resumed.communicate(timeout=300)[0]
@@ -575,3 +582,24 @@ def test_a_session_that_ran_nothing_leaves_no_record_of_what_it_would_have_run(t
     assert len(list((run_dir / ".hydra").glob("resumed_*"))) == 1  # the session that ran
     (record,) = collect(tmp_path / "runs")
     assert record.status == "done" and record.config["trainer.max_epochs"] == "3"
+
+
+@pytest.mark.parametrize("session", ["saved nothing", "saved a checkpoint", "found the folder in use"])
+def test_only_a_session_that_saved_nothing_sets_its_record_aside(tmp_path, session):
+    """A session that ends in an error (a refusal, a crash, a stop signal) and left the checkpoints and the result as
+    they were: its own ``resumed_<time>/`` record becomes ``ran_nothing_<time>/``; an earlier session's stays."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_text("epoch 1")
+    os.utime(tmp_path / "checkpoints" / "last.ckpt", (0, 0))
+    earlier, own = (tmp_path / ".hydra" / f"resumed_2026-01-0{day}_00-00-00" for day in (1, 2))
+    earlier.mkdir(parents=True)
+    os.utime(earlier, (0, 0))  # written by an earlier process
+    own.mkdir()
+    error = rundir.InUseError("in use") if session == "found the folder in use" else Crash("crash")
+    with pytest.raises(type(error)), rundir.session(tmp_path):
+        if session == "saved a checkpoint":
+            (tmp_path / "checkpoints" / "last.ckpt").write_text("epoch 2")
+        raise error
+    set_aside = sorted(p.name for p in (tmp_path / ".hydra").iterdir())
+    kept = ["resumed_2026-01-01_00-00-00", "resumed_2026-01-02_00-00-00"]
+    assert set_aside == (["ran_nothing_2026-01-02_00-00-00", kept[0]] if session == "saved nothing" else kept)
